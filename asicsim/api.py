@@ -1,0 +1,53 @@
+"""The Python API: one call from names to results, the same path the CLI takes.
+
+>>> from asicsim.api import predict
+>>> result = predict("llama-3.1-8b", "h100-sxm", batch=1, prompt=128, generate=4)
+>>> result.metrics.tpot_ms > 0
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asicsim.compile import Program, Workload, compile_run
+from asicsim.dtypes import DType, parse_dtype
+from asicsim.engine import Trace, simulate
+from asicsim.hardware import System, load_system
+from asicsim.metrics import Metrics, compute_metrics
+from asicsim.model import ModelSpec, load_model
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything one run produced, stage by stage."""
+
+    model: ModelSpec
+    system: System
+    workload: Workload
+    program: Program
+    trace: Trace
+    metrics: Metrics
+
+    def summary(self) -> dict:
+        """The JSON-ready record of this run (what ``predict --json`` prints)."""
+        m = self.metrics.to_dict()
+        return {"model": self.model.name, "system": self.system.name, "mapping": self.system.chip.mapping.value,
+                "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
+                "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks, **m}
+
+
+def run(model: ModelSpec, system: System, workload: Workload) -> Result:
+    """Compile, simulate and measure ``workload`` of ``model`` on ``system``."""
+    program = compile_run(model, system, workload)
+    trace = simulate(program)
+    return Result(model, system, workload, program, trace, compute_metrics(trace))
+
+
+def predict(model: str, system: str, *, batch: int = 1, prompt: int = 512, generate: int = 128,
+            dtype: str | DType = DType.BF16) -> Result:
+    """Run a shipped (or path-given) model on a preset (or path-given) system."""
+    wl = Workload(batch=batch, prompt=prompt, generate=generate,
+                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype))
+    wl.check("arguments")
+    return run(load_model(model), load_system(system), wl)

@@ -1,0 +1,165 @@
+"""Lowering: turn each step's op graph into tasks on a chip's blocks.
+
+A *stage* is the set of blocks that runs a layer: one per layer on a spatial chip, a single
+stage for everything on a temporal one. Data is either *streamed* (brought on chip in chunks by
+the copy engine, double-buffered so chunk i+1 loads while chunk i computes) or read *in place*
+by the task that computes with it (ROM beside the arrays, or SRAM held as a contended server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asicsim import cost
+from asicsim.compile.program import Category, Level, ProgramBuilder
+from asicsim.dtypes import DType
+from asicsim.hardware.spec import MatmulSpec, VectorSpec
+from asicsim.model.ops import Op, OpKind
+
+CHUNK_BYTES = 4e6   # a streamed transfer is split into chunks of about this size ...
+MAX_CHUNKS = 8      # ... but never more than this many per op (the event budget)
+BUFFERS = 2         # double buffering: chunk i may load once chunk i-2's compute is done
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where one kind of data lives. ``streamed`` data goes through ``dma`` and ``server`` (HBM);
+    in-place data is read by the computing task, holding ``server`` (SRAM) if there is one."""
+
+    streamed: bool
+    read: Level
+    write: Level
+    server: int | None = None
+    gbps: float = 0.0
+    latency_ns: float = 0.0
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The blocks (program indices) and specs that run one layer's ops."""
+
+    matmul: int
+    matmul_spec: MatmulSpec
+    attn: int
+    attn_spec: MatmulSpec
+    vector: int
+    vector_spec: VectorSpec
+    dma: int | None
+    weights: Store
+    kv: Store
+
+
+def split(total: float, parts: list[int]) -> list[float]:
+    """Divide ``total`` in proportion to ``parts``; the pieces sum back to ``total`` exactly."""
+    whole = sum(parts)
+    out = [float(int(total * p // whole)) for p in parts[:-1]]
+    out.append(total - sum(out))
+    return out
+
+
+def even(n: int, chunks: int) -> list[int]:
+    base, extra = divmod(n, chunks)
+    return [base + (1 if i < extra else 0) for i in range(chunks)]
+
+
+def n_chunks(nbytes: float, width: int) -> int:
+    return max(1, min(MAX_CHUNKS, width, int(-(-nbytes // CHUNK_BYTES))))
+
+
+class Lowerer:
+    """Emits one op's tasks into a ProgramBuilder; returns the task whose end is the op's output."""
+
+    def __init__(self, b: ProgramBuilder, dtype: DType, op_overhead_ns: float):
+        self.b, self.dtype, self.overhead = b, dtype, op_overhead_ns
+        self._memo: dict[tuple, list] = {}
+
+    def op(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        """Emit ``op``'s tasks on stage ``st`` after ``deps``; an op seen before is replayed."""
+        key = (op, id(st), len(deps))
+        rows = self._memo.get(key)
+        if rows is not None:
+            return self.b.replay(rows, op_id, deps)
+        first = self.b.n_tasks
+        out = self._emit(op, op_id, st, deps)
+        if out != self.b.n_tasks - 1:
+            raise AssertionError("an op's output must be its last task")
+        self._memo[key] = self.b.record(first, deps)
+        return out
+
+    def _emit(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        match op.kind:
+            case OpKind.MATMUL:
+                return self._matmul(op, op_id, st, deps)
+            case OpKind.ATTENTION:
+                return self._attention(op, op_id, st, deps)
+            case OpKind.VECTOR | OpKind.EMBED:
+                return self._vector(op, op_id, st, deps)
+        raise TypeError(f"no lowering for {op.kind}")
+
+    # -- pieces -----------------------------------------------------------------------------------
+
+    def _load(self, st: Stage, store: Store, op_id: int, nbytes: float, deps: list[int], fixed: float,
+              write: bool = False) -> int:
+        hold = cost.transfer_ns(nbytes, store.gbps)
+        return self.b.task(st.dma, op_id, hold, deps, fixed_ns=fixed, latency_ns=store.latency_ns,
+                           nbytes=nbytes, level=store.write if write else store.read,
+                           category=Category.MEMORY, servers=((store.server, hold),))
+
+    def _in_place(self, block: int, op_id: int, compute_ns: float, store: Store, nbytes: float,
+                  deps: list[int], fixed: float, flops: float = 0.0, write: bool = False) -> int:
+        """A compute task that reads (or writes) ``nbytes`` of in-place data as it works."""
+        hold = cost.transfer_ns(nbytes, store.gbps) if store.server is not None and nbytes else 0.0
+        servers = ((store.server, hold),) if hold else ()
+        level = (store.write if write else store.read) if nbytes else Level.NONE
+        category = Category.MEMORY if hold > compute_ns else Category.COMPUTE
+        return self.b.task(block, op_id, max(compute_ns, hold), deps, fixed_ns=fixed, flops=flops,
+                           nbytes=nbytes, level=level, category=category, servers=servers)
+
+    def _streamed(self, st: Stage, op_id: int, store: Store, block: int, compute: list[float],
+                  sizes: list[float], flops: list[float], deps: list[int], fixed: float) -> int:
+        """Chunk i loads, then computes; its load waits for chunk i-BUFFERS's compute to free a buffer."""
+        comps: list[int] = []
+        for i, ns in enumerate(compute):
+            load_deps = deps if i == 0 else ([comps[i - BUFFERS]] if i >= BUFFERS else [])
+            load = self._load(st, store, op_id, sizes[i], load_deps, fixed if i == 0 else 0.0)
+            comps.append(self.b.task(block, op_id, ns, [load] + (deps if i == 0 else []), flops=flops[i]))
+        return comps[-1]
+
+    # -- op kinds ---------------------------------------------------------------------------------
+
+    def _matmul(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        spec, ws = st.matmul_spec, st.weights
+        if not ws.streamed:
+            ns = cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype)
+            return self._in_place(st.matmul, op_id, ns, ws, op.weight_bytes, deps, self.overhead, op.flops)
+        cols = even(op.n, n_chunks(op.weight_bytes, op.n))
+        compute = [cost.matmul_ns(spec, op.m, op.k, c, op.groups, self.dtype) for c in cols]
+        return self._streamed(st, op_id, ws, st.matmul, compute, split(op.weight_bytes, cols),
+                              split(op.flops, cols), deps, self.overhead)
+
+    def _attention(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        kv = st.kv
+        fixed = self.overhead
+        if op.kv_write_bytes:  # the new tokens' K and V go to the cache (off the critical path)
+            if kv.streamed:
+                self._load(st, kv, op_id, op.kv_write_bytes, deps, fixed, write=True)
+            else:
+                self._in_place(st.vector, op_id, 0.0, kv, op.kv_write_bytes, deps, fixed, write=True)
+            fixed = 0.0
+        keys = even(op.n, n_chunks(op.kv_read_bytes, op.n)) if kv.streamed and op.kv_read_bytes else [op.n]
+        compute = [cost.matmul_ns(st.attn_spec, op.m, op.k, 2 * c, op.groups, self.dtype) for c in keys]
+        if kv.streamed and op.kv_read_bytes:
+            last = self._streamed(st, op_id, kv, st.attn, compute, split(op.kv_read_bytes, keys),
+                                  split(op.flops, keys), deps, fixed)
+        else:
+            last = self._in_place(st.attn, op_id, compute[0], kv, op.kv_read_bytes, deps, fixed, op.flops)
+        softmax = cost.vector_ns(st.vector_spec, op.vector_ops)
+        return self.b.task(st.vector, op_id, softmax, [last])
+
+    def _vector(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        ns = cost.vector_ns(st.vector_spec, op.vector_ops or op.act_bytes / 2)
+        ws = st.weights
+        if op.weight_bytes and ws.streamed:
+            load = self._load(st, ws, op_id, op.weight_bytes, deps, self.overhead)
+            return self.b.task(st.vector, op_id, ns, [load] + deps)
+        return self._in_place(st.vector, op_id, ns, ws, op.weight_bytes, deps, self.overhead)

@@ -1,0 +1,138 @@
+"""Placement: where weights and the KV cache live on a chip, and whether they fit.
+
+A temporal chip streams weights and KV from HBM through its copy engine. A spatial chip keeps
+weights in place (hardwired ROM, or SRAM) beside per-stage arrays and its KV cache in SRAM.
+Every refusal is an InputError naming the chip file, the field, and the numbers that clash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asicsim.compile.program import Level
+from asicsim.dtypes import DType
+from asicsim.errors import InputError
+from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
+from asicsim.hardware.system import System
+from asicsim.model.layers import ModelSpec
+from asicsim.model.ops import Numerics
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What to run: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens."""
+
+    batch: int = 1
+    prompt: int = 512
+    generate: int = 128
+    dtype: DType = DType.BF16
+
+    def check(self, source: str = "workload") -> None:
+        for name in ("batch", "prompt", "generate"):
+            if getattr(self, name) < 1:
+                raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def max_context(self) -> int:
+        return self.prompt + self.generate
+
+
+def numerics_for(workload: Workload, chip: ChipSpec) -> Numerics:
+    """Bytes per weight, KV element and activation for this run on this chip.
+
+    Weights take the requested dtype, except on a hardwired chip, whose weights are fixed at its
+    fabricated quantisation. The KV cache is kept at 8 bits for 8-bit runs and bf16 otherwise.
+    """
+    rom = chip.rom
+    weight = rom.weight_bits / 8 if rom else workload.dtype.bytes
+    kv = 1.0 if workload.dtype in (DType.FP8, DType.INT8) else 2.0
+    return Numerics(weight_bytes=weight, kv_bytes=kv, act_bytes=2.0)
+
+
+def _gb(x: float) -> str:
+    return f"{x / 1e9:.2f} GB"
+
+
+def structural_difference(built: ModelSpec, asked: ModelSpec) -> list[str]:
+    """Human-readable differences between two models' shapes (empty when they match)."""
+    diffs = []
+    for field in ("hidden", "vocab", "n_layers", "tied_embeddings"):
+        a, b = getattr(built, field), getattr(asked, field)
+        if a != b:
+            diffs.append(f"{field} {b} (chip has {a})")
+    if not diffs:
+        for i, (x, y) in enumerate(zip(built.blocks, asked.blocks)):
+            if x != y:
+                diffs.append(f"layer {i} is {y} (chip has {x})")
+                break
+    return diffs
+
+
+def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numerics) -> None:
+    """Refuse, with a clear reason, a model the chip cannot hold or was not built for."""
+    chip, src = system.chip, system.source
+    if len(system.chips) > 1:
+        raise InputError(src, "count", "multi-chip systems are described but not yet compiled; use one chip")
+    weights = model.params() * num.weight_bytes
+    kv = model.kv_bytes(workload.batch, workload.max_context, num)
+    rom = chip.rom
+    if rom is not None:
+        from asicsim.model.hf import load_model
+
+        built = load_model(rom.model)
+        diffs = structural_difference(built, model)
+        if diffs:
+            raise InputError(src, f"blocks.{rom.name}.model",
+                             f"this chip hardwires {rom.model}; {model.name} differs: " + "; ".join(diffs))
+        if model.params() * rom.weight_bits > rom.capacity_gbit * 1e9:
+            raise InputError(src, f"blocks.{rom.name}.capacity_gbit",
+                             f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM")
+    hbm = chip.hbm
+    if hbm is not None and chip.mapping is Mapping.TEMPORAL:
+        need = weights + kv
+        if need > hbm.capacity_gb * 1e9:
+            raise InputError(src, f"blocks.{hbm.name}.capacity_gb",
+                             f"{model.name} does not fit: it needs {_gb(need)} (weights {_gb(weights)}, "
+                             f"KV cache {_gb(kv)} for batch {workload.batch} × {workload.max_context} tokens) "
+                             f"but the chip holds {hbm.capacity_gb:g} GB")
+        return
+    kv_sram = chip.sram_for("kv")
+    if kv_sram is None:
+        raise InputError(src, "blocks", "a spatial chip needs an sram block whose 'holds' includes kv")
+    if kv > kv_sram.capacity_bytes:
+        raise InputError(src, f"blocks.{kv_sram.name}",
+                         f"the KV cache for batch {workload.batch} × {workload.max_context} tokens of "
+                         f"{model.name} needs {kv / 1e6:.1f} MB but the chip's KV SRAM holds "
+                         f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context")
+    if rom is None:
+        w_sram = chip.sram_for("weights")
+        if w_sram is None or weights > w_sram.capacity_bytes:
+            have = w_sram.capacity_bytes if w_sram else 0.0
+            raise InputError(src, "blocks", f"{model.name}'s weights ({_gb(weights)}) do not fit in this "
+                             f"chip's weight SRAM ({_gb(have)})")
+
+
+def weight_matmul(chip: ChipSpec) -> MatmulSpec:
+    """The array that multiplies by weights: hardwired arrays on a ROM chip, else the first."""
+    arrays = chip.blocks_of(MatmulSpec)
+    if chip.rom is not None:
+        fixed = [a for a in arrays if a.dataflow == "fixed_weights"]
+        if fixed:
+            return fixed[0]
+    return arrays[0]
+
+
+def attention_matmul(chip: ChipSpec) -> MatmulSpec:
+    """The array that runs attention's products: a programmable one (not hardwired)."""
+    arrays = [a for a in chip.blocks_of(MatmulSpec) if a.dataflow != "fixed_weights"]
+    if not arrays:
+        raise InputError(chip.name, "blocks", "attention needs a programmable matmul block "
+                         "(dataflow weight_stationary or streaming)")
+    return arrays[0]
+
+
+def weight_level(chip: ChipSpec) -> tuple[Level, SRAMSpec | None]:
+    """How weights are read on a spatial chip: from ROM, or from a weight SRAM (a server)."""
+    if chip.rom is not None:
+        return Level.ROM_READ, None
+    return Level.SRAM_READ, chip.sram_for("weights")

@@ -1,0 +1,243 @@
+"""The Program: per-block task streams with explicit dependencies, as plain data.
+
+A task runs on one *block* (a process that executes its tasks in order), may hold contended
+*servers* (HBM, SRAM, links) for part of its time, and starts only after its dependencies end.
+Every task has a smaller id than the tasks that depend on it, and each block runs its tasks in
+id order, so a Program can never deadlock. Programs are saved and loaded as ``.npz`` files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+
+
+class Level(IntEnum):
+    """Where a task's bytes go: the memory level it reads or writes."""
+
+    NONE = 0
+    HBM_READ = 1
+    HBM_WRITE = 2
+    SRAM_READ = 3
+    SRAM_WRITE = 4
+    ROM_READ = 5
+    LINK = 6
+
+
+class Category(IntEnum):
+    """What limits a task's own time, uncontended."""
+
+    COMPUTE = 0
+    MEMORY = 1
+    LINK = 2
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    name: str
+    kind: str
+    chip: int
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    name: str
+    kind: str
+    gbps: float
+
+
+@dataclass(frozen=True)
+class OpRef:
+    name: str
+    layer: int
+    kind: str
+    step: int
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """One forward pass of the run: ``phase`` is 'prefill' or 'decode'."""
+
+    phase: str
+    batch: int
+    tokens: int
+    context: int
+
+
+TASK_FIELDS = ("block", "op", "fixed_ns", "service_ns", "latency_ns", "flops", "nbytes", "level",
+               "category", "dep_ptr", "dep_idx", "srv_ptr", "srv_idx", "srv_hold_ns")
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """Tasks as columns (numpy arrays, one row per task), and the tables they index into.
+
+    ``dep_ptr/dep_idx`` and ``srv_ptr/srv_idx/srv_hold_ns`` are CSR lists: task ``t`` depends on
+    ``dep_idx[dep_ptr[t]:dep_ptr[t+1]]`` and holds server ``srv_idx[j]`` for ``srv_hold_ns[j]``.
+    A task occupies its block for ``fixed_ns + service_ns`` (plus any wait for a server), and
+    ends ``latency_ns`` after that.
+    """
+
+    blocks: tuple[BlockRef, ...]
+    servers: tuple[ServerRef, ...]
+    ops: tuple[OpRef, ...]
+    steps: tuple[StepRef, ...]
+    block: np.ndarray
+    op: np.ndarray
+    fixed_ns: np.ndarray
+    service_ns: np.ndarray
+    latency_ns: np.ndarray
+    flops: np.ndarray
+    nbytes: np.ndarray
+    level: np.ndarray
+    category: np.ndarray
+    dep_ptr: np.ndarray
+    dep_idx: np.ndarray
+    srv_ptr: np.ndarray
+    srv_idx: np.ndarray
+    srv_hold_ns: np.ndarray
+    meta: dict
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.block)
+
+    def deps(self, t: int) -> np.ndarray:
+        return self.dep_idx[self.dep_ptr[t]:self.dep_ptr[t + 1]]
+
+    def step_of_task(self) -> np.ndarray:
+        return np.array([o.step for o in self.ops], dtype=np.int64)[self.op]
+
+    def save(self, path: str | Path) -> None:
+        tables = {"blocks": [asdict(b) for b in self.blocks], "servers": [asdict(s) for s in self.servers],
+                  "ops": [asdict(o) for o in self.ops], "steps": [asdict(s) for s in self.steps],
+                  "meta": self.meta}
+        np.savez_compressed(path, tables=np.array(json.dumps(tables)),
+                            **{f: getattr(self, f) for f in TASK_FIELDS})
+
+    @classmethod
+    def load(cls, path: str | Path) -> Program:
+        with np.load(path) as z:
+            tables = json.loads(str(z["tables"]))
+            cols = {f: z[f] for f in TASK_FIELDS}
+        return cls(blocks=tuple(BlockRef(**b) for b in tables["blocks"]),
+                   servers=tuple(ServerRef(**s) for s in tables["servers"]),
+                   ops=tuple(OpRef(**o) for o in tables["ops"]),
+                   steps=tuple(StepRef(**s) for s in tables["steps"]), meta=tables["meta"], **cols)
+
+
+_COLUMNS = ("block", "op", "fixed_ns", "service_ns", "latency_ns", "flops", "nbytes", "level", "category")
+
+# A recorded task, for replaying an op's tasks elsewhere: its columns except ``op``, its servers,
+# and its dependencies as local indices (>= 0, within the recording) or external ones (-1 - k).
+Row = tuple
+
+
+class ProgramBuilder:
+    """Appends tasks in dependency order and freezes them into a Program.
+
+    ``record``/``replay`` let a compiler emit an op once and stamp copies of its tasks wherever
+    the same op recurs (every layer of every decode step), which keeps compiling fast.
+    """
+
+    def __init__(self) -> None:
+        self.blocks: list[BlockRef] = []
+        self.servers: list[ServerRef] = []
+        self.ops: list[OpRef] = []
+        self.steps: list[StepRef] = []
+        self._cols: tuple[list, ...] = tuple([] for _ in _COLUMNS)
+        self._dep_ptr: list[int] = [0]
+        self._dep_idx: list[int] = []
+        self._srv_ptr: list[int] = [0]
+        self._srv_idx: list[int] = []
+        self._srv_hold: list[float] = []
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self._cols[0])
+
+    def add_block(self, name: str, kind: str, chip: int = 0) -> int:
+        self.blocks.append(BlockRef(name, kind, chip))
+        return len(self.blocks) - 1
+
+    def add_server(self, name: str, kind: str, gbps: float) -> int:
+        self.servers.append(ServerRef(name, kind, gbps))
+        return len(self.servers) - 1
+
+    def add_step(self, step: StepRef) -> int:
+        self.steps.append(step)
+        return len(self.steps) - 1
+
+    def add_op(self, name: str, layer: int, kind: str, step: int) -> int:
+        self.ops.append(OpRef(name, layer, kind, step))
+        return len(self.ops) - 1
+
+    def task(self, block: int, op: int, service_ns: float, deps: tuple[int, ...] | list[int] = (),
+             *, fixed_ns: float = 0.0, latency_ns: float = 0.0, flops: float = 0.0, nbytes: float = 0.0,
+             level: Level = Level.NONE, category: Category = Category.COMPUTE,
+             servers: tuple[tuple[int, float], ...] = ()) -> int:
+        """Append one task; returns its id. Every dependency must already exist."""
+        tid = self.n_tasks
+        for d in deps:
+            if not 0 <= d < tid:
+                raise ValueError(f"task {tid} depends on {d}, which is not an earlier task")
+        for c, v in zip(self._cols, (block, op, fixed_ns, service_ns, latency_ns, flops, nbytes,
+                                     int(level), int(category))):
+            c.append(v)
+        self._dep_idx.extend(deps)
+        self._dep_ptr.append(len(self._dep_idx))
+        for s, hold in servers:
+            self._srv_idx.append(s)
+            self._srv_hold.append(hold)
+        self._srv_ptr.append(len(self._srv_idx))
+        return tid
+
+    def record(self, first: int, external: list[int]) -> list[Row]:
+        """The tasks from ``first`` on, as rows that ``replay`` can stamp again."""
+        cols, rows = self._cols, []
+        ext = {d: -1 - k for k, d in enumerate(external)}
+        for t in range(first, self.n_tasks):
+            deps = tuple(d - first if d >= first else ext[d]
+                         for d in self._dep_idx[self._dep_ptr[t]:self._dep_ptr[t + 1]])
+            a, b = self._srv_ptr[t], self._srv_ptr[t + 1]
+            servers = tuple(zip(self._srv_idx[a:b], self._srv_hold[a:b]))
+            rows.append((cols[0][t], *(c[t] for c in cols[2:]), servers, deps))
+        return rows
+
+    def replay(self, rows: list[Row], op: int, external: list[int]) -> int:
+        """Append copies of recorded ``rows`` for ``op``; returns the id of the last one."""
+        base = self.n_tasks
+        block, op_col, fixed, service, latency, flops, nbytes, level, category = self._cols
+        dep_idx, srv_idx, srv_hold = self._dep_idx, self._srv_idx, self._srv_hold
+        for blk, fx, sv, lat, fl, nb, lev, cat, servers, deps in rows:
+            block.append(blk)
+            op_col.append(op)
+            fixed.append(fx)
+            service.append(sv)
+            latency.append(lat)
+            flops.append(fl)
+            nbytes.append(nb)
+            level.append(lev)
+            category.append(cat)
+            for d in deps:
+                dep_idx.append(base + d if d >= 0 else external[-1 - d])
+            self._dep_ptr.append(len(dep_idx))
+            for s, hold in servers:
+                srv_idx.append(s)
+                srv_hold.append(hold)
+            self._srv_ptr.append(len(srv_idx))
+        return self.n_tasks - 1
+
+    def build(self, meta: dict | None = None) -> Program:
+        f64, i64 = np.float64, np.int64
+        types = (i64, i64, f64, f64, f64, f64, f64, np.int8, np.int8)
+        cols = {name: np.array(c, dtype=t) for name, c, t in zip(_COLUMNS, self._cols, types)}
+        return Program(
+            blocks=tuple(self.blocks), servers=tuple(self.servers), ops=tuple(self.ops), steps=tuple(self.steps),
+            dep_ptr=np.array(self._dep_ptr, i64), dep_idx=np.array(self._dep_idx, i64),
+            srv_ptr=np.array(self._srv_ptr, i64), srv_idx=np.array(self._srv_idx, i64),
+            srv_hold_ns=np.array(self._srv_hold, f64), meta=meta or {}, **cols)

@@ -1,0 +1,229 @@
+"""Chip and system descriptions: YAML loaded into frozen, validated specs.
+
+Each block kind has its own spec class; the ``kind`` field selects it. Every number that comes
+from a datasheet or a measurement carries a ``source`` string beside it in the preset file.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from asicsim.dtypes import DType
+
+Positive = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class Spec(BaseModel):
+    """Base for every spec: frozen, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MatmulSpec(Spec):
+    """``units`` weight-stationary arrays of ``rows × cols`` MACs, run in lockstep as one block.
+
+    ``dtype_rate`` multiplies the MACs per cycle by format (fp8 at 2 means twice the bf16 rate);
+    a format missing from it runs at the rate of ``fallback_dtype`` (weights widened on the fly).
+    A tile pass streams ``m`` rows (rounded up to ``m_quantum``) through the array. With the
+    ``weight_stationary`` dataflow every pass first loads a ``rows × cols`` weight tile and drains
+    its results (``rows + cols - 2`` cycles); with ``fixed_weights`` (weights hardwired beside the
+    MACs) or ``streaming`` (both operands stream from adjacent SRAM each cycle) nothing is loaded
+    and that pipeline depth is paid once per op. ``fill_cycles`` overrides
+    the ``rows + cols - 2`` depth for arrays that overlap one pass's drain with the next's fill
+    (a GPU tensor core issues back-to-back MMAs). ``efficiency`` is the achievable fraction of the
+    resulting rate, measured on large GEMMs.
+    """
+
+    kind: Literal["matmul"]
+    name: str
+    count: Count = 1
+    units: Count
+    rows: Count
+    cols: Count
+    clock_ghz: Positive
+    dtype_rate: dict[DType, Positive]
+    fallback_dtype: DType = DType.BF16
+    m_quantum: Count = 1
+    dataflow: Literal["weight_stationary", "fixed_weights", "streaming"] = "weight_stationary"
+    fill_cycles: Annotated[int, Field(ge=0)] | None = None
+    efficiency: Fraction = 1.0
+    source: str = ""
+
+    def peak_flops(self, dtype: DType) -> float:
+        """Dense peak, FLOP/s (a MAC is two FLOPs)."""
+        return 2 * self.units * self.rows * self.cols * self.clock_ghz * 1e9 * self.rate(dtype)
+
+    @property
+    def depth_cycles(self) -> int:
+        return self.rows + self.cols - 2 if self.fill_cycles is None else self.fill_cycles
+
+    def rate(self, dtype: DType) -> float:
+        return self.dtype_rate.get(dtype, self.dtype_rate.get(self.fallback_dtype, 1.0))
+
+
+class VectorSpec(Spec):
+    """``lanes`` elementwise ALUs; one operation per lane per cycle."""
+
+    kind: Literal["vector"]
+    name: str
+    count: Count = 1
+    lanes: Count
+    clock_ghz: Positive
+    source: str = ""
+
+
+class HBMSpec(Spec):
+    """Off-chip DRAM: ``channels`` interleaved channels of ``bandwidth_gbps_per_channel`` each.
+
+    Addresses interleave finely across channels, so every transfer is striped over all of them and
+    the channels act as one server of their summed bandwidth times ``efficiency`` (the fraction a
+    streaming copy achieves).
+    """
+
+    kind: Literal["hbm"]
+    name: str
+    channels: Count
+    bandwidth_gbps_per_channel: Positive
+    capacity_gb: Positive
+    latency_ns: Annotated[float, Field(ge=0)] = 0.0
+    efficiency: Fraction = 1.0
+    source: str = ""
+
+    @property
+    def effective_gbps(self) -> float:
+        return self.channels * self.bandwidth_gbps_per_channel * self.efficiency
+
+
+class SRAMSpec(Spec):
+    """On-chip SRAM: ``banks`` of ``capacity_mb_per_bank``, each moving ``bytes_per_cycle_per_bank``.
+
+    Two tasks that use one bank serialize on it.
+    """
+
+    kind: Literal["sram"]
+    name: str
+    count: Count = 1
+    banks: Count
+    capacity_mb_per_bank: Positive
+    bytes_per_cycle_per_bank: Positive
+    clock_ghz: Positive
+    latency_ns: Annotated[float, Field(ge=0)] = 0.0
+    holds: tuple[Literal["kv", "activations", "weights"], ...] = ("activations",)
+    source: str = ""
+
+    @property
+    def capacity_bytes(self) -> float:
+        return self.count * self.banks * self.capacity_mb_per_bank * 1e6
+
+    @property
+    def bank_gbps(self) -> float:
+        return self.bytes_per_cycle_per_bank * self.clock_ghz
+
+
+class ROMSpec(Spec):
+    """A hardwired weight store: weights fixed at fabrication beside the arrays that use them.
+
+    ``model`` names the shipped model it was built for; ``weight_bits`` the mean bits per weight.
+    Reading it costs no transfer: the arrays see their weights in place.
+    """
+
+    kind: Literal["rom"]
+    name: str
+    model: str
+    weight_bits: Positive
+    capacity_gbit: Positive
+    source: str = ""
+
+
+class DMASpec(Spec):
+    """A copy engine: issues transfers between memories, one after another, pipelined."""
+
+    kind: Literal["dma"]
+    name: str
+    count: Count = 1
+    source: str = ""
+
+
+BlockSpec = Annotated[MatmulSpec | VectorSpec | HBMSpec | SRAMSpec | ROMSpec | DMASpec,
+                      Field(discriminator="kind")]
+
+
+class Mapping(str, Enum):
+    """How the compiler places layers: reuse one set of arrays, or pin layers to their own."""
+
+    TEMPORAL = "temporal"
+    SPATIAL = "spatial"
+
+
+class LinkSpec(Spec):
+    """A link between two blocks (or two chips): bandwidth each way and latency."""
+
+    a: str
+    b: str
+    bandwidth_gbps: Positive
+    latency_ns: Annotated[float, Field(ge=0)] = 0.0
+    source: str = ""
+
+
+class ChipSpec(Spec):
+    """One chip: its blocks, the links between them, and per-op fixed costs.
+
+    ``op_overhead_ns`` is paid once per op before its work starts (a kernel launch and sync on a
+    GPU, a stage hand-off on a spatial chip).
+    """
+
+    name: str
+    description: str = ""
+    mapping: Mapping
+    blocks: tuple[BlockSpec, ...]
+    links: tuple[LinkSpec, ...] = ()
+    op_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
+    op_overhead_source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> ChipSpec:
+        names = [b.name for b in self.blocks]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"block names must be unique; repeated: {', '.join(dup)}")
+        for kind in (MatmulSpec, VectorSpec):
+            if not any(isinstance(b, kind) for b in self.blocks):
+                raise ValueError(f"a chip needs at least one {kind.__name__.removesuffix('Spec').lower()} block")
+        if self.hbm is None and self.rom is None and not any(
+                isinstance(b, SRAMSpec) and "weights" in b.holds for b in self.blocks):
+            raise ValueError("a chip needs somewhere to keep weights: an hbm block, a rom block, "
+                             "or an sram block whose 'holds' includes weights")
+        for link in self.links:
+            for end in (link.a, link.b):
+                if end not in names:
+                    raise ValueError(f"link end '{end}' is not a block of this chip")
+        return self
+
+    def blocks_of(self, kind: type) -> list:
+        return [b for b in self.blocks if isinstance(b, kind)]
+
+    @property
+    def hbm(self) -> HBMSpec | None:
+        found = self.blocks_of(HBMSpec)
+        return found[0] if found else None
+
+    @property
+    def rom(self) -> ROMSpec | None:
+        found = self.blocks_of(ROMSpec)
+        return found[0] if found else None
+
+    def sram_for(self, what: str) -> SRAMSpec | None:
+        found = [b for b in self.blocks_of(SRAMSpec) if what in b.holds]
+        return found[0] if found else None
+
+    @property
+    def memory_capacity_bytes(self) -> float:
+        hbm = self.hbm
+        return hbm.capacity_gb * 1e9 if hbm else 0.0
+
+

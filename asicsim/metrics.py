@@ -1,0 +1,138 @@
+"""Metrics: latency, throughput, utilisation, bytes per memory level, and what bound each op.
+
+Everything here is computed from a Trace (and the Program inside it) with numpy; nothing is
+simulated again. Phases are 'prefill' (the prompt, ending with the first token) and 'decode'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from asicsim.compile.program import Category, Level
+from asicsim.engine import Trace
+
+
+class Bound(str, Enum):
+    """What an op's time went to."""
+
+    COMPUTE = "compute"
+    MEMORY = "memory"
+    LINK = "link"
+    OVERHEAD = "overhead"
+    DEPENDENCY = "dependency wait"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One run's results. Times in ms; utilisation and bound shares are fractions in [0, 1]."""
+
+    ttft_ms: float
+    tpot_ms: float | None
+    tokens_per_s: float | None
+    tokens_per_s_per_user: float | None
+    total_ms: float
+    batch: int
+    utilisation: dict[str, dict[str, float]]           # phase -> block kind -> mean utilisation
+    block_utilisation: dict[str, dict[str, float]]     # phase -> block or server name -> utilisation
+    bytes_by_level: dict[str, dict[str, float]]        # phase -> level -> bytes (whole phase)
+    bytes_per_decode_step: dict[str, float]
+    bound_share: dict[str, dict[str, float]]           # phase -> bound -> share of op time
+    dominant_bound: dict[str, str]                     # phase -> bound
+    ops: list[dict] = field(default_factory=list)      # each op of one representative step
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def step_ends(trace: Trace) -> np.ndarray:
+    """When each step's last task ended, ns."""
+    p = trace.program
+    ends = np.zeros(len(p.steps))
+    np.maximum.at(ends, p.step_of_task(), trace.end_ns)
+    return ends
+
+
+def op_bounds(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """Per op: its span (first start to last end, ns) and its Bound index (order of ``Bound``)."""
+    p = trace.program
+    n_ops = len(p.ops)
+    first = np.full(n_ops, np.inf)
+    last = np.zeros(n_ops)
+    np.minimum.at(first, p.op, trace.start_ns)
+    np.maximum.at(last, p.op, trace.end_ns)
+    parts = np.zeros((4, n_ops))
+    for cat, row in ((Category.COMPUTE, 0), (Category.MEMORY, 1), (Category.LINK, 2)):
+        sel = p.category == cat
+        np.add.at(parts[row], p.op[sel], p.service_ns[sel] + trace.wait_ns[sel])
+    np.add.at(parts[3], p.op, p.fixed_ns)
+    span = np.where(np.isfinite(first), last - first, 0.0)
+    best = parts.max(axis=0)
+    bound = parts.argmax(axis=0)
+    bound = np.where(span - best > best, 4, bound)  # mostly waiting on other ops
+    return span, bound
+
+
+def compute_metrics(trace: Trace) -> Metrics:
+    """All metrics of a run."""
+    p = trace.program
+    ends = step_ends(trace)
+    phases = np.array([s.phase for s in p.steps])
+    batch = p.steps[0].batch
+    prefill_end = float(ends[phases == "prefill"].max())
+    decode_steps = np.flatnonzero(phases == "decode")
+    tpot = (float(ends[-1]) - prefill_end) / len(decode_steps) if len(decode_steps) else None
+    task_step = p.step_of_task()
+    task_phase = phases[task_step]
+    span, bound = op_bounds(trace)
+    op_phase = phases[np.array([o.step for o in p.ops])]
+
+    util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
+    busy = p.fixed_ns + p.service_ns + trace.wait_ns
+    for phase in ("prefill", "decode"):
+        sel = task_phase == phase
+        if not sel.any():
+            continue
+        window = float(trace.end_ns[sel].max() - trace.start_ns[sel].min())
+        per_block = np.bincount(p.block[sel], weights=busy[sel], minlength=len(p.blocks)) / window
+        names = {b.name: float(u) for b, u in zip(p.blocks, per_block)}
+        kinds: dict[str, list[float]] = {}
+        for b, u in zip(p.blocks, per_block):
+            kinds.setdefault(b.kind, []).append(float(u))
+        srv_busy = _server_busy(trace, sel) / window
+        for s, u in zip(p.servers, srv_busy):
+            names[s.name] = float(u)
+            kinds.setdefault(s.kind, []).append(float(u))
+        util[phase] = {k: float(np.mean(v)) for k, v in kinds.items()}
+        block_util[phase] = names
+        lev = np.bincount(p.level[sel], weights=p.nbytes[sel], minlength=len(Level))
+        by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
+        osel = op_phase == phase
+        totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))
+        shares[phase] = {b.value: float(t / totals.sum()) if totals.sum() else 0.0
+                         for b, t in zip(Bound, totals)}
+        dominant[phase] = list(Bound)[int(totals.argmax())].value
+
+    per_step = ({k: v / len(decode_steps) for k, v in by_level["decode"].items()}
+                if len(decode_steps) else {})
+    rep_step = int(decode_steps[-1]) if len(decode_steps) else 0
+    ops = [{"name": o.name, "kind": o.kind, "span_us": float(span[i]) / 1e3, "bound": list(Bound)[bound[i]].value}
+           for i, o in enumerate(p.ops) if o.step == rep_step]
+    return Metrics(
+        ttft_ms=prefill_end / 1e6, tpot_ms=tpot / 1e6 if tpot else None,
+        tokens_per_s=batch / tpot * 1e9 if tpot else None,
+        tokens_per_s_per_user=1e9 / tpot if tpot else None,
+        total_ms=float(trace.makespan_ns) / 1e6, batch=batch, utilisation=util, block_utilisation=block_util,
+        bytes_by_level=by_level, bytes_per_decode_step=per_step, bound_share=shares, dominant_bound=dominant,
+        ops=ops)
+
+
+def _server_busy(trace: Trace, sel: np.ndarray) -> np.ndarray:
+    """Total hold time of each server by the selected tasks, ns."""
+    p = trace.program
+    counts = np.diff(p.srv_ptr)
+    owner = np.repeat(np.arange(p.n_tasks), counts)
+    keep = sel[owner]
+    return np.bincount(p.srv_idx[keep], weights=p.srv_hold_ns[keep], minlength=len(p.servers))

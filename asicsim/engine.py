@@ -57,6 +57,17 @@ def simulate(program: Program) -> Trace:
     free_at = [0.0] * len(program.servers)
     waiters: dict[int, simpy.Event] = {}
 
+    # A server reserved by a single block sees its reservations in that block's order, which is
+    # already time order: only tasks touching a server that several blocks share must sync.
+    owner = np.repeat(program.block, np.diff(program.srv_ptr))
+    users = [set() for _ in program.servers]
+    for s_, b_ in zip(program.srv_idx.tolist(), owner.tolist()):
+        users[s_].add(b_)
+    shared = np.array([len(u) > 1 for u in users] + [False])
+    task_shared = np.zeros(n, dtype=bool)
+    np.logical_or.at(task_shared, np.repeat(np.arange(n), np.diff(program.srv_ptr)), shared[program.srv_idx])
+    sync = task_shared.tolist()
+
     streams: list[list[int]] = [[] for _ in program.blocks]
     for t, b in enumerate(program.block.tolist()):
         streams[b].append(t)
@@ -79,7 +90,7 @@ def simulate(program: Program) -> Trace:
             work = ready + fixed[t]
             a, b = srv_ptr[t], srv_ptr[t + 1]
             if a != b:
-                if ready > env.now:  # reserve in time order, so an idle server is never blocked
+                if sync[t] and ready > env.now:  # reserve in time order: an idle server is never blocked
                     yield env.timeout(ready - env.now)
                 queued = work
                 for j in range(a, b):

@@ -12,13 +12,14 @@ from asicsim.compile.lower import Lowerer, Stage, Store
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, numerics_for, weight_level,
                                        weight_matmul)
 from asicsim.compile.program import Level, Program, ProgramBuilder, StepRef
+from asicsim.dtypes import DType
 from asicsim.hardware.spec import ChipSpec, DMASpec, Mapping, VectorSpec
 from asicsim.hardware.system import System, instance_name
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import OpKind, StepShape
 
-__all__ = ["Program", "Workload", "compile_run", "step_shapes"]
+__all__ = ["Program", "Workload", "compile_ops", "compile_run", "step_shapes"]
 
 
 def step_shapes(workload: Workload) -> list[tuple[str, StepShape]]:
@@ -121,3 +122,16 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
             "dtype": workload.dtype.value, "weight_bytes_per_param": num.weight_bytes,
             "kv_bytes_per_element": num.kv_bytes, "micro_batches": micro, "stages": n_stages}
     return b.build(meta)
+
+
+def compile_ops(ops: list, system: System, dtype: DType = DType.BF16) -> Program:
+    """A Program for a chain of ops on the first stage of ``system``: for experiments and tests
+    that time single ops (a GEMM, an attention) without a whole model."""
+    b = ProgramBuilder()
+    stages = _stages(system.chip, _Blocks(b, 0), 1)
+    step = b.add_step(StepRef("prefill", 1, max((o.m for o in ops), default=1), 0))
+    lower = Lowerer(b, dtype, system.chip.op_overhead_ns)
+    prev: list[int] = []
+    for op in ops:
+        prev = [lower.op(op, b.add_op(op.name, op.layer, op.kind.value, step), stages[0], prev)]
+    return b.build({"system": system.name, "ops": len(ops)})

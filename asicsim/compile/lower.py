@@ -57,6 +57,13 @@ def split(total: float, parts: list[int]) -> list[float]:
     return out
 
 
+def share(total_ns: float, parts: list[int]) -> list[float]:
+    """An op's time spread over its chunks in proportion to their size. The op is costed whole,
+    so tile rounds quantise once per op (as a kernel's waves do), not once per chunk."""
+    whole = sum(parts)
+    return [total_ns * p / whole for p in parts]
+
+
 def even(n: int, chunks: int) -> list[int]:
     base, extra = divmod(n, chunks)
     return [base + (1 if i < extra else 0) for i in range(chunks)]
@@ -133,7 +140,7 @@ class Lowerer:
             ns = cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype)
             return self._in_place(st.matmul, op_id, ns, ws, op.weight_bytes, deps, self.overhead, op.flops)
         cols = even(op.n, n_chunks(op.weight_bytes, op.n))
-        compute = [cost.matmul_ns(spec, op.m, op.k, c, op.groups, self.dtype) for c in cols]
+        compute = share(cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype), cols)
         return self._streamed(st, op_id, ws, st.matmul, compute, split(op.weight_bytes, cols),
                               split(op.flops, cols), deps, self.overhead)
 
@@ -147,7 +154,8 @@ class Lowerer:
                 self._in_place(st.vector, op_id, 0.0, kv, op.kv_write_bytes, deps, fixed, write=True)
             fixed = 0.0
         keys = even(op.n, n_chunks(op.kv_read_bytes, op.n)) if kv.streamed and op.kv_read_bytes else [op.n]
-        compute = [cost.matmul_ns(st.attn_spec, op.m, op.k, 2 * c, op.groups, self.dtype) for c in keys]
+        # QK^T and PV are each m×k by k×keys: one product of twice the width.
+        compute = share(cost.matmul_ns(st.attn_spec, op.m, op.k, 2 * op.n, op.groups, self.dtype), keys)
         if kv.streamed and op.kv_read_bytes:
             last = self._streamed(st, op_id, kv, st.attn, compute, split(op.kv_read_bytes, keys),
                                   split(op.flops, keys), deps, fixed)

@@ -60,11 +60,10 @@ def structural_difference(built: ModelSpec, asked: ModelSpec) -> list[str]:
         a, b = getattr(built, field), getattr(asked, field)
         if a != b:
             diffs.append(f"{field} {b} (chip has {a})")
-    if not diffs:
-        for i, (x, y) in enumerate(zip(built.blocks, asked.blocks)):
-            if x != y:
-                diffs.append(f"layer {i} is {y} (chip has {x})")
-                break
+    for i, (x, y) in enumerate(zip(built.blocks, asked.blocks)):
+        if x != y:
+            diffs.append(f"layer {i} is {y} (chip has {x})")
+            break
     return diffs
 
 

@@ -1,0 +1,72 @@
+"""The engine against each block's analytic twin, uncontended.
+
+Decode at batch 1 streams every weight and the KV cache from HBM once per token, so its TPOT is
+(weight + KV bytes) / effective HBM bandwidth plus fixed per-op costs (launch overhead and, for
+ops that load, one HBM access latency). What remains is pipeline fill and drain: the first chunk
+of each op loads with nothing to overlap, its last chunk computes with nothing to overlap.
+"""
+
+import pytest
+
+from asicsim.api import run
+from asicsim.compile import Workload, compile_ops, compile_run
+from asicsim.compile.placement import numerics_for
+from asicsim.compile.program import Level
+from asicsim.dtypes import DType
+from asicsim.engine import simulate
+from asicsim.model import Op, OpKind, StepShape, build_graph
+
+from conftest import step_ends
+
+
+def decode_graph(model, chip, context: int, dtype=DType.BF16):
+    return build_graph(model, StepShape(1, 1, context), numerics_for(Workload(dtype=dtype), chip))
+
+
+@pytest.mark.parametrize("dtype", [DType.BF16, DType.FP8])
+def test_batch1_decode_tpot_matches_bandwidth_bound(llama8b, h100, dtype):
+    prompt = 512
+    trace = simulate(compile_run(llama8b, h100, Workload(1, prompt, 3, dtype)))
+    ends = step_ends(trace)
+    step_ns = ends[-1] - ends[-2]  # the decode step at context prompt + 1
+    g = decode_graph(llama8b, h100.chip, prompt + 1, dtype)
+    hbm = h100.chip.hbm
+    moved = g.total("weight_bytes") + g.total("kv_read_bytes") + g.total("kv_write_bytes")
+    loading_ops = sum(1 for op in g.ops if op.weight_bytes or op.kv_read_bytes)
+    analytic = moved / hbm.effective_gbps + len(g.ops) * h100.chip.op_overhead_ns + loading_ops * hbm.latency_ns
+    assert step_ns == pytest.approx(analytic, rel=0.03)
+    assert step_ns > analytic  # fill and drain can only add
+
+
+def test_decode_step_reads_exactly_weights_plus_kv_from_hbm(llama8b, h100):
+    prompt = 300
+    program = compile_run(llama8b, h100, Workload(1, prompt, 2))
+    last = program.step_of_task() == len(program.steps) - 1
+    read = program.nbytes[last & (program.level == Level.HBM_READ)].sum()
+    g = decode_graph(llama8b, h100.chip, prompt)
+    assert read == g.total("weight_bytes") + g.total("kv_read_bytes")
+    assert read == pytest.approx(15.01e9 + 32 * prompt * 2 * 8 * 128 * 2, rel=1e-3)
+
+
+def test_large_gemm_runs_at_effective_peak(h100):
+    m = k = n = 8192
+    gemm = Op("gemm", 0, OpKind.MATMUL, flops=2.0 * m * k * n, weight_bytes=2.0 * k * n, m=m, k=k, n=n)
+    trace = simulate(compile_ops([gemm], h100))
+    tensor = h100.chip.blocks[0]
+    peak = tensor.peak_flops(DType.BF16) * tensor.efficiency
+    ideal_ns = gemm.flops / peak * 1e9
+    busy = trace.end_ns.max() - h100.chip.op_overhead_ns
+    assert busy == pytest.approx(ideal_ns, rel=0.03)
+
+
+def test_hardwired_chip_moves_no_hbm_bytes_and_is_not_memory_bound(llama8b, hc1):
+    r = run(llama8b, hc1, Workload(1, 64, 4))
+    per_step = r.metrics.bytes_per_decode_step
+    assert per_step.get("hbm_read", 0) == 0 and per_step.get("hbm_write", 0) == 0
+    assert per_step["rom_read"] == pytest.approx(decode_graph(llama8b, hc1.chip, 64).total("weight_bytes"))
+    assert r.metrics.dominant_bound["decode"] == "compute"
+
+
+def test_h100_decode_is_memory_bound_and_prefill_compute_bound(llama8b, h100):
+    r = run(llama8b, h100, Workload(1, 512, 4))
+    assert r.metrics.dominant_bound == {"prefill": "compute", "decode": "memory"}

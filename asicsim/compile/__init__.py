@@ -9,12 +9,14 @@ pipeline one micro-batch per sequence through per-layer stages.
 from __future__ import annotations
 
 from asicsim.compile.lower import Lowerer, Stage, Store
-from asicsim.compile.placement import (Workload, attention_matmul, check_fits, numerics_for, weight_level,
-                                       weight_matmul)
-from asicsim.compile.program import Level, Program, ProgramBuilder, StepRef
+from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
+                                       weight_level, weight_matmul)
+from asicsim.compile.program import Category, Level, Program, ProgramBuilder, StepRef
 from asicsim.dtypes import DType
 from asicsim.hardware.spec import ChipSpec, DMASpec, Mapping, VectorSpec
-from asicsim.hardware.system import System, instance_name
+from asicsim.errors import InputError
+from asicsim.hardware.spec import LinkSpec
+from asicsim.hardware.system import System, SystemSpec, build_system, instance_name
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import OpKind, StepShape
@@ -51,6 +53,25 @@ class _Blocks:
         return self.servers[name]
 
 
+class _Hops:
+    """Chip-to-chip activation transfers: one link (a server) and one sender (a block) per pair."""
+
+    def __init__(self, b: ProgramBuilder, chip: ChipSpec, bytes_per_token: float):
+        self.b, self.link, self.bytes_per_token = b, chip.chip_link, bytes_per_token
+        self.pairs: dict[tuple[int, int], tuple[int, int]] = {}
+
+    def send(self, src: int, dst: int, op_id: int, deps: list[int], tokens: int) -> int:
+        if (src, dst) not in self.pairs:
+            name = f"chip{src}->chip{dst}"
+            self.pairs[src, dst] = (self.b.add_block(name, "link", src),
+                                    self.b.add_server(name, "link", self.link.bandwidth_gbps))
+        block, server = self.pairs[src, dst]
+        nbytes = tokens * self.bytes_per_token
+        hold = nbytes / self.link.bandwidth_gbps
+        return self.b.task(block, op_id, hold, deps, latency_ns=self.link.latency_ns, nbytes=nbytes,
+                           level=Level.LINK, category=Category.LINK, servers=((server, hold),))
+
+
 def _stages(chip: ChipSpec, blocks: _Blocks, n_stages: int) -> list[Stage]:
     mm, attn = weight_matmul(chip), attention_matmul(chip)
     vec = chip.blocks_of(VectorSpec)[0]
@@ -79,19 +100,37 @@ def _stages(chip: ChipSpec, blocks: _Blocks, n_stages: int) -> list[Stage]:
     return stages
 
 
+def scale_out(model: ModelSpec, system: System, workload: Workload) -> System:
+    """The system with as many chips as the model needs (only SRAM-only spatial chips grow)."""
+    chip = system.chip
+    need = chips_needed(model, chip, workload, numerics_for(workload, chip))
+    if need <= len(system.chips):
+        return system
+    if chip.chip_link is None:
+        raise InputError(system.source, "chip_link", f"{model.name} needs {need} chips of {chip.name} "
+                         "but the chip describes no chip_link to join them")
+    link = LinkSpec(a="chip", b="chip", bandwidth_gbps=chip.chip_link.bandwidth_gbps,
+                    latency_ns=chip.chip_link.latency_ns, source=chip.chip_link.source)
+    return build_system(SystemSpec(name=f"{system.name} x{need}", chip=chip, count=need, interconnect=link),
+                        system.source)
+
+
 def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program:
     """The Program for ``workload`` on ``system``: every step, every op, every task."""
     workload.check()
+    system = scale_out(model, system, workload)
     chip = system.chip
     num = numerics_for(workload, chip)
     check_fits(model, system, workload, num)
     b = ProgramBuilder()
-    blocks = _Blocks(b, 0)
     spatial = chip.mapping is Mapping.SPATIAL
     n_layers = model.n_layers
-    n_stages = getattr(weight_matmul(chip), "count", 1) if spatial else 1
-    stages = _stages(chip, blocks, n_stages)
+    per_chip = getattr(weight_matmul(chip), "count", 1) if spatial else 1
+    stages = [st for c in range(len(system.chips)) for st in _stages(chip, _Blocks(b, c), per_chip)]
+    n_stages = len(stages)
     head_stage = min(n_layers, n_stages - 1) if n_stages > n_layers else n_stages - 1
+    chip_of = {id(st): i // per_chip for i, st in enumerate(stages)}
+    hop = _Hops(b, chip, model.hidden * num.act_bytes)
 
     def stage_of(layer: int, kind: OpKind) -> Stage:
         if kind is OpKind.EMBED:
@@ -103,6 +142,7 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
     lower = Lowerer(b, workload.dtype, chip.op_overhead_ns)
     micro = workload.batch if spatial else 1
     last_out: list[int | None] = [None] * micro
+    last_chip: list[int] = [0] * micro
     graphs: dict[StepShape, object] = {}
     for phase, shape in step_shapes(workload):
         step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context))
@@ -110,17 +150,26 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
         graph = graphs.get(mb_shape) or graphs.setdefault(mb_shape, build_graph(model, mb_shape, num))
         for mb in range(micro):
             outs: list[int] = []
+            where: list[int] = []
             for i, op in enumerate(graph.ops):
                 op_id = b.add_op(op.name, op.layer, op.kind.value, step)
+                st = stage_of(op.layer, op.kind)
+                here = chip_of[id(st)]
                 deps = [outs[d] for d in graph.deps[i]]
+                came_from = [where[d] for d in graph.deps[i]]
                 if i == 0 and last_out[mb] is not None:
                     deps.append(last_out[mb])
-                outs.append(lower.op(op, op_id, stage_of(op.layer, op.kind), deps))
-            last_out[mb] = outs[-1]
+                    came_from.append(last_chip[mb])
+                if any(c != here for c in came_from):  # activations cross to this chip first
+                    deps = [hop.send(max(came_from), here, op_id, deps, mb_shape.batch * mb_shape.tokens)]
+                outs.append(lower.op(op, op_id, st, deps))
+                where.append(here)
+            last_out[mb], last_chip[mb] = outs[-1], where[-1]
     meta = {"model": model.name, "system": system.name, "mapping": chip.mapping.value,
             "batch": workload.batch, "prompt": workload.prompt, "generate": workload.generate,
             "dtype": workload.dtype.value, "weight_bytes_per_param": num.weight_bytes,
-            "kv_bytes_per_element": num.kv_bytes, "micro_batches": micro, "stages": n_stages}
+            "kv_bytes_per_element": num.kv_bytes, "micro_batches": micro, "stages": n_stages,
+            "chips": len(system.chips)}
     return b.build(meta)
 
 

@@ -69,9 +69,10 @@ def structural_difference(built: ModelSpec, asked: ModelSpec) -> list[str]:
 
 def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numerics) -> None:
     """Refuse, with a clear reason, a model the chip cannot hold or was not built for."""
-    chip, src = system.chip, system.source
-    if len(system.chips) > 1:
-        raise InputError(src, "count", "multi-chip systems are described but not yet compiled; use one chip")
+    chip, src, n_chips = system.chip, system.source, len(system.chips)
+    if n_chips > 1 and chip.mapping is Mapping.TEMPORAL:
+        raise InputError(src, "count", "splitting a model over several temporal chips (tensor or pipeline "
+                         "parallelism) is not implemented yet; use one chip")
     weights = model.params() * num.weight_bytes
     kv = model.kv_bytes(workload.batch, workload.max_context, num)
     rom = chip.rom
@@ -98,15 +99,21 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
     kv_sram = chip.sram_for("kv")
     if kv_sram is None:
         raise InputError(src, "blocks", "a spatial chip needs an sram block whose 'holds' includes kv")
-    if kv > kv_sram.capacity_bytes:
+    if rom is None and chip.sram_for("weights") is kv_sram:  # one SRAM holds both, on every chip
+        if weights + kv > n_chips * kv_sram.capacity_bytes:
+            raise InputError(src, f"blocks.{kv_sram.name}",
+                             f"{model.name} needs {_gb(weights + kv)} of SRAM (weights {_gb(weights)}, "
+                             f"KV cache {_gb(kv)}) but {n_chips} chip(s) hold {_gb(n_chips * kv_sram.capacity_bytes)}")
+        return
+    if kv > n_chips * kv_sram.capacity_bytes:
         raise InputError(src, f"blocks.{kv_sram.name}",
                          f"the KV cache for batch {workload.batch} × {workload.max_context} tokens of "
                          f"{model.name} needs {kv / 1e6:.1f} MB but the chip's KV SRAM holds "
                          f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context")
     if rom is None:
         w_sram = chip.sram_for("weights")
-        if w_sram is None or weights > w_sram.capacity_bytes:
-            have = w_sram.capacity_bytes if w_sram else 0.0
+        if w_sram is None or weights > n_chips * w_sram.capacity_bytes:
+            have = n_chips * w_sram.capacity_bytes if w_sram else 0.0
             raise InputError(src, "blocks", f"{model.name}'s weights ({_gb(weights)}) do not fit in this "
                              f"chip's weight SRAM ({_gb(have)})")
 
@@ -135,3 +142,17 @@ def weight_level(chip: ChipSpec) -> tuple[Level, SRAMSpec | None]:
     if chip.rom is not None:
         return Level.ROM_READ, None
     return Level.SRAM_READ, chip.sram_for("weights")
+
+
+def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Numerics) -> int:
+    """How many chips of this kind a model needs: more than one only for a spatial chip that keeps
+    weights in SRAM and has too little of it (Groq-like); every other chip holds it alone or not."""
+    if chip.mapping is not Mapping.SPATIAL or chip.rom is not None:
+        return 1
+    w_sram, kv_sram = chip.sram_for("weights"), chip.sram_for("kv")
+    if w_sram is None:
+        return 1
+    need = model.params() * num.weight_bytes
+    if kv_sram is w_sram:
+        need += model.kv_bytes(workload.batch, workload.max_context, num)
+    return max(1, int(-(-need // w_sram.capacity_bytes)))

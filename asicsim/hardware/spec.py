@@ -170,11 +170,21 @@ class LinkSpec(Spec):
     source: str = ""
 
 
+class ChipLinkSpec(Spec):
+    """The link between two neighbouring chips of this kind, each way."""
+
+    bandwidth_gbps: Positive
+    latency_ns: Annotated[float, Field(ge=0)] = 0.0
+    source: str = ""
+
+
 class ChipSpec(Spec):
     """One chip: its blocks, the links between them, and per-op fixed costs.
 
     ``op_overhead_ns`` is paid once per op before its work starts (a kernel launch and sync on a
-    GPU, a stage hand-off on a spatial chip).
+    GPU, a stage hand-off on a spatial chip). ``chip_link`` joins neighbouring chips when a model
+    is spread over several (the compiler asks for as many SRAM-only spatial chips as the weights
+    need).
     """
 
     name: str
@@ -184,6 +194,7 @@ class ChipSpec(Spec):
     links: tuple[LinkSpec, ...] = ()
     op_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     op_overhead_source: str = ""
+    chip_link: ChipLinkSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ChipSpec:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from asicsim.compile import Program, Workload, compile_run
 from asicsim.dtypes import DType, parse_dtype
+from asicsim.energy import energy_report
 from asicsim.engine import Trace, simulate
 from asicsim.hardware import System, load_system
 from asicsim.metrics import Metrics, compute_metrics
@@ -28,20 +29,23 @@ class Result:
     program: Program
     trace: Trace
     metrics: Metrics
+    energy: dict | None = None
 
     def summary(self) -> dict:
         """The JSON-ready record of this run (what ``predict --json`` prints)."""
         m = self.metrics.to_dict()
         return {"model": self.model.name, "system": self.system.name, "mapping": self.system.chip.mapping.value,
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
-                "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks, **m}
+                "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks,
+                "chips": self.program.meta.get("chips", 1), **m, "energy": self.energy}
 
 
 def run(model: ModelSpec, system: System, workload: Workload) -> Result:
     """Compile, simulate and measure ``workload`` of ``model`` on ``system``."""
     program = compile_run(model, system, workload)
     trace = simulate(program)
-    return Result(model, system, workload, program, trace, compute_metrics(trace))
+    energy = energy_report(trace, system.chip, workload.dtype)
+    return Result(model, system, workload, program, trace, compute_metrics(trace), energy)
 
 
 def predict(model: str, system: str, *, batch: int = 1, prompt: int = 512, generate: int = 128,

@@ -24,17 +24,21 @@ def matmul_cycles(spec: MatmulSpec, m: int, k: int, n: int, groups: int = 1) -> 
     m rows (rounded up to ``m_quantum``) through.
     """
     return _cycles(spec.units, spec.rows, spec.cols, spec.m_quantum, spec.depth_cycles,
-                   spec.dataflow != "weight_stationary", m, k, n, groups)
+                   spec.dataflow != "weight_stationary", spec.preload_weights, m, k, n, groups)
 
 
 @lru_cache(maxsize=65536)
-def _cycles(units: int, rows: int, cols: int, m_quantum: int, depth: int, no_refill: bool,
+def _cycles(units: int, rows: int, cols: int, m_quantum: int, depth: int, no_refill: bool, preload: bool,
             m: int, k: int, n: int, groups: int) -> int:
     if m <= 0 or k <= 0 or n <= 0:
         return 0
     m_eff = ceil_div(m, m_quantum) * m_quantum
     rounds = ceil_div(ceil_div(k, rows) * ceil_div(n, cols) * groups, units)
-    return rounds * m_eff + depth if no_refill else rounds * (m_eff + depth)
+    if no_refill:
+        return rounds * m_eff + depth
+    if preload:  # next tile shifts in (rows cycles) under the current pass; drain paid once
+        return rounds * max(m_eff, rows) + depth
+    return rounds * (m_eff + depth)
 
 
 def matmul_ns(spec: MatmulSpec, m: int, k: int, n: int, groups: int, dtype: DType) -> float:

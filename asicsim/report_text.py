@@ -35,6 +35,13 @@ def rows_for(r: Result) -> list[tuple[str, str]]:
     for level in LEVELS:
         if per_step.get(level):
             rows.append((f"{level} per decode step", _bytes(per_step[level])))
+    energy = r.energy or {}
+    if "decode" in energy:
+        rows.append(("J/token (decode)", f"{energy['decode']['j_per_token']:.3f}"))
+        rows.append(("power while decoding (W)", f"{energy['decode']['watts']:,.0f}"))
+    chips = r.program.meta.get("chips", 1)
+    if chips > 1:
+        rows.append(("chips", f"{chips}"))
     rows.append(("tasks simulated", f"{r.program.n_tasks:,}"))
     return rows
 

@@ -8,7 +8,7 @@ pipeline one micro-batch per sequence through per-layer stages.
 
 from __future__ import annotations
 
-from asicsim.compile.lower import Lowerer, Stage, Store
+from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
                                        weight_level, weight_matmul)
 from asicsim.compile.program import Category, Level, Program, ProgramBuilder, StepRef
@@ -162,7 +162,8 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
                     came_from.append(last_chip[mb])
                 if any(c != here for c in came_from):  # activations cross to this chip first
                     deps = [hop.send(max(came_from), here, op_id, deps, mb_shape.batch * mb_shape.tokens)]
-                outs.append(lower.op(op, op_id, st, deps))
+                fused = fuses_into_previous(op, [graph.ops[d] for d in graph.deps[i]])
+                outs.append(lower.op(op, op_id, st, deps, fused))
                 where.append(here)
             last_out[mb], last_chip[mb] = outs[-1], where[-1]
     meta = {"model": model.name, "system": system.name, "mapping": chip.mapping.value,
@@ -181,6 +182,7 @@ def compile_ops(ops: list, system: System, dtype: DType = DType.BF16) -> Program
     step = b.add_step(StepRef("prefill", 1, max((o.m for o in ops), default=1), 0))
     lower = Lowerer(b, dtype, system.chip.op_overhead_ns)
     prev: list[int] = []
-    for op in ops:
-        prev = [lower.op(op, b.add_op(op.name, op.layer, op.kind.value, step), stages[0], prev)]
+    for i, op in enumerate(ops):
+        fused = fuses_into_previous(op, ops[i - 1:i])
+        prev = [lower.op(op, b.add_op(op.name, op.layer, op.kind.value, step), stages[0], prev, fused)]
     return b.build({"system": system.name, "ops": len(ops)})

@@ -80,14 +80,21 @@ class Lowerer:
         self.b, self.dtype, self.overhead = b, dtype, op_overhead_ns
         self._memo: dict[tuple, list] = {}
 
-    def op(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
-        """Emit ``op``'s tasks on stage ``st`` after ``deps``; an op seen before is replayed."""
-        key = (op, id(st), len(deps))
+    def op(self, op: Op, op_id: int, st: Stage, deps: list[int], fused: bool = False) -> int:
+        """Emit ``op``'s tasks on stage ``st`` after ``deps``; an op seen before is replayed.
+        A ``fused`` op runs as the previous op's epilogue and pays no per-op overhead."""
+        key = (op, id(st), len(deps), fused)
         rows = self._memo.get(key)
         if rows is not None:
             return self.b.replay(rows, op_id, deps)
         first = self.b.n_tasks
-        out = self._emit(op, op_id, st, deps)
+        overhead = self.overhead
+        if fused:
+            self.overhead = 0.0
+        try:
+            out = self._emit(op, op_id, st, deps)
+        finally:
+            self.overhead = overhead
         if out != self.b.n_tasks - 1:
             raise AssertionError("an op's output must be its last task")
         self._memo[key] = self.b.record(first, deps)
@@ -171,3 +178,10 @@ class Lowerer:
             load = self._load(st, ws, op_id, op.weight_bytes, deps, self.overhead)
             return self.b.task(st.vector, op_id, ns, [load] + deps)
         return self._in_place(st.vector, op_id, ns, ws, op.weight_bytes, deps, self.overhead)
+
+
+def fuses_into_previous(op: Op, previous: list[Op]) -> bool:
+    """An elementwise op with no weights right after a matmul or attention runs as its epilogue
+    (RoPE after the QKV projection, SwiGLU after gate/up), as inference kernels fuse them."""
+    return (op.kind is OpKind.VECTOR and not op.weight_bytes and len(previous) == 1
+            and previous[0].kind in (OpKind.MATMUL, OpKind.ATTENTION))

@@ -35,8 +35,10 @@ class MatmulSpec(Spec):
     MACs) or ``streaming`` (both operands stream from adjacent SRAM each cycle) nothing is loaded
     and that pipeline depth is paid once per op. ``fill_cycles`` overrides
     the ``rows + cols - 2`` depth for arrays that overlap one pass's drain with the next's fill
-    (a GPU tensor core issues back-to-back MMAs). ``efficiency`` is the achievable fraction of the
-    resulting rate, measured on large GEMMs.
+    (a GPU tensor core issues back-to-back MMAs). ``preload_weights`` lets a weight-stationary array
+    shift the next tile's weights in (``rows`` cycles) while the current pass runs, paying the
+    drain once per op (a TPU MXU double-buffers its weights). ``efficiency`` is the achievable
+    fraction of the resulting rate, measured on large GEMMs.
     """
 
     kind: Literal["matmul"]
@@ -51,6 +53,7 @@ class MatmulSpec(Spec):
     m_quantum: Count = 1
     dataflow: Literal["weight_stationary", "fixed_weights", "streaming"] = "weight_stationary"
     fill_cycles: Annotated[int, Field(ge=0)] | None = None
+    preload_weights: bool = False
     efficiency: Fraction = 1.0
     source: str = ""
 
@@ -170,6 +173,19 @@ class LinkSpec(Spec):
     source: str = ""
 
 
+class EnergySpec(Spec):
+    """Energy per action plus static power: pJ per MAC by format, pJ per byte moved at each
+    memory level (``hbm``, ``sram``, ``rom``, ``link``), and watts drawn regardless of work."""
+
+    pj_per_mac: dict[DType, Annotated[float, Field(ge=0)]]
+    pj_per_byte: dict[Literal["hbm", "sram", "rom", "link"], Annotated[float, Field(ge=0)]]
+    static_w: Annotated[float, Field(ge=0)]
+    source: str = ""
+
+    def mac_pj(self, dtype: DType) -> float:
+        return self.pj_per_mac.get(dtype, max(self.pj_per_mac.values()))
+
+
 class ChipLinkSpec(Spec):
     """The link between two neighbouring chips of this kind, each way."""
 
@@ -195,6 +211,7 @@ class ChipSpec(Spec):
     op_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     op_overhead_source: str = ""
     chip_link: ChipLinkSpec | None = None
+    energy: EnergySpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ChipSpec:

@@ -1,0 +1,46 @@
+"""Energy of a run: per-action energy (MACs, bytes at each memory level) plus static power.
+
+Like metrics, computed after the fact from the Trace; the chip's ``energy`` spec supplies the
+prices. MACs are counted from the matmul work (FLOPs / 2); elementwise work on vector units is
+not charged (it is a small share of an inference step and its per-op energy is rarely public).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from asicsim.compile.program import Level
+from asicsim.dtypes import DType
+from asicsim.engine import Trace
+from asicsim.hardware.spec import ChipSpec
+
+_LEVEL_KIND = {Level.HBM_READ: "hbm", Level.HBM_WRITE: "hbm", Level.SRAM_READ: "sram",
+               Level.SRAM_WRITE: "sram", Level.ROM_READ: "rom", Level.LINK: "link"}
+
+
+def energy_report(trace: Trace, chip: ChipSpec, dtype: DType) -> dict | None:
+    """Joules per phase by component, and joules per generated token; None without an energy spec."""
+    spec = chip.energy
+    if spec is None:
+        return None
+    p = trace.program
+    phases = np.array([s.phase for s in p.steps])
+    task_phase = phases[p.step_of_task()]
+    chips = int(p.meta.get("chips", 1))
+    out: dict = {"static_w": spec.static_w * chips}
+    for phase in ("prefill", "decode"):
+        sel = task_phase == phase
+        if not sel.any():
+            continue
+        seconds = float(trace.end_ns[sel].max() - trace.start_ns[sel].min()) / 1e9
+        parts = {"mac": float(p.flops[sel].sum()) / 2 * spec.mac_pj(dtype) * 1e-12}
+        for level, kind in _LEVEL_KIND.items():
+            moved = float(p.nbytes[sel & (p.level == level)].sum())
+            parts[kind] = parts.get(kind, 0.0) + moved * spec.pj_per_byte.get(kind, 0.0) * 1e-12
+        parts["static"] = spec.static_w * chips * seconds
+        total = sum(parts.values())
+        steps = int((phases == phase).sum())
+        tokens = p.steps[0].batch * steps
+        out[phase] = {"joules": total, "by_component_j": parts, "watts": total / seconds if seconds else 0.0,
+                      "j_per_token": total / tokens}
+    return out

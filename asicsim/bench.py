@@ -21,7 +21,6 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yam
 
 
 def _one_run() -> tuple[float, int, float]:
-    from asicsim.compile import Workload
     from asicsim.hardware import load_system
     from asicsim.model import load_model
     from asicsim.scenario import load_scenario
@@ -29,7 +28,7 @@ def _one_run() -> tuple[float, int, float]:
     t0 = time.perf_counter()
     spec = load_scenario(QUICKSTART)
     model = load_model(spec.model)
-    wl = Workload(**spec.workload.model_dump())
+    wl = spec.workload.workload()
     tasks, engine_s = 0, 0.0
     for name in spec.systems:
         program = compile_run(model, load_system(name), wl)

@@ -35,19 +35,38 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder for results.json (default: results/<scenario name>).")
-def run(scenario: str, out: str | None) -> None:
-    """Run SCENARIO.yaml: each system in turn; print a table and write results.json."""
-    from asicsim.report_text import comparison_table
-    from asicsim.scenario import run_scenario, write_results
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system).")
+def run(scenario: str, out: str | None, trace_path: str | None) -> None:
+    """Run SCENARIO.yaml; print a table and write results.json to the output folder."""
+    from asicsim.scenario import load_scenario, run_scenario, write_results
 
-    def progress(name: str) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"simulating {name} ...", err=True)
-
-    spec, results = run_scenario(scenario, progress)
-    click.echo(comparison_table(results))
-    path = write_results(spec, results, Path(out) if out else Path("results") / spec.name)
+    spec = load_scenario(scenario)
+    output = run_scenario(scenario, _progress())
+    click.echo(output.text)
+    folder = Path(out) if out else Path("results") / spec.name
+    path = write_results(spec, output, folder)
     click.echo(f"\nwrote {path}")
+    if trace_path:
+        _write_traces(output.results, Path(trace_path))
+
+
+def _progress():
+    """A one-line progress note per simulation on a terminal; silent otherwise."""
+    def note(label: str) -> None:
+        if sys.stderr.isatty():
+            click.echo(f"simulating {label} ...", err=True)
+    return note
+
+
+def _write_traces(results, path: Path) -> None:
+    from asicsim.perfetto import write_chrome_trace
+
+    for r in results:
+        target = path if len(results) == 1 else path.with_name(f"{path.stem}.{r.system.name}{path.suffix}")
+        summary = write_chrome_trace(r.trace, target)
+        sampled = " (sampled by whole steps)" if summary["sampled"] else ""
+        click.echo(f"wrote {target}: {summary['slices']:,} slices{sampled}", err=True)
 
 
 @main.command()
@@ -59,7 +78,10 @@ def run(scenario: str, out: str | None) -> None:
 @click.option("--prompt", type=click.IntRange(min=1), default=512, show_default=True, help="Prompt tokens.")
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, as_json: bool) -> None:
+@click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
+              help="Write a Chrome/Perfetto trace-event JSON of the run.")
+def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, as_json: bool,
+            trace_path: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.report_text import comparison_table
@@ -71,6 +93,8 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(comparison_table([result]))
+    if trace_path:
+        _write_traces([result], Path(trace_path))
 
 
 @main.command()
@@ -80,6 +104,25 @@ def bench(repeat: int) -> None:
     from asicsim.bench import run_bench
 
     click.echo(run_bench(repeat))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def models(as_json: bool) -> None:
+    """List the shipped models: parameters, active parameters, layer mix, KV and state bytes."""
+    from asicsim.model.catalog import catalog
+
+    rows = catalog()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = f"{'name':<22}{'params':>10}{'active':>10}{'KV B/token':>12}{'state B/seq':>13}  layer mix"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in rows:
+        mix = ", ".join(f"{k} {v}" for k, v in r["layer_mix"].items())
+        click.echo(f"{r['name']:<22}{r['params'] / 1e9:>9.2f}B{r['active_params'] / 1e9:>9.2f}B"
+                   f"{r['kv_bytes_per_token']:>12,.0f}{r['state_bytes_per_sequence']:>13,.0f}  {mix}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,18 @@
-"""Scenarios: a YAML file naming a model, a workload and the systems to compare."""
+"""Scenarios: YAML files that say what to run. Each has a ``kind`` naming a study:
+
+- ``compare`` (the default): one model and workload on each of several systems, side by side.
+
+Other studies register themselves with :func:`study` (their own spec class and runner), so a new
+kind of experiment is a new module, not a new branch here.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError
 
@@ -11,10 +20,10 @@ from asicsim.api import Result, run
 from asicsim.compile import Workload
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
-from asicsim.hardware import load_system
+from asicsim.hardware import System, load_system
 from asicsim.hardware.spec import Spec
 from asicsim.hardware.system import _read_yaml, validation_error
-from asicsim.model import load_model
+from asicsim.model import ModelSpec, load_model
 
 
 class WorkloadSpec(Spec):
@@ -25,10 +34,14 @@ class WorkloadSpec(Spec):
     generate: int = Field(128, ge=1)
     dtype: DType = DType.BF16
 
+    def workload(self) -> Workload:
+        return Workload(**self.model_dump())
 
-class ScenarioSpec(Spec):
+
+class CompareSpec(Spec):
     """Run ``model`` with ``workload`` on each of ``systems`` (preset names or YAML paths)."""
 
+    kind: Literal["compare"] = "compare"
     name: str
     description: str = ""
     model: str
@@ -36,47 +49,98 @@ class ScenarioSpec(Spec):
     systems: list[str] = Field(min_length=1)
 
 
-def load_scenario(path: str | Path) -> ScenarioSpec:
+@dataclass
+class StudyOutput:
+    """What a study hands back: a terminal table, the results.json document, and its runs."""
+
+    text: str
+    doc: dict
+    results: list[Result] = field(default_factory=list)
+
+
+Runner = Callable[[Spec, Path, Callable[[str], None]], StudyOutput]
+STUDIES: dict[str, tuple[type[Spec], Runner]] = {}
+
+
+def study(kind: str, spec_class: type[Spec]) -> Callable[[Runner], Runner]:
+    """Register the runner of a scenario ``kind``."""
+    def register(fn: Runner) -> Runner:
+        STUDIES[kind] = (spec_class, fn)
+        return fn
+    return register
+
+
+def load_scenario(path: str | Path) -> Spec:
+    """Read and validate a scenario file (its ``kind`` picks the schema)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), None, "no such scenario file")
+    data = _read_yaml(path)
+    _import_studies()
+    kind = data.get("kind", "compare")
+    if kind not in STUDIES:
+        raise InputError(str(path), "kind", f"unknown scenario kind {kind!r}; known: {', '.join(sorted(STUDIES))}")
     try:
-        return ScenarioSpec.model_validate(_read_yaml(path))
+        return STUDIES[kind][0].model_validate(data)
     except ValidationError as e:
         raise validation_error(str(path), e) from None
 
 
+def resolve_model(path: Path, ref: str, field_name: str = "model") -> ModelSpec:
+    """A model named in a scenario: a shipped name, or a path relative to the scenario file."""
+    try:
+        return load_model(_relative_to(path.parent, ref))
+    except InputError as e:
+        raise InputError(str(path), field_name, e.reason) from None
+
+
+def resolve_system(path: Path, ref: str, field_name: str) -> System:
+    """A system named in a scenario: a preset name, or a path relative to the scenario file."""
+    try:
+        return load_system(_relative_to(path.parent, ref))
+    except InputError as e:
+        raise InputError(str(path), field_name, e.reason) from None
+
+
 def _relative_to(base: Path, ref: str) -> str:
-    """A system or model given as a relative path is read relative to the scenario file."""
     candidate = base / ref
     return str(candidate) if ref.endswith((".yaml", ".yml", ".json")) and candidate.exists() else ref
 
 
-def run_scenario(path: str | Path, progress=None) -> tuple[ScenarioSpec, list[Result]]:
-    """Run every system of the scenario at ``path``; ``progress(name)`` is called before each."""
+def run_scenario(path: str | Path, progress: Callable[[str], None] = lambda name: None) -> StudyOutput:
+    """Run the scenario at ``path``; ``progress(label)`` is called before each simulation."""
     spec = load_scenario(path)
-    base = Path(path).parent
-    wl = Workload(**spec.workload.model_dump())
-    try:
-        model = load_model(_relative_to(base, spec.model))
-    except InputError as e:
-        raise InputError(str(path), "model", e.reason) from None
-    results = []
-    for i, name in enumerate(spec.systems):
-        try:
-            system = load_system(_relative_to(base, name))
-        except InputError as e:
-            raise InputError(str(path), f"systems.{i}", e.reason) from None
-        if progress:
-            progress(name)
-        results.append(run(model, system, wl))
-    return spec, results
+    return STUDIES[spec.kind][1](spec, Path(path), progress)
 
 
-def write_results(spec: ScenarioSpec, results: list[Result], out: Path) -> Path:
-    """Write ``results.json`` (the scenario and one record per system) into ``out``."""
+def write_results(spec: Spec, output: StudyOutput, out: Path) -> Path:
+    """Write ``results.json`` (the scenario, then the study's document) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
-    doc = {"scenario": spec.model_dump(mode="json"), "results": [r.summary() for r in results]}
-    path.write_text(json.dumps(doc, indent=2))
+    path.write_text(json.dumps({"scenario": spec.model_dump(mode="json"), **output.doc}, indent=2))
     return path
+
+
+@study("compare", CompareSpec)
+def run_compare(spec: CompareSpec, path: Path, progress: Callable[[str], None]) -> StudyOutput:
+    from asicsim.report_text import comparison_table
+
+    model = resolve_model(path, spec.model)
+    systems = [resolve_system(path, name, f"systems.{i}") for i, name in enumerate(spec.systems)]
+    results = []
+    for name, system in zip(spec.systems, systems):
+        progress(name)
+        results.append(run(model, system, spec.workload.workload()))
+    return StudyOutput(comparison_table(results), {"results": [r.summary() for r in results]}, results)
+
+
+def _import_studies() -> None:
+    """Studies defined in other modules register on import."""
+    import importlib
+
+    for module in ("asicsim.studies",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise

@@ -107,6 +107,14 @@ def bench(repeat: int) -> None:
 
 
 @main.command()
+def validate() -> None:
+    """Compare predictions with public measurements of real chips (none used for fitting)."""
+    from asicsim.validation import run_checks, table
+
+    click.echo(table(run_checks()))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def models(as_json: bool) -> None:
     """List the shipped models: parameters, active parameters, layer mix, KV and state bytes."""

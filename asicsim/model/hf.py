@@ -30,20 +30,70 @@ def loader(*model_types: str) -> Callable[[Loader], Loader]:
 
 
 class Config:
-    """A config dict that reports a missing or bad field with the file's name."""
+    """A config dict that reports a missing or bad field with the file's name.
 
-    def __init__(self, data: dict[str, Any], source: str, name: str):
-        self.data, self.source, self.name = data, source, name
+    ``prefix`` is the dotted path of a nested section (``text_config.``) so errors name the
+    field as it sits in the file.
+    """
+
+    def __init__(self, data: dict[str, Any], source: str, name: str, prefix: str = ""):
+        self.data, self.source, self.name, self.prefix = data, source, name, prefix
 
     def error(self, field: str, reason: str) -> InputError:
-        return InputError(self.source, field, reason)
+        return InputError(self.source, self.prefix + field, reason)
+
+    def section(self, field: str) -> Config:
+        """A nested object, e.g. ``text_config``, read with the same file name."""
+        value = self.data.get(field)
+        if not isinstance(value, dict):
+            raise self.error(field, f"must be an object, got {value!r}")
+        return Config(value, self.source, self.name, f"{self.prefix}{field}.")
+
+    def float(self, field: str, default: float | None = None) -> float:
+        value = self.data.get(field, default)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(field, f"must be a number, got {value!r}")
+        return float(value)
+
+    def str(self, field: str, default: str | None = None) -> str:
+        value = self.data.get(field, default)
+        if not isinstance(value, str):
+            raise self.error(field, f"must be a string, got {value!r}")
+        return value
+
+    def list(self, field: str, default: list | None = None) -> list:
+        value = self.data.get(field, default)
+        if not isinstance(value, list):
+            raise self.error(field, f"must be a list, got {value!r}")
+        return value
+
+    def pattern(self, field: str, layers: int, allowed: tuple[str, ...]) -> list[str]:
+        """A per-layer type list (``layer_types``): exactly ``layers`` entries from ``allowed``."""
+        value = self.list(field)
+        if len(value) != layers:
+            raise self.error(field, f"has {len(value)} entries but num_hidden_layers is {layers}")
+        for i, kind in enumerate(value):
+            if kind not in allowed:
+                raise self.error(f"{field}[{i}]", f"is {kind!r}; expected one of {', '.join(allowed)}")
+        return value
+
+    def indices(self, field: str, layers: int) -> set[int]:
+        """A list of distinct layer indices, each in ``range(layers)``."""
+        value = self.list(field, [])
+        for i in value:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers:
+                raise self.error(field, f"entry {i!r} is not a layer index below {layers}")
+        if len(set(value)) != len(value):
+            raise self.error(field, "lists a layer twice")
+        return set(value)
 
     def int(self, field: str, default: int | None = None, positive: bool = True) -> int:
         value = self.data.get(field, default)
         if value is None:
             raise self.error(field, "is missing and has no default for this model type")
-        if isinstance(value, bool) or not isinstance(value, int) or (positive and value <= 0):
-            raise self.error(field, f"must be a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+            kind = "a positive" if positive else "a non-negative"
+            raise self.error(field, f"must be {kind} integer, got {value!r}")
         return value
 
     def optional_int(self, field: str) -> int | None:
@@ -79,21 +129,28 @@ def load_model(name_or_path: str) -> ModelSpec:
         raise InputError(str(path), None, f"is not valid JSON (line {e.lineno}: {e.msg})") from None
     if not isinstance(data, dict):
         raise InputError(str(path), None, "must hold a JSON object")
-    model_type = data.get("model_type")
-    if model_type not in LOADERS:
+    model_type = data.get("model_type", _sniff_model_type(data))
+    if not isinstance(model_type, str) or model_type not in LOADERS:
         known = ", ".join(sorted(LOADERS))
         raise InputError(str(path), "model_type",
                          f"unsupported model_type {model_type!r}; supported: {known}")
     return LOADERS[model_type](Config(data, str(path), path.stem))
 
 
-def _heads(c: Config) -> tuple[int, int, int]:
+def _sniff_model_type(data: dict[str, Any]) -> str | None:
+    """Configs without ``model_type``: the ``mamba_ssm`` reference layout (d_model, n_layer)."""
+    return "mamba_ssm" if {"d_model", "n_layer", "ssm_cfg"} & data.keys() else None
+
+
+def _heads(c: Config, head_dim_default: int | None = None) -> tuple[int, int, int]:
+    """(query heads, KV heads, head width); the width defaults to ``head_dim_default``, else to
+    hidden_size / num_attention_heads, which must then divide evenly."""
     hidden = c.int("hidden_size")
     heads = c.int("num_attention_heads")
     kv = c.int("num_key_value_heads", default=heads)
     if heads % kv:
         raise c.error("num_key_value_heads", f"{kv} does not divide num_attention_heads {heads}")
-    head_dim = c.data.get("head_dim")
+    head_dim = c.data.get("head_dim", head_dim_default)
     if head_dim is None:
         if hidden % heads:
             raise c.error("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
@@ -117,3 +174,7 @@ def load_llama(c: Config) -> ModelSpec:
                      vocab=c.int("vocab_size"), blocks=tuple(Block(attn, mlp) for _ in range(layers)),
                      tied_embeddings=c.bool("tie_word_embeddings", False),
                      max_context=c.optional_int("max_position_embeddings"))
+
+
+# The other architectures register themselves on import (kept in their own modules for size).
+from asicsim.model import loaders, loaders_hybrid  # noqa: E402,F401

@@ -84,9 +84,10 @@ class Lowerer:
         """Emit ``op``'s tasks on stage ``st`` after ``deps``; an op seen before is replayed.
         A ``fused`` op runs as the previous op's epilogue and pays no per-op overhead."""
         key = (op, id(st), len(deps), fused)
-        rows = self._memo.get(key)
-        if rows is not None:
-            return self.b.replay(rows, op_id, deps)
+        memo = self._memo.get(key)
+        if memo is not None:
+            rows, out_offset = memo
+            return self.b.replay(rows, op_id, deps) - len(rows) + 1 + out_offset
         first = self.b.n_tasks
         overhead = self.overhead
         if fused:
@@ -95,9 +96,7 @@ class Lowerer:
             out = self._emit(op, op_id, st, deps)
         finally:
             self.overhead = overhead
-        if out != self.b.n_tasks - 1:
-            raise AssertionError("an op's output must be its last task")
-        self._memo[key] = self.b.record(first, deps)
+        self._memo[key] = (self.b.record(first, deps), out - first)
         return out
 
     def _emit(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
@@ -172,12 +171,30 @@ class Lowerer:
         return self.b.task(st.vector, op_id, softmax, [last])
 
     def _vector(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        """Elementwise work; it may read weights (norms) and read and write back a recurrent
+        state (a scan's or a convolution's), which lives where the KV cache does."""
         ns = cost.vector_ns(st.vector_spec, op.vector_ops or op.act_bytes / 2)
-        ws = st.weights
+        ws, kv, fixed = st.weights, st.kv, self.overhead
+        first = list(deps)
         if op.weight_bytes and ws.streamed:
-            load = self._load(st, ws, op_id, op.weight_bytes, deps, self.overhead)
-            return self.b.task(st.vector, op_id, ns, [load] + deps)
-        return self._in_place(st.vector, op_id, ns, ws, op.weight_bytes, deps, self.overhead)
+            first.append(self._load(st, ws, op_id, op.weight_bytes, deps, fixed))
+            fixed = 0.0
+        if op.kv_read_bytes and kv.streamed:
+            first.append(self._load(st, kv, op_id, op.kv_read_bytes, deps, fixed))
+            fixed = 0.0
+        if first != deps:  # inputs arrive by copy: compute once they have
+            out = self.b.task(st.vector, op_id, ns, first, fixed_ns=fixed)
+        else:
+            in_place = op.weight_bytes if not ws.streamed else 0.0
+            out = self._in_place(st.vector, op_id, ns, ws, in_place, deps, fixed)
+        if op.kv_read_bytes and not kv.streamed:
+            out = self._in_place(st.vector, op_id, 0.0, kv, op.kv_read_bytes, [out], 0.0)
+        if op.kv_write_bytes:  # the updated state goes back; nothing downstream waits for it
+            if kv.streamed:
+                self._load(st, kv, op_id, op.kv_write_bytes, [out], 0.0, write=True)
+            else:
+                self._in_place(st.vector, op_id, 0.0, kv, op.kv_write_bytes, [out], 0.0, write=True)
+        return out
 
 
 def fuses_into_previous(op: Op, previous: list[Op]) -> bool:

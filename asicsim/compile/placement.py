@@ -74,7 +74,7 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         raise InputError(src, "count", "splitting a model over several temporal chips (tensor or pipeline "
                          "parallelism) is not implemented yet; use one chip")
     weights = model.params() * num.weight_bytes
-    kv = model.kv_bytes(workload.batch, workload.max_context, num)
+    kv = model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
     rom = chip.rom
     if rom is not None:
         from asicsim.model.hf import load_model
@@ -93,7 +93,7 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         if need > hbm.capacity_gb * 1e9:
             raise InputError(src, f"blocks.{hbm.name}.capacity_gb",
                              f"{model.name} does not fit: it needs {_gb(need)} (weights {_gb(weights)}, "
-                             f"KV cache {_gb(kv)} for batch {workload.batch} × {workload.max_context} tokens) "
+                             f"KV cache and state {_gb(kv)} for batch {workload.batch} × {workload.max_context} tokens) "
                              f"but the chip holds {hbm.capacity_gb:g} GB")
         return
     kv_sram = chip.sram_for("kv")
@@ -154,5 +154,5 @@ def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Nume
         return 1
     need = model.params() * num.weight_bytes
     if kv_sram is w_sram:
-        need += model.kv_bytes(workload.batch, workload.max_context, num)
+        need += model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
     return max(1, int(-(-need // w_sram.capacity_bytes)))

@@ -1,0 +1,3 @@
+"""Studies: scenario kinds beyond a plain comparison. Each module registers itself on import."""
+
+from asicsim.studies import context_scaling  # noqa: F401

@@ -159,6 +159,13 @@ class Lowerer:
             else:
                 self._in_place(st.vector, op_id, 0.0, kv, op.kv_write_bytes, deps, fixed, write=True)
             fixed = 0.0
+        if op.weight_bytes:  # per-head parameters (attention sinks): fetched before the scores
+            ws = st.weights
+            if ws.streamed:
+                deps = deps + [self._load(st, ws, op_id, op.weight_bytes, deps, fixed)]
+            else:
+                deps = [self._in_place(st.vector, op_id, 0.0, ws, op.weight_bytes, deps, fixed)]
+            fixed = 0.0
         keys = even(op.n, n_chunks(op.kv_read_bytes, op.n)) if kv.streamed and op.kv_read_bytes else [op.n]
         # QK^T and PV are each m×k by k×keys: one product of twice the width.
         compute = share(cost.matmul_ns(st.attn_spec, op.m, op.k, 2 * op.n, op.groups, self.dtype), keys)

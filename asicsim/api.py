@@ -8,9 +8,9 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-from asicsim.compile import Program, Workload, compile_run
+from asicsim.compile import Adapters, Program, Workload, compile_run
 from asicsim.dtypes import DType, parse_dtype
 from asicsim.energy import energy_report
 from asicsim.engine import Trace, simulate
@@ -37,6 +37,7 @@ class Result:
         return {"model": self.model.name, "system": self.system.name, "mapping": self.system.chip.mapping.value,
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
                 "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks,
+                "adapters": asdict(self.workload.adapters) if self.workload.adapters else None,
                 "chips": self.program.meta.get("chips", 1), **m, "energy": self.energy}
 
 
@@ -49,9 +50,10 @@ def run(model: ModelSpec, system: System, workload: Workload) -> Result:
 
 
 def predict(model: str, system: str, *, batch: int = 1, prompt: int = 512, generate: int = 128,
-            dtype: str | DType = DType.BF16) -> Result:
-    """Run a shipped (or path-given) model on a preset (or path-given) system."""
+            dtype: str | DType = DType.BF16, adapters: Adapters | None = None) -> Result:
+    """Run a shipped (or path-given) model on a preset (or path-given) system, optionally with
+    LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv", "o"))``)."""
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
-                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype))
+                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters)
     wl.check("arguments")
     return run(load_model(model), load_system(system), wl)

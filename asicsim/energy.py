@@ -13,6 +13,7 @@ from asicsim.compile.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import Trace
 from asicsim.hardware.spec import ChipSpec
+from asicsim.metrics import step_ends
 
 _LEVEL_KIND = {Level.HBM_READ: "hbm", Level.HBM_WRITE: "hbm", Level.SRAM_READ: "sram",
                Level.SRAM_WRITE: "sram", Level.ROM_READ: "rom", Level.LINK: "link"}
@@ -28,11 +29,17 @@ def energy_report(trace: Trace, chip: ChipSpec, dtype: DType) -> dict | None:
     task_phase = phases[p.step_of_task()]
     chips = int(p.meta.get("chips", 1))
     out: dict = {"static_w": spec.static_w * chips}
+    # Static power is charged over each phase's wall time as the metrics measure it: the prefill
+    # until its last step ends, the decode from there to the end. On a spatial pipeline one
+    # sequence's decode overlaps another's prefill, so spans of tasks would count that time twice.
+    ends = step_ends(trace)
+    prefill_end = float(ends[phases == "prefill"].max())
+    window_ns = {"prefill": prefill_end - float(trace.start_ns.min()), "decode": float(ends.max()) - prefill_end}
     for phase in ("prefill", "decode"):
         sel = task_phase == phase
         if not sel.any():
             continue
-        seconds = float(trace.end_ns[sel].max() - trace.start_ns[sel].min()) / 1e9
+        seconds = window_ns[phase] / 1e9
         parts = {"mac": float(p.flops[sel].sum()) / 2 * spec.mac_pj(dtype) * 1e-12}
         for level, kind in _LEVEL_KIND.items():
             moved = float(p.nbytes[sel & (p.level == level)].sum())

@@ -8,20 +8,20 @@ pipeline one micro-batch per sequence through per-layer stages.
 
 from __future__ import annotations
 
+from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
                                        weight_level, weight_matmul)
 from asicsim.compile.program import Category, Level, Program, ProgramBuilder, StepRef
 from asicsim.dtypes import DType
-from asicsim.hardware.spec import ChipSpec, DMASpec, Mapping, VectorSpec
 from asicsim.errors import InputError
-from asicsim.hardware.spec import LinkSpec
+from asicsim.hardware.spec import ChipSpec, DMASpec, LinkSpec, Mapping, VectorSpec
 from asicsim.hardware.system import System, SystemSpec, build_system, instance_name
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import OpKind, StepShape
 
-__all__ = ["Program", "Workload", "compile_ops", "compile_run", "step_shapes"]
+__all__ = ["Adapters", "Program", "Workload", "check_run", "compile_ops", "compile_run", "step_shapes"]
 
 
 def step_shapes(workload: Workload) -> list[tuple[str, StepShape]]:
@@ -100,15 +100,33 @@ def _stages(chip: ChipSpec, blocks: _Blocks, n_stages: int) -> list[Stage]:
     return stages
 
 
+def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
+    """How many chips the run takes: the system's, or more where an SRAM-only spatial chip must grow."""
+    chip = system.chip
+    need = chips_needed(model, chip, workload, numerics_for(workload, chip))
+    if need > len(system.chips) and chip.chip_link is None:
+        raise InputError(system.source, "chip_link", f"{model.name} needs {need} chips of {chip.name} "
+                         "but the chip describes no chip_link to join them")
+    return max(need, len(system.chips))
+
+
+def check_run(model: ModelSpec, system: System, workload: Workload) -> int:
+    """The refusals of :func:`compile_run` (a bad workload, a model that does not fit or is not the
+    one a hardwired chip holds) without building or lowering anything: raises the same InputError,
+    or returns the number of chips the run takes. Cheap enough to ask about every model of the zoo
+    or to search batch sizes, even where the scaled-out system would have thousands of chips."""
+    workload.check()
+    n_chips = _chip_count(model, system, workload)
+    check_fits(model, system, workload, numerics_for(workload, system.chip), n_chips)
+    return n_chips
+
+
 def scale_out(model: ModelSpec, system: System, workload: Workload) -> System:
     """The system with as many chips as the model needs (only SRAM-only spatial chips grow)."""
     chip = system.chip
-    need = chips_needed(model, chip, workload, numerics_for(workload, chip))
+    need = _chip_count(model, system, workload)
     if need <= len(system.chips):
         return system
-    if chip.chip_link is None:
-        raise InputError(system.source, "chip_link", f"{model.name} needs {need} chips of {chip.name} "
-                         "but the chip describes no chip_link to join them")
     link = LinkSpec(a="chip", b="chip", bandwidth_gbps=chip.chip_link.bandwidth_gbps,
                     latency_ns=chip.chip_link.latency_ns, source=chip.chip_link.source)
     return build_system(SystemSpec(name=f"{system.name} x{need}", chip=chip, count=need, interconnect=link),
@@ -140,6 +158,7 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
         return stages[layer if n_stages > n_layers else layer * n_stages // n_layers]
 
     lower = Lowerer(b, workload.dtype, chip.op_overhead_ns)
+    adapters = workload.adapters
     micro = workload.batch if spatial else 1
     last_out: list[int | None] = [None] * micro
     last_chip: list[int] = [0] * micro
@@ -163,7 +182,10 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
                 if any(c != here for c in came_from):  # activations cross to this chip first
                     deps = [hop.send(max(came_from), here, op_id, deps, mb_shape.batch * mb_shape.tokens)]
                 fused = fuses_into_previous(op, [graph.ops[d] for d in graph.deps[i]])
-                outs.append(lower.op(op, op_id, st, deps, fused))
+                out = lower.op(op, op_id, st, deps, fused)
+                if adapters is not None and adapters.targets_op(op):
+                    out = _adapter(b, lower, op, step, st, deps, out, adapters)
+                outs.append(out)
                 where.append(here)
             last_out[mb], last_chip[mb] = outs[-1], where[-1]
     meta = {"model": model.name, "system": system.name, "mapping": chip.mapping.value,
@@ -172,6 +194,15 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
             "kv_bytes_per_element": num.kv_bytes, "micro_batches": micro, "stages": n_stages,
             "chips": len(system.chips)}
     return b.build(meta)
+
+
+def _adapter(b: ProgramBuilder, lower: Lowerer, op, step: int, st: Stage, deps: list[int], base: int,
+             adapters: Adapters) -> int:
+    """A targeted op's adapter: ``x·A`` starts with the base op (it reads the same input), and
+    ``(xA)·B`` adds into the base op's output, so it waits for both; it is the op's new output."""
+    down, up = adapter_ops(op, adapters)
+    first = lower.op(down, b.add_op(down.name, down.layer, down.kind.value, step), st, deps, adapter=True)
+    return lower.op(up, b.add_op(up.name, up.layer, up.kind.value, step), st, [first, base], adapter=True)
 
 
 def compile_ops(ops: list, system: System, dtype: DType = DType.BF16) -> Program:

@@ -80,10 +80,12 @@ class Lowerer:
         self.b, self.dtype, self.overhead = b, dtype, op_overhead_ns
         self._memo: dict[tuple, list] = {}
 
-    def op(self, op: Op, op_id: int, st: Stage, deps: list[int], fused: bool = False) -> int:
+    def op(self, op: Op, op_id: int, st: Stage, deps: list[int], fused: bool = False,
+           adapter: bool = False) -> int:
         """Emit ``op``'s tasks on stage ``st`` after ``deps``; an op seen before is replayed.
-        A ``fused`` op runs as the previous op's epilogue and pays no per-op overhead."""
-        key = (op, id(st), len(deps), fused)
+        A ``fused`` op runs as the previous op's epilogue and pays no per-op overhead; an
+        ``adapter`` op is a LoRA product, placed by :meth:`_adapter`."""
+        key = (op, id(st), len(deps), fused, adapter)
         memo = self._memo.get(key)
         if memo is not None:
             rows, out_offset = memo
@@ -93,7 +95,7 @@ class Lowerer:
         if fused:
             self.overhead = 0.0
         try:
-            out = self._emit(op, op_id, st, deps)
+            out = self._adapter(op, op_id, st, deps) if adapter else self._emit(op, op_id, st, deps)
         finally:
             self.overhead = overhead
         self._memo[key] = (self.b.record(first, deps), out - first)
@@ -149,6 +151,15 @@ class Lowerer:
         compute = share(cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype), cols)
         return self._streamed(st, op_id, ws, st.matmul, compute, split(op.weight_bytes, cols),
                               split(op.flops, cols), deps, self.overhead)
+
+    def _adapter(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
+        """A LoRA product. A hardwired chip's weight arrays cannot take new weights, so it runs on
+        the programmable array, reading its weights from the KV SRAM (holding it as a server);
+        elsewhere it is a weight matmul like any other (streamed from HBM, or read from SRAM)."""
+        if st.weights.read is not Level.ROM_READ:
+            return self._matmul(op, op_id, st, deps)
+        ns = cost.matmul_ns(st.attn_spec, op.m, op.k, op.n, op.groups, self.dtype)
+        return self._in_place(st.attn, op_id, ns, st.kv, op.weight_bytes, deps, self.overhead, op.flops)
 
     def _attention(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
         kv = st.kv

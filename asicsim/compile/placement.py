@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from asicsim.compile.adapters import Adapters, adapter_bytes
 from asicsim.compile.program import Level
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
@@ -20,17 +21,21 @@ from asicsim.model.ops import Numerics
 
 @dataclass(frozen=True)
 class Workload:
-    """What to run: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens."""
+    """What to run: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens,
+    optionally with LoRA-style ``adapters`` beside chosen weight matmuls."""
 
     batch: int = 1
     prompt: int = 512
     generate: int = 128
     dtype: DType = DType.BF16
+    adapters: Adapters | None = None
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):
             if getattr(self, name) < 1:
                 raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
+        if self.adapters is not None:
+            self.adapters.check(f"{source}.adapters")
 
     @property
     def max_context(self) -> int:
@@ -67,14 +72,27 @@ def structural_difference(built: ModelSpec, asked: ModelSpec) -> list[str]:
     return diffs
 
 
-def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numerics) -> None:
-    """Refuse, with a clear reason, a model the chip cannot hold or was not built for."""
-    chip, src, n_chips = system.chip, system.source, len(system.chips)
+def adapter_weight_bytes(model: ModelSpec, workload: Workload, num: Numerics) -> float:
+    """Bytes of the workload's adapter weights (zero without adapters)."""
+    return adapter_bytes(model, workload.adapters, num) if workload.adapters is not None else 0.0
+
+
+def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numerics,
+               n_chips: int | None = None) -> None:
+    """Refuse, with a clear reason, a model the chip cannot hold or was not built for. ``n_chips``
+    (default: the system's) lets a caller ask about a scaled-out system without building it.
+
+    Adapter weights count against the memory that holds them: HBM on a temporal chip, the KV SRAM
+    on a hardwired chip, the weight SRAM otherwise."""
+    chip, src = system.chip, system.source
+    n_chips = len(system.chips) if n_chips is None else n_chips
     if n_chips > 1 and chip.mapping is Mapping.TEMPORAL:
         raise InputError(src, "count", "splitting a model over several temporal chips (tensor or pipeline "
                          "parallelism) is not implemented yet; use one chip")
-    weights = model.params() * num.weight_bytes
-    kv = model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
+    lora = adapter_weight_bytes(model, workload, num)
+    weights = model.params() * num.weight_bytes + (0.0 if chip.rom else lora)
+    kv = (model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
+          + (lora if chip.rom else 0.0))
     rom = chip.rom
     if rom is not None:
         from asicsim.model.hf import load_model
@@ -106,9 +124,10 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
                              f"KV cache {_gb(kv)}) but {n_chips} chip(s) hold {_gb(n_chips * kv_sram.capacity_bytes)}")
         return
     if kv > n_chips * kv_sram.capacity_bytes:
+        with_lora = f" (with {lora / 1e6:.1f} MB of adapters)" if lora and chip.rom else ""
         raise InputError(src, f"blocks.{kv_sram.name}",
                          f"the KV cache for batch {workload.batch} × {workload.max_context} tokens of "
-                         f"{model.name} needs {kv / 1e6:.1f} MB but the chip's KV SRAM holds "
+                         f"{model.name}{with_lora} needs {kv / 1e6:.1f} MB but the chip's KV SRAM holds "
                          f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context")
     if rom is None:
         w_sram = chip.sram_for("weights")
@@ -152,7 +171,7 @@ def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Nume
     w_sram, kv_sram = chip.sram_for("weights"), chip.sram_for("kv")
     if w_sram is None:
         return 1
-    need = model.params() * num.weight_bytes
+    need = model.params() * num.weight_bytes + adapter_weight_bytes(model, workload, num)
     if kv_sram is w_sram:
         need += model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
     return max(1, int(-(-need // w_sram.capacity_bytes)))

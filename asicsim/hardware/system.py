@@ -22,7 +22,7 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 class SystemSpec(Spec):
-    """``count`` copies of one chip, joined by ``interconnect`` links (one per chip pair)."""
+    """``count`` copies of one chip on a ring, each joined to the next by an ``interconnect`` link."""
 
     name: str
     chip: str | ChipSpec
@@ -127,9 +127,10 @@ def build_system(spec: SystemSpec, source: str = "<python>") -> System:
                 g.add_node(instance_name(ci, b.name, inst, getattr(b, "count", 1)), chip=ci, spec=b)
         for link in c.links:
             g.add_edge(instance_name(ci, link.a, 0, 1), instance_name(ci, link.b, 0, 1), spec=link)
-    for a in range(spec.count):
-        for b in range(a + 1, spec.count):
-            g.add_edge(f"chip{a}", f"chip{b}", spec=spec.interconnect)
+    for a in range(spec.count - 1):  # neighbours on a ring: each chip talks to the next
+        g.add_edge(f"chip{a}", f"chip{a + 1}", spec=spec.interconnect)
+    if spec.count > 2:
+        g.add_edge(f"chip{spec.count - 1}", "chip0", spec=spec.interconnect)
     return System(spec.name, chips, source, g)
 
 

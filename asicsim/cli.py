@@ -1,4 +1,4 @@
-"""The command line: ``asicsim run``, ``predict``, ``bench``, ``models``.
+"""The command line: ``asicsim run``, ``report``, ``predict``, ``bench``, ``models``.
 
 Bad input (an InputError) prints one paragraph to stderr and exits with status 2; it never
 shows a traceback.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Self
 
 import click
 
@@ -34,29 +35,74 @@ def main() -> None:
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder for results.json (default: results/<scenario name>).")
+              help="Output folder for results.json and figures (default: results/<scenario name>).")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system).")
 def run(scenario: str, out: str | None, trace_path: str | None) -> None:
-    """Run SCENARIO.yaml; print a table and write results.json to the output folder."""
-    from asicsim.scenario import load_scenario, run_scenario, write_results
+    """Run SCENARIO.yaml; print a table, write results.json and figures to the output folder."""
+    from asicsim.plots import write_plots
+    from asicsim.scenario import (
+        load_scenario,
+        run_scenario,
+        study_figures,
+        write_results,
+    )
 
     spec = load_scenario(scenario)
-    output = run_scenario(scenario, _progress())
+    with _Progress(len(getattr(spec, "systems", ())) or None) as note:
+        output = run_scenario(scenario, note)
     click.echo(output.text)
     folder = Path(out) if out else Path("results") / spec.name
     path = write_results(spec, output, folder)
     click.echo(f"\nwrote {path}")
+    figures = write_plots(output, folder) + study_figures(spec, output.doc, folder)
+    if figures:
+        plural = "s" if len(figures) != 1 else ""
+        click.echo(f"wrote {len(figures)} figure{plural} to {folder} (see them all: asicsim report {folder})")
     if trace_path:
         _write_traces(output.results, Path(trace_path))
 
 
-def _progress():
-    """A one-line progress note per simulation on a terminal; silent otherwise."""
-    def note(label: str) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"simulating {label} ...", err=True)
-    return note
+class _Progress:
+    """A tqdm bar over a study's simulations when stderr is a terminal; silent otherwise.
+
+    Used as the ``progress(label)`` callback of a study, which calls it before each simulation:
+    each call completes the previous one and names the next.
+    """
+
+    def __init__(self, total: int | None) -> None:
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0  # no monitor thread: the figures are drawn in forked processes
+        self.bar = tqdm(total=total, unit="run", file=sys.stderr, disable=not sys.stderr.isatty(),
+                        leave=False, dynamic_ncols=True)
+        self.started = False
+
+    def __call__(self, label: str) -> None:
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description_str(f"simulating {label}")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started and exc[0] is None:
+            self.bar.update(1)
+        self.bar.close()
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="The HTML file to write (default: RESULTS_DIR/report.html).")
+def report(results_dir: str, out: str | None) -> None:
+    """Write one self-contained HTML page of RESULTS_DIR: scenario, tables and every figure."""
+    from asicsim.report_html import write_report
+
+    path = write_report(Path(results_dir), Path(out) if out else None)
+    click.echo(f"wrote {path}")
 
 
 def _write_traces(results, path: Path) -> None:

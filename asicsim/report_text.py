@@ -19,49 +19,64 @@ def _bytes(x: float) -> str:
     return f"{x:,.0f} B"
 
 
-def rows_for(r: Result) -> list[tuple[str, str]]:
-    m = r.metrics
-    rows = [("TTFT (ms)", _num(m.ttft_ms)), ("TPOT (ms)", _num(m.tpot_ms, "{:,.3f}")),
-            ("tokens/s per user", _num(m.tokens_per_s_per_user, "{:,.0f}")),
-            ("tokens/s (all users)", _num(m.tokens_per_s, "{:,.0f}"))]
+def summary_rows(s: dict) -> list[tuple[str, str]]:
+    """The table rows of one run, from its summary (``Result.summary()`` or a results.json entry)."""
+    rows = [("TTFT (ms)", _num(s["ttft_ms"])), ("TPOT (ms)", _num(s["tpot_ms"], "{:,.3f}")),
+            ("tokens/s per user", _num(s["tokens_per_s_per_user"], "{:,.0f}")),
+            ("tokens/s (all users)", _num(s["tokens_per_s"], "{:,.0f}"))]
     for phase in ("prefill", "decode"):
-        if phase in m.dominant_bound:
-            b = m.dominant_bound[phase]
-            rows.append((f"{phase} bound", f"{b} ({m.bound_share[phase][b]:.0%})"))
+        if phase in s["dominant_bound"]:
+            b = s["dominant_bound"][phase]
+            rows.append((f"{phase} bound", f"{b} ({s['bound_share'][phase][b]:.0%})"))
+    util = s["utilisation"]
     for kind in KINDS:
-        u = m.utilisation.get("decode", m.utilisation.get("prefill", {})).get(kind)
+        u = util.get("decode", util.get("prefill", {})).get(kind)
         rows.append((f"decode util: {kind}", "-" if u is None else f"{u:.1%}"))
-    per_step = m.bytes_per_decode_step
+    per_step = s["bytes_per_decode_step"]
     for level in LEVELS:
         if per_step.get(level):
             rows.append((f"{level} per decode step", _bytes(per_step[level])))
-    energy = r.energy or {}
+    energy = s.get("energy") or {}
     if "decode" in energy:
         rows.append(("J/token (decode)", f"{energy['decode']['j_per_token']:.3f}"))
         rows.append(("power while decoding (W)", f"{energy['decode']['watts']:,.0f}"))
-    chips = r.program.meta.get("chips", 1)
+    chips = s.get("chips", 1)
     if chips > 1:
         rows.append(("chips", f"{chips}"))
-    rows.append(("tasks simulated", f"{r.program.n_tasks:,}"))
+    rows.append(("tasks simulated", f"{s['tasks']:,}"))
     return rows
+
+
+def rows_for(r: Result) -> list[tuple[str, str]]:
+    """The table rows of one run."""
+    return summary_rows(r.summary())
+
+
+def comparison_grid(summaries: list[dict]) -> tuple[str, list[str], list[list[str]]]:
+    """Runs side by side from their summaries: a title, the header (a blank cell, then one
+    system per column) and the body (a metric label, then one value per run). The text table
+    and the HTML report both draw this grid."""
+    columns = [dict(summary_rows(s)) for s in summaries]
+    labels = list(dict.fromkeys(label for c in columns for label in c))
+    labels.sort(key=lambda label: label == "tasks simulated")  # stable: keeps the rest in order
+    header = [""] + [s["system"] for s in summaries]
+    body = [[label] + [c.get(label, "-") for c in columns] for label in labels]
+    s = summaries[0]
+    title = f"{s['model']}: batch {s['batch']}, prompt {s['prompt']}, generate {s['generate']}, {s['dtype']}"
+    return title, header, body
 
 
 def comparison_table(results: list[Result]) -> str:
     """One row per metric, one column per system."""
-    columns = [dict(rows_for(r)) for r in results]
-    labels: list[str] = []
-    for r in results:
-        for label, _ in rows_for(r):
-            if label not in labels:
-                labels.append(label)
-    labels.sort(key=lambda label: label == "tasks simulated")  # stable: keeps the rest in order
-    header = [""] + [r.system.name for r in results]
-    body = [[label] + [c.get(label, "-") for c in columns] for label in labels]
+    return format_grid(*comparison_grid([r.summary() for r in results]))
+
+
+def format_grid(title: str, header: list[str], body: list[list[str]]) -> str:
+    """A grid as aligned text: labels left, values right."""
     widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
-    fmt = lambda row: "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)  # noqa: E731
-                                for i, (cell, w) in enumerate(zip(row, widths)))
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+
     lines = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(row) for row in body]
-    w = results[0].workload
-    title = (f"{results[0].model.name}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}, "
-             f"{w.dtype.value}")
     return "\n".join([title, ""] + lines)

@@ -9,6 +9,7 @@ kind of experiment is a new module, not a new branch here.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,10 @@ from asicsim.model import ModelSpec, load_model
 class WorkloadSpec(Spec):
     """Batch size, prompt and generated tokens per sequence, and the number format."""
 
-    batch: int = Field(1, ge=1)
-    prompt: int = Field(512, ge=1)
-    generate: int = Field(128, ge=1)
-    dtype: DType = DType.BF16
+    batch: int = Field(1, ge=1, description="Sequences decoded together.")
+    prompt: int = Field(512, ge=1, description="Prompt tokens per sequence (the prefill).")
+    generate: int = Field(128, ge=1, description="Tokens generated per sequence; the first comes from the prefill.")
+    dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
 
     def workload(self) -> Workload:
         return Workload(**self.model_dump())
@@ -41,12 +42,12 @@ class WorkloadSpec(Spec):
 class CompareSpec(Spec):
     """Run ``model`` with ``workload`` on each of ``systems`` (preset names or YAML paths)."""
 
-    kind: Literal["compare"] = "compare"
-    name: str
-    description: str = ""
-    model: str
-    workload: WorkloadSpec = WorkloadSpec()
-    systems: list[str] = Field(min_length=1)
+    kind: Literal["compare"] = Field("compare", description="Which study this file is; compare when absent.")
+    name: str = Field(description="Names the default output folder, results/NAME.")
+    description: str = Field("", description="One line shown atop the report.")
+    model: str = Field(description="A shipped model name (models/NAME.json) or a config.json path.")
+    workload: WorkloadSpec = Field(WorkloadSpec(), description="What each system runs.")
+    systems: list[str] = Field(min_length=1, description="Preset names, chip or system YAML paths.")
 
 
 @dataclass
@@ -119,6 +120,14 @@ def write_results(spec: Spec, output: StudyOutput, out: Path) -> Path:
     path = out / "results.json"
     path.write_text(json.dumps({"scenario": spec.model_dump(mode="json"), **output.doc}, indent=2))
     return path
+
+
+def study_figures(spec: Spec, doc: dict, folder: Path) -> list[Path]:
+    """A study's own figures: the optional ``write_figures(doc, folder)`` of the module that
+    defines its runner (a comparison has none; its per-run figures come from asicsim.plots)."""
+    runner = STUDIES[spec.kind][1]
+    hook = getattr(sys.modules.get(runner.__module__), "write_figures", None)
+    return list(hook(doc, folder)) if hook else []
 
 
 @study("compare", CompareSpec)

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from asicsim.hardware.system import PRESETS_DIR
+
 from asicsim.compile import Workload, check_run, compile_run
 from asicsim.errors import InputError
 from asicsim.hardware import load_system
@@ -148,8 +150,11 @@ def test_every_system_needs_a_price(tmp_path):
 
 
 def test_a_chip_without_energy_spec_needs_power_w(tmp_path):
-    doc = scenario(systems=["b200"])
-    doc["economics"]["chips"] = {"b200": {"chip_price_usd": 35000, "source": "CNBC"}}
+    chip = yaml.safe_load((PRESETS_DIR / "b200.yaml").read_text())
+    del chip["energy"]
+    (tmp_path / "b200-unpriced.yaml").write_text(yaml.safe_dump(chip))
+    doc = scenario(systems=["b200-unpriced.yaml"])
+    doc["economics"]["chips"] = {"b200-unpriced.yaml": {"chip_price_usd": 35000, "source": "CNBC"}}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(doc))
     with pytest.raises(InputError, match="power_w"):

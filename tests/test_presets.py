@@ -18,7 +18,7 @@ from asicsim.compile.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import simulate
 from asicsim.errors import InputError
-from asicsim.hardware import MatmulSpec, load_system, preset_names
+from asicsim.hardware import MatmulSpec, load_chip, load_system, preset_names
 from asicsim.model import load_model
 from conftest import step_ends
 
@@ -224,3 +224,10 @@ def test_teaching_chip_runs_a_tiny_model(tiny_model):
     nbytes = last_step_hbm_bytes(program)
     assert 0 < nbytes < 1e9
     assert step_ns >= nbytes / 10  # 10 GB/s is 10 bytes per ns
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_prices_energy_with_a_source(name):
+    energy = load_chip(name).energy
+    assert energy is not None and energy.source.strip()
+    assert energy.pj_per_mac and energy.static_w >= 0

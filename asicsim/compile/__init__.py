@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
+from asicsim.compile.packing import pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
-                                       weight_level, weight_matmul)
+                                       packs_by_op, weight_level, weight_matmul)
 from asicsim.compile.program import Category, Level, Program, ProgramBuilder, StepRef
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
@@ -60,7 +61,8 @@ class _Hops:
         self.b, self.link, self.bytes_per_token = b, chip.chip_link, bytes_per_token
         self.pairs: dict[tuple[int, int], tuple[int, int]] = {}
 
-    def send(self, src: int, dst: int, op_id: int, deps: list[int], tokens: int) -> int:
+    def send(self, src: int, dst: int, op_id: int, deps: list[int], tokens: float) -> int:
+        """Move ``tokens`` activation vectors (or that share of them) from chip ``src`` to ``dst``."""
         if (src, dst) not in self.pairs:
             name = f"chip{src}->chip{dst}"
             self.pairs[src, dst] = (self.b.add_block(name, "link", src),
@@ -150,44 +152,49 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
     chip_of = {id(st): i // per_chip for i, st in enumerate(stages)}
     hop = _Hops(b, chip, model.hidden * num.act_bytes)
 
-    def stage_of(layer: int, kind: OpKind) -> Stage:
-        if kind is OpKind.EMBED:
-            return stages[0]
-        if layer < 0:
-            return stages[head_stage]
-        return stages[layer if n_stages > n_layers else layer * n_stages // n_layers]
+    packing = (pack(model, workload, num, chip.sram_for("weights").capacity_bytes)
+               if packs_by_op(chip) and len(system.chips) > 1 else None)
+
+    def placed(op, prev_chip: int) -> list[tuple[Stage, int, object]]:
+        """(stage, chip, part of the op) for each part of ``op``."""
+        if packing is not None:
+            chips = packing.where.get(op.name, (prev_chip,))
+            return [(stages[c], c, part) for c, part in zip(chips, split_op(op, len(chips)))]
+        if op.kind is OpKind.EMBED:
+            st = stages[0]
+        elif op.layer < 0:
+            st = stages[head_stage]
+        else:
+            st = stages[op.layer if n_stages > n_layers else op.layer * n_stages // n_layers]
+        return [(st, chip_of[id(st)], op)]
 
     lower = Lowerer(b, workload.dtype, chip.op_overhead_ns)
     adapters = workload.adapters
     micro = workload.batch if spatial else 1
-    last_out: list[int | None] = [None] * micro
-    last_chip: list[int] = [0] * micro
+    last: list[list[tuple[int, int, float]]] = [[] for _ in range(micro)]
     graphs: dict[StepShape, object] = {}
     for phase, shape in step_shapes(workload):
         step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context))
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context)
+        tokens = mb_shape.batch * mb_shape.tokens
         graph = graphs.get(mb_shape) or graphs.setdefault(mb_shape, build_graph(model, mb_shape, num))
         for mb in range(micro):
-            outs: list[int] = []
-            where: list[int] = []
+            outs: list[list[tuple[int, int, float]]] = []  # per op: (output task, chip, share)
             for i, op in enumerate(graph.ops):
                 op_id = b.add_op(op.name, op.layer, op.kind.value, step)
-                st = stage_of(op.layer, op.kind)
-                here = chip_of[id(st)]
-                deps = [outs[d] for d in graph.deps[i]]
-                came_from = [where[d] for d in graph.deps[i]]
-                if i == 0 and last_out[mb] is not None:
-                    deps.append(last_out[mb])
-                    came_from.append(last_chip[mb])
-                if any(c != here for c in came_from):  # activations cross to this chip first
-                    deps = [hop.send(max(came_from), here, op_id, deps, mb_shape.batch * mb_shape.tokens)]
+                ins = [p for d in graph.deps[i] for p in outs[d]] + (last[mb] if i == 0 else [])
                 fused = fuses_into_previous(op, [graph.ops[d] for d in graph.deps[i]])
-                out = lower.op(op, op_id, st, deps, fused)
-                if adapters is not None and adapters.targets_op(op):
-                    out = _adapter(b, lower, op, step, st, deps, out, adapters)
-                outs.append(out)
-                where.append(here)
-            last_out[mb], last_chip[mb] = outs[-1], where[-1]
+                parts = placed(op, ins[-1][1] if ins else 0)
+                mine = []
+                for st, here, part in parts:
+                    deps = [t for t, c, _ in ins if c == here]
+                    deps += [hop.send(c, here, op_id, [t], tokens * share) for t, c, share in ins if c != here]
+                    out = lower.op(part, op_id, st, deps, fused)
+                    if adapters is not None and adapters.targets_op(part):
+                        out = _adapter(b, lower, part, step, st, deps, out, adapters)
+                    mine.append((out, here, 1.0 / len(parts)))
+                outs.append(mine)
+            last[mb] = outs[-1]
     meta = {"model": model.name, "system": system.name, "mapping": chip.mapping.value,
             "batch": workload.batch, "prompt": workload.prompt, "generate": workload.generate,
             "dtype": workload.dtype.value, "weight_bytes_per_param": num.weight_bytes,

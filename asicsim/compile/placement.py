@@ -171,7 +171,18 @@ def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Nume
     w_sram, kv_sram = chip.sram_for("weights"), chip.sram_for("kv")
     if w_sram is None:
         return 1
+    if packs_by_op(chip) and kv_sram is w_sram:  # each chip one stage: lay ops over chips
+        from asicsim.compile.packing import pack
+
+        return pack(model, workload, num, w_sram.capacity_bytes).chips
     need = model.params() * num.weight_bytes + adapter_weight_bytes(model, workload, num)
     if kv_sram is w_sram:
         need += model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
     return max(1, int(-(-need // w_sram.capacity_bytes)))
+
+
+def packs_by_op(chip: ChipSpec) -> bool:
+    """A spatial chip that is a single stage and keeps weights in SRAM takes a slice of a model:
+    ops are packed over as many such chips as they need (see ``packing``)."""
+    return (chip.mapping is Mapping.SPATIAL and chip.rom is None and chip.sram_for("weights") is not None
+            and getattr(weight_matmul(chip), "count", 1) == 1)

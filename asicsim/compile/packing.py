@@ -1,0 +1,79 @@
+"""Packing a model onto SRAM-only chips that each hold only a slice of it (Groq-like).
+
+Ops are laid on chips in graph order by the bytes they keep resident (weights, the KV cache or
+state they own at the longest context, their adapters): an op goes on the current chip if it
+fits, else on the next; an op larger than a whole chip is split by output columns (or attention
+heads) over as many fresh chips as it needs, and its parts run in parallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from asicsim.compile.adapters import adapter_ops
+from asicsim.compile.lower import even, split
+from asicsim.compile.placement import Workload
+from asicsim.model.graph import build_graph
+from asicsim.model.layers import ModelSpec
+from asicsim.model.ops import Numerics, Op, OpKind, StepShape
+
+
+@dataclass(frozen=True)
+class Packing:
+    """How many chips the model takes, and the chips each op's parts sit on (by op name)."""
+
+    chips: int
+    where: dict[str, tuple[int, ...]]
+
+
+def resident_bytes(op: Op, model: ModelSpec, num: Numerics, workload: Workload) -> float:
+    """Bytes an op keeps on its chip: weights (the whole table for the embedding), the KV cache or
+    state it reads at the longest context, and its adapters' weights."""
+    if op.kind is OpKind.EMBED:
+        held = 0.0 if model.tied_embeddings else model.vocab * model.hidden * num.weight_bytes
+    else:
+        held = op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes
+    if workload.adapters is not None and workload.adapters.targets_op(op):
+        held += sum(a.weight_bytes for a in adapter_ops(op, workload.adapters))
+    return held
+
+
+def pack(model: ModelSpec, workload: Workload, num: Numerics, capacity_bytes: float) -> Packing:
+    """Lay the decode graph at the longest context over chips of ``capacity_bytes`` each."""
+    graph = build_graph(model, StepShape(workload.batch, 1, workload.max_context - 1), num)
+    where: dict[str, tuple[int, ...]] = {}
+    chip, used = 0, 0.0
+    for op in graph.ops:
+        need = resident_bytes(op, model, num, workload)
+        if need <= capacity_bytes - used:
+            where[op.name], used = (chip,), used + need
+        elif need <= capacity_bytes:
+            chip, used = chip + 1, need
+            where[op.name] = (chip,)
+        else:
+            parts = int(-(-need // capacity_bytes))
+            first = chip + 1 if used > 0 else chip
+            where[op.name] = tuple(range(first, first + parts))
+            chip, used = first + parts - 1, need / parts
+    return Packing(chip + 1, where)
+
+
+def split_op(op: Op, parts: int) -> list[Op]:
+    """``op`` cut into ``parts`` that together do exactly its work: a matmul by output columns,
+    attention by head groups, elementwise work evenly."""
+    if parts == 1:
+        return [op]
+    width = op.groups if op.kind is OpKind.ATTENTION else (op.n if op.kind is OpKind.MATMUL else parts)
+    shares = even(max(width, parts), parts)
+    cols = {name: split(getattr(op, name), shares) for name in
+            ("flops", "vector_ops", "weight_bytes", "kv_read_bytes", "kv_write_bytes", "act_bytes")}
+    out = []
+    for j, share in enumerate(shares):
+        fields = {name: values[j] for name, values in cols.items()}
+        if op.kind is OpKind.MATMUL:
+            fields["n"] = share
+        elif op.kind is OpKind.ATTENTION:
+            fields["groups"] = share
+        out.append(dataclasses.replace(op, **fields))
+    return out

@@ -38,7 +38,10 @@ class Result:
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
                 "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks,
                 "adapters": asdict(self.workload.adapters) if self.workload.adapters else None,
-                "chips": self.program.meta.get("chips", 1), **m, "energy": self.energy}
+                "chips": self.program.meta.get("chips", 1),
+                "silicon_mm2": (self.system.chip.area_mm2 * self.program.meta.get("chips", 1)
+                                if self.system.chip.area_mm2 else None),
+                **m, "energy": self.energy}
 
 
 def run(model: ModelSpec, system: System, workload: Workload) -> Result:

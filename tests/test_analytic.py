@@ -74,3 +74,20 @@ def test_hardwired_chip_moves_no_hbm_bytes_and_is_not_memory_bound(llama8b, hc1)
 def test_h100_decode_is_memory_bound_and_prefill_compute_bound(llama8b, h100):
     r = run(llama8b, h100, Workload(1, 512, 4))
     assert r.metrics.dominant_bound == {"prefill": "compute", "decode": "memory"}
+
+
+def test_a_narrow_on_chip_link_bounds_streaming():
+    """The teaching chip's HBM gives 10 GB/s; a 5 GB/s link between HBM and the array halves
+    the rate every weight load can stream at."""
+    from asicsim.hardware import ChipSpec, SystemSpec, build_system, load_chip
+
+    plain = load_chip("teaching-chip")
+    linked = ChipSpec.model_validate({**plain.model_dump(mode="json"), "name": "linked",
+                                      "links": [{"a": "hbm", "b": "array", "bandwidth_gbps": 5.0}]})
+    gemv = Op("gemv", 0, OpKind.MATMUL, flops=2.0 * 512 * 512, weight_bytes=2.0 * 512 * 512, m=1, k=512, n=512)
+    times = {}
+    for chip in (plain, linked):
+        trace = simulate(compile_ops([gemv], build_system(SystemSpec(name=chip.name, chip=chip))))
+        times[chip.name] = trace.makespan_ns - chip.op_overhead_ns - chip.hbm.latency_ns
+    load_plain = gemv.weight_bytes / plain.hbm.effective_gbps
+    assert times["linked"] - times["teaching-chip"] == pytest.approx(load_plain, rel=0.02)

@@ -46,6 +46,13 @@ class _Blocks:
             self.ids[name] = self.b.add_block(name, spec.kind, self.chip)
         return self.ids[name]
 
+    def link(self, spec: LinkSpec) -> int:
+        """The server of an on-chip link (registered once)."""
+        name = _link_name(self.chip, spec)
+        if name not in self.servers:
+            self.servers[name] = self.b.add_server(name, "link", spec.bandwidth_gbps)
+        return self.servers[name]
+
     def server(self, spec, stage: int, gbps: float) -> int:
         count = getattr(spec, "count", 1)
         name = instance_name(self.chip, spec.name, stage % count, count)
@@ -74,18 +81,22 @@ class _Hops:
                            level=Level.LINK, category=Category.LINK, servers=((server, hold),))
 
 
+def _link_name(chip: int, link: LinkSpec) -> str:
+    return f"chip{chip}.{link.a}<->{link.b}"
+
+
 def _stages(chip: ChipSpec, blocks: _Blocks, n_stages: int) -> list[Stage]:
     mm, attn = weight_matmul(chip), attention_matmul(chip)
     vec = chip.blocks_of(VectorSpec)[0]
     stages = []
     for s in range(n_stages):
         if chip.mapping is Mapping.TEMPORAL:
-            hbm = chip.hbm
-            dma = chip.blocks_of(DMASpec)
-            if hbm is None or not dma:
-                raise ValueError(f"{chip.name}: a temporal chip needs an hbm block and a dma block")
+            hbm, dma = chip.hbm, chip.blocks_of(DMASpec)
             srv = blocks.server(hbm, 0, hbm.effective_gbps)
-            store = Store(True, Level.HBM_READ, Level.HBM_WRITE, srv, hbm.effective_gbps, hbm.latency_ns)
+            links = [link for link in chip.links if hbm.name in (link.a, link.b)]
+            path = tuple((blocks.link(link), link.bandwidth_gbps) for link in links)
+            store = Store(True, Level.HBM_READ, Level.HBM_WRITE, srv, hbm.effective_gbps,
+                          hbm.latency_ns + sum(link.latency_ns for link in links), path)
             weights = kv = store
             dma_id = blocks.block(dma[0], 0)
         else:

@@ -32,6 +32,7 @@ class Store:
     server: int | None = None
     gbps: float = 0.0
     latency_ns: float = 0.0
+    path: tuple[tuple[int, float], ...] = ()  # on-chip links a streamed transfer crosses: (server, GB/s)
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,12 @@ class Lowerer:
 
     def _load(self, st: Stage, store: Store, op_id: int, nbytes: float, deps: list[int], fixed: float,
               write: bool = False) -> int:
-        hold = cost.transfer_ns(nbytes, store.gbps)
-        return self.b.task(st.dma, op_id, hold, deps, fixed_ns=fixed, latency_ns=store.latency_ns,
+        holds = ((store.server, cost.transfer_ns(nbytes, store.gbps)),
+                 *((s, cost.transfer_ns(nbytes, gbps)) for s, gbps in store.path))
+        slowest = max(h for _, h in holds)  # a transfer streams through every hop at the slowest rate
+        return self.b.task(st.dma, op_id, slowest, deps, fixed_ns=fixed, latency_ns=store.latency_ns,
                            nbytes=nbytes, level=store.write if write else store.read,
-                           category=Category.MEMORY, servers=((store.server, hold),))
+                           category=Category.MEMORY, servers=holds)
 
     def _in_place(self, block: int, op_id: int, compute_ns: float, store: Store, nbytes: float,
                   deps: list[int], fixed: float, flops: float = 0.0, write: bool = False) -> int:

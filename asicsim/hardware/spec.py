@@ -200,7 +200,7 @@ class ChipSpec(Spec):
     ``op_overhead_ns`` is paid once per op before its work starts (a kernel launch and sync on a
     GPU, a stage hand-off on a spatial chip). ``chip_link`` joins neighbouring chips when a model
     is spread over several (the compiler asks for as many SRAM-only spatial chips as the weights
-    need).
+    need). ``area_mm2`` and ``process`` describe the die, where public.
     """
 
     name: str
@@ -212,6 +212,9 @@ class ChipSpec(Spec):
     op_overhead_source: str = ""
     chip_link: ChipLinkSpec | None = None
     energy: EnergySpec | None = None
+    area_mm2: Positive | None = None
+    process: str = ""
+    area_source: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> ChipSpec:
@@ -226,6 +229,8 @@ class ChipSpec(Spec):
                 isinstance(b, SRAMSpec) and "weights" in b.holds for b in self.blocks):
             raise ValueError("a chip needs somewhere to keep weights: an hbm block, a rom block, "
                              "or an sram block whose 'holds' includes weights")
+        if self.mapping is Mapping.TEMPORAL and (self.hbm is None or not self.blocks_of(DMASpec)):
+            raise ValueError("a temporal chip streams weights from HBM: it needs an hbm block and a dma block")
         for link in self.links:
             for end in (link.a, link.b):
                 if end not in names:

@@ -105,20 +105,18 @@ def _type(t) -> str:
     return getattr(t, "__name__", str(t))
 
 
+_COMPARISONS = {Gt: ("gt", ">"), Ge: ("ge", "≥"), Lt: ("lt", "<"), Le: ("le", "≤")}
+
+
 def _bounds(metadata) -> str:
     """Constraints from pydantic/annotated-types metadata, e.g. `` > 0``, `` ≥ 1``."""
     parts = []
     for m in metadata:
         if isinstance(m, FieldInfo):
             parts.append(_bounds(m.metadata).strip())
-        elif isinstance(m, Gt):
-            parts.append(f"> {m.gt}")
-        elif isinstance(m, Ge):
-            parts.append(f"≥ {m.ge}")
-        elif isinstance(m, Lt):
-            parts.append(f"< {m.lt}")
-        elif isinstance(m, Le):
-            parts.append(f"≤ {m.le}")
+        elif type(m) in _COMPARISONS:
+            attr, symbol = _COMPARISONS[type(m)]
+            parts.append(f"{symbol} {getattr(m, attr)}")
         elif isinstance(m, MinLen):
             parts.append(f"(at least {m.min_length} item{'s' if m.min_length > 1 else ''})")
         elif isinstance(m, MaxLen):

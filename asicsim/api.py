@@ -14,7 +14,7 @@ from asicsim.compile import Adapters, Program, Workload, compile_run
 from asicsim.dtypes import DType, parse_dtype
 from asicsim.energy import energy_report
 from asicsim.engine import Trace, simulate
-from asicsim.hardware import System, load_system
+from asicsim.hardware import Mapping, System, load_system
 from asicsim.metrics import Metrics, compute_metrics
 from asicsim.model import ModelSpec, load_model
 
@@ -34,7 +34,7 @@ class Result:
     def summary(self) -> dict:
         """The JSON-ready record of this run (what ``predict --json`` prints)."""
         m = self.metrics.to_dict()
-        return {"model": self.model.name, "system": self.system.name, "mapping": self.system.chip.mapping.value,
+        return {"model": self.model.name, "system": self.system.name, "mapping": self.program.meta["mapping"],
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
                 "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks,
                 "adapters": asdict(self.workload.adapters) if self.workload.adapters else None,
@@ -53,10 +53,13 @@ def run(model: ModelSpec, system: System, workload: Workload) -> Result:
 
 
 def predict(model: str, system: str, *, batch: int = 1, prompt: int = 512, generate: int = 128,
-            dtype: str | DType = DType.BF16, adapters: Adapters | None = None) -> Result:
+            dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
+            mapping: str | Mapping | None = None) -> Result:
     """Run a shipped (or path-given) model on a preset (or path-given) system, optionally with
-    LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv", "o"))``)."""
+    LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv", "o"))``) and a ``mapping``
+    ("temporal" or "spatial") other than the chip's own."""
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
-                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters)
+                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters,
+                  mapping=Mapping(mapping) if mapping is not None else None)
     wl.check("arguments")
     return run(load_model(model), load_system(system), wl)

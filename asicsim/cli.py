@@ -123,16 +123,19 @@ def _write_traces(results, path: Path) -> None:
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--prompt", type=click.IntRange(min=1), default=512, show_default=True, help="Prompt tokens.")
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
+@click.option("--mapping", type=click.Choice(["temporal", "spatial"]), default=None,
+              help="Override the chip's mapping: temporal (one set of arrays reused) or spatial (per-layer stages).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Chrome/Perfetto trace-event JSON of the run.")
-def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, as_json: bool,
-            trace_path: str | None) -> None:
+def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
+            as_json: bool, trace_path: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.report_text import comparison_table
 
-    result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype)
+    result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
+                         mapping=mapping)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")

@@ -22,7 +22,7 @@ from asicsim.compile import Workload
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware import System, load_system
-from asicsim.hardware.spec import Spec
+from asicsim.hardware.spec import Mapping, Spec
 from asicsim.hardware.system import _read_yaml, validation_error
 from asicsim.model import ModelSpec, load_model
 
@@ -34,6 +34,8 @@ class WorkloadSpec(Spec):
     prompt: int = Field(512, ge=1, description="Prompt tokens per sequence (the prefill).")
     generate: int = Field(128, ge=1, description="Tokens generated per sequence; the first comes from the prefill.")
     dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
+    mapping: Mapping | None = Field(None, description="temporal or spatial, overriding each chip's own "
+                                                      "(null: the chip's).")
 
     def workload(self) -> Workload:
         return Workload(**self.model_dump())

@@ -12,7 +12,7 @@ from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
 from asicsim.compile.packing import pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
-                                       packs_by_op, weight_level, weight_matmul)
+                                       packs_by_op, weight_level, weight_matmul, with_mapping)
 from asicsim.compile.program import Category, Level, Program, ProgramBuilder, StepRef
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
@@ -89,8 +89,9 @@ def _stages(chip: ChipSpec, blocks: _Blocks, n_stages: int) -> list[Stage]:
     mm, attn = weight_matmul(chip), attention_matmul(chip)
     vec = chip.blocks_of(VectorSpec)[0]
     stages = []
+    streamed = chip.hbm is not None and chip.rom is None and chip.sram_for("weights") is None
     for s in range(n_stages):
-        if chip.mapping is Mapping.TEMPORAL:
+        if streamed:  # weights live in HBM: the copy engine brings them in
             hbm, dma = chip.hbm, chip.blocks_of(DMASpec)
             srv = blocks.server(hbm, 0, hbm.effective_gbps)
             links = [link for link in chip.links if hbm.name in (link.a, link.b)]
@@ -123,12 +124,22 @@ def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
     return max(need, len(system.chips))
 
 
+def remap(system: System, workload: Workload) -> System:
+    """The system with the workload's mapping, when it asks for one other than the chip's own."""
+    if workload.mapping is None or workload.mapping is system.chip.mapping:
+        return system
+    chip = with_mapping(system.chip, workload.mapping, system.source)
+    return build_system(SystemSpec(name=f"{system.name} ({chip.mapping.value})", chip=chip,
+                                   count=len(system.chips)), system.source)
+
+
 def check_run(model: ModelSpec, system: System, workload: Workload) -> int:
     """The refusals of :func:`compile_run` (a bad workload, a model that does not fit or is not the
     one a hardwired chip holds) without building or lowering anything: raises the same InputError,
     or returns the number of chips the run takes. Cheap enough to ask about every model of the zoo
     or to search batch sizes, even where the scaled-out system would have thousands of chips."""
     workload.check()
+    system = remap(system, workload)
     n_chips = _chip_count(model, system, workload)
     check_fits(model, system, workload, numerics_for(workload, system.chip), n_chips)
     return n_chips
@@ -149,7 +160,7 @@ def scale_out(model: ModelSpec, system: System, workload: Workload) -> System:
 def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program:
     """The Program for ``workload`` on ``system``: every step, every op, every task."""
     workload.check()
-    system = scale_out(model, system, workload)
+    system = scale_out(model, remap(system, workload), workload)
     chip = system.chip
     num = numerics_for(workload, chip)
     check_fits(model, system, workload, num)

@@ -29,6 +29,7 @@ class Workload:
     generate: int = 128
     dtype: DType = DType.BF16
     adapters: Adapters | None = None
+    mapping: Mapping | None = None  # None: the chip's own
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):
@@ -186,3 +187,30 @@ def packs_by_op(chip: ChipSpec) -> bool:
     ops are packed over as many such chips as they need (see ``packing``)."""
     return (chip.mapping is Mapping.SPATIAL and chip.rom is None and chip.sram_for("weights") is not None
             and getattr(weight_matmul(chip), "count", 1) == 1)
+
+
+def with_mapping(chip: ChipSpec, mapping: Mapping, source: str) -> ChipSpec:
+    """``chip`` run with another mapping, or an InputError saying why it cannot be.
+
+    Temporal on a spatial chip gangs every block's instances into one set of arrays that all
+    layers reuse in turn (a wafer's cores all working on each layer); weights stay where they
+    are. A hardwired chip cannot: its weights sit beside the arrays of their own layer. Spatial
+    on a temporal chip has nothing to pin layers to (one set of arrays, weights in HBM).
+    """
+    if mapping is chip.mapping:
+        return chip
+    if mapping is Mapping.SPATIAL:
+        raise InputError(source, "mapping", f"{chip.name} has one set of arrays and streams weights from HBM: "
+                         "a spatial mapping needs per-layer arrays (blocks with count > 1) or weights held on chip")
+    if chip.rom is not None:
+        raise InputError(source, "mapping", f"{chip.name} hardwires its weights beside each layer's own arrays: "
+                         "it can only run spatially")
+    scaled = {"matmul": "units", "vector": "lanes", "sram": "banks"}
+    blocks = []
+    for block in chip.blocks:
+        count = getattr(block, "count", 1)
+        if count > 1 and block.kind in scaled:
+            field = scaled[block.kind]
+            block = block.model_copy(update={"count": 1, field: getattr(block, field) * count})
+        blocks.append(block)
+    return chip.model_copy(update={"mapping": Mapping.TEMPORAL, "blocks": tuple(blocks)})

@@ -229,8 +229,12 @@ class ChipSpec(Spec):
                 isinstance(b, SRAMSpec) and "weights" in b.holds for b in self.blocks):
             raise ValueError("a chip needs somewhere to keep weights: an hbm block, a rom block, "
                              "or an sram block whose 'holds' includes weights")
-        if self.mapping is Mapping.TEMPORAL and (self.hbm is None or not self.blocks_of(DMASpec)):
-            raise ValueError("a temporal chip streams weights from HBM: it needs an hbm block and a dma block")
+        streams = self.rom is None and self.sram_for("weights") is None  # weights must come from HBM
+        if streams and not self.blocks_of(DMASpec):
+            raise ValueError("weights held in HBM are streamed in by a copy engine: the chip needs a dma block")
+        if self.mapping is Mapping.SPATIAL and streams:
+            raise ValueError("a spatial chip keeps weights beside its arrays: give it a rom block or an sram "
+                             "block whose 'holds' includes weights")
         for link in self.links:
             for end in (link.a, link.b):
                 if end not in names:

@@ -211,7 +211,8 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
                 for st, here, part in parts:
                     deps = [t for t, c, _ in ins if c == here]
                     deps += [hop.send(c, here, op_id, [t], tokens * share) for t, c, share in ins if c != here]
-                    out = lower.op(part, op_id, st, deps, fused)
+                    launch = chip.step_overhead_ns if i == 0 and mb == 0 else 0.0
+                    out = lower.op(part, op_id, st, deps, fused, extra_ns=launch)
                     if adapters is not None and adapters.targets_op(part):
                         out = _adapter(b, lower, part, step, st, deps, out, adapters)
                     mine.append((out, here, 1.0 / len(parts)))

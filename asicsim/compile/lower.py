@@ -82,19 +82,19 @@ class Lowerer:
         self._memo: dict[tuple, list] = {}
 
     def op(self, op: Op, op_id: int, st: Stage, deps: list[int], fused: bool = False,
-           adapter: bool = False) -> int:
+           adapter: bool = False, extra_ns: float = 0.0) -> int:
         """Emit ``op``'s tasks on stage ``st`` after ``deps``; an op seen before is replayed.
         A ``fused`` op runs as the previous op's epilogue and pays no per-op overhead; an
-        ``adapter`` op is a LoRA product, placed by :meth:`_adapter`."""
-        key = (op, id(st), len(deps), fused, adapter)
+        ``adapter`` op is a LoRA product, placed by :meth:`_adapter`; ``extra_ns`` is paid before
+        the op's work on top of its own overhead (a step's launch, on its first op)."""
+        key = (op, id(st), len(deps), fused, adapter, extra_ns)
         memo = self._memo.get(key)
         if memo is not None:
             rows, out_offset = memo
             return self.b.replay(rows, op_id, deps) - len(rows) + 1 + out_offset
         first = self.b.n_tasks
         overhead = self.overhead
-        if fused:
-            self.overhead = 0.0
+        self.overhead = (0.0 if fused else overhead) + extra_ns
         try:
             out = self._adapter(op, op_id, st, deps) if adapter else self._emit(op, op_id, st, deps)
         finally:

@@ -198,7 +198,8 @@ class ChipSpec(Spec):
     """One chip: its blocks, the links between them, and per-op fixed costs.
 
     ``op_overhead_ns`` is paid once per op before its work starts (a kernel launch and sync on a
-    GPU, a stage hand-off on a spatial chip). ``chip_link`` joins neighbouring chips when a model
+    GPU, a stage hand-off on a spatial chip); ``step_overhead_ns`` once per forward pass (launching
+    the captured graph of a whole step). ``chip_link`` joins neighbouring chips when a model
     is spread over several (the compiler asks for as many SRAM-only spatial chips as the weights
     need). ``area_mm2`` and ``process`` describe the die, where public.
     """
@@ -210,6 +211,7 @@ class ChipSpec(Spec):
     links: tuple[LinkSpec, ...] = ()
     op_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     op_overhead_source: str = ""
+    step_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     chip_link: ChipLinkSpec | None = None
     energy: EnergySpec | None = None
     area_mm2: Positive | None = None

@@ -2,7 +2,7 @@
 
 A *stage* is the set of blocks that runs a layer: one per layer on a spatial chip, a single
 stage for everything on a temporal one. Data is either *streamed* (brought on chip in chunks by
-the copy engine, double-buffered so chunk i+1 loads while chunk i computes) or read *in place*
+the copy engine, up to four chunks ahead of the compute that uses them) or read *in place*
 by the task that computes with it (ROM beside the arrays, or SRAM held as a contended server).
 """
 
@@ -18,7 +18,8 @@ from asicsim.model.ops import Op, OpKind
 
 CHUNK_BYTES = 4e6   # a streamed transfer is split into chunks of about this size ...
 MAX_CHUNKS = 8      # ... but never more than this many per op (the event budget)
-BUFFERS = 2         # double buffering: chunk i may load once chunk i-2's compute is done
+BUFFERS = 4         # a 4-deep load pipeline: chunk i may load once chunk i-4's compute is done
+                    # (at most 4 × 4 MB staged on chip; deep enough that loads never wait for buffers)
 
 
 @dataclass(frozen=True)

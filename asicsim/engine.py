@@ -59,14 +59,14 @@ def simulate(program: Program) -> Trace:
 
     # A server reserved by a single block sees its reservations in that block's order, which is
     # already time order: only tasks touching a server that several blocks share must sync.
-    owner = np.repeat(program.block, np.diff(program.srv_ptr))
+    holder = program.holding_task()
     users = [set() for _ in program.servers]
-    for s_, b_ in zip(program.srv_idx.tolist(), owner.tolist()):
-        users[s_].add(b_)
-    shared = np.array([len(u) > 1 for u in users] + [False])
-    task_shared = np.zeros(n, dtype=bool)
-    np.logical_or.at(task_shared, np.repeat(np.arange(n), np.diff(program.srv_ptr)), shared[program.srv_idx])
-    sync = task_shared.tolist()
+    for s, b in zip(srv_idx, program.block[holder].tolist()):
+        users[s].add(b)
+    sync = [False] * n
+    for s, t in zip(srv_idx, holder.tolist()):
+        if len(users[s]) > 1:
+            sync[t] = True
 
     streams: list[list[int]] = [[] for _ in program.blocks]
     for t, b in enumerate(program.block.tolist()):

@@ -132,7 +132,5 @@ def compute_metrics(trace: Trace) -> Metrics:
 def _server_busy(trace: Trace, sel: np.ndarray) -> np.ndarray:
     """Total hold time of each server by the selected tasks, ns."""
     p = trace.program
-    counts = np.diff(p.srv_ptr)
-    owner = np.repeat(np.arange(p.n_tasks), counts)
-    keep = sel[owner]
+    keep = sel[p.holding_task()]
     return np.bincount(p.srv_idx[keep], weights=p.srv_hold_ns[keep], minlength=len(p.servers))

@@ -180,7 +180,7 @@ def _slices(trace, tasks, start_q, end_q, step_of, pid, tid) -> list[dict]:
 def _flows(prog, keep, start_q, end_q, pid, tid) -> list[dict]:
     """An s/f pair per dependency between kept tasks on different blocks, each event at the
     middle of its slice so that it binds to that slice and no neighbour."""
-    owner = np.repeat(np.arange(prog.n_tasks), np.diff(prog.dep_ptr))
+    owner = prog.dependent_task()
     dep = prog.dep_idx
     mask = keep[owner] & keep[dep] & (prog.block[owner] != prog.block[dep])
     src, dst = dep[mask], owner[mask]
@@ -199,7 +199,7 @@ def _counters(trace, keep, pid, tid) -> list[dict]:
     """Per server, the GB/s its kept holders use: a holder moves ``nbytes`` evenly over its hold,
     which starts once the task has waited out its fixed overhead and its queue (as the engine)."""
     prog = trace.program
-    owner = np.repeat(np.arange(prog.n_tasks), np.diff(prog.srv_ptr))
+    owner = prog.holding_task()
     srv, hold = prog.srv_idx, prog.srv_hold_ns
     begin = trace.start_ns[owner] + prog.fixed_ns[owner] + trace.wait_ns[owner]
     t0, t1 = np.rint(begin).astype(np.int64), np.rint(begin + hold).astype(np.int64)

@@ -144,7 +144,7 @@ def busy_over_time(trace: Trace, bins: int = 200) -> tuple[np.ndarray, dict[str,
         sel = np.isin(p.block, members)
         covered = np.diff(_covered(trace.start_ns[sel], busy_end[sel], edges))
         out[kind] = covered / (width * len(members))
-    owner = np.repeat(np.arange(p.n_tasks), np.diff(p.srv_ptr))
+    owner = p.holding_task()
     begin = trace.start_ns[owner] + p.fixed_ns[owner] + trace.wait_ns[owner]
     skinds = np.array([s.kind for s in p.servers])
     for kind in dict.fromkeys(skinds.tolist()):

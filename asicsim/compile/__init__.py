@@ -39,9 +39,12 @@ class _Blocks:
     def __init__(self, b: ProgramBuilder, chip_index: int):
         self.b, self.chip, self.ids, self.servers = b, chip_index, {}, {}
 
-    def block(self, spec, stage: int) -> int:
+    def _name(self, spec, stage: int) -> str:
         count = getattr(spec, "count", 1)
-        name = instance_name(self.chip, spec.name, stage % count, count)
+        return instance_name(self.chip, spec.name, stage % count, count)
+
+    def block(self, spec, stage: int) -> int:
+        name = self._name(spec, stage)
         if name not in self.ids:
             self.ids[name] = self.b.add_block(name, spec.kind, self.chip)
         return self.ids[name]
@@ -54,8 +57,7 @@ class _Blocks:
         return self.servers[name]
 
     def server(self, spec, stage: int, gbps: float) -> int:
-        count = getattr(spec, "count", 1)
-        name = instance_name(self.chip, spec.name, stage % count, count)
+        name = self._name(spec, stage)
         if name not in self.servers:
             self.servers[name] = self.b.add_server(name, spec.kind, gbps)
         return self.servers[name]
@@ -199,7 +201,9 @@ def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program
         step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context))
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context)
         tokens = mb_shape.batch * mb_shape.tokens
-        graph = graphs.get(mb_shape) or graphs.setdefault(mb_shape, build_graph(model, mb_shape, num))
+        if mb_shape not in graphs:
+            graphs[mb_shape] = build_graph(model, mb_shape, num)
+        graph = graphs[mb_shape]
         for mb in range(micro):
             outs: list[list[tuple[int, int, float]]] = []  # per op: (output task, chip, share)
             for i, op in enumerate(graph.ops):

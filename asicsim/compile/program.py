@@ -109,6 +109,14 @@ class Program:
     def deps(self, t: int) -> np.ndarray:
         return self.dep_idx[self.dep_ptr[t]:self.dep_ptr[t + 1]]
 
+    def dependent_task(self) -> np.ndarray:
+        """For each entry of ``dep_idx``, the task that depends on it."""
+        return np.repeat(np.arange(self.n_tasks), np.diff(self.dep_ptr))
+
+    def holding_task(self) -> np.ndarray:
+        """For each entry of ``srv_idx``, the task that holds that server."""
+        return np.repeat(np.arange(self.n_tasks), np.diff(self.srv_ptr))
+
     def step_of_task(self) -> np.ndarray:
         return np.array([o.step for o in self.ops], dtype=np.int64)[self.op]
 

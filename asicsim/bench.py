@@ -1,37 +1,58 @@
-"""``asicsim bench``: how fast the simulator runs the quickstart workload.
+"""``asicsim bench``: how fast the simulator runs two reference workloads.
 
-Wall time covers loading, compiling, simulating and measuring both quickstart systems; the
-engine rate counts only ``simulate``. Medians over ``repeat`` runs; peak memory is the process's
-maximum resident set size.
+- ``quickstart``: the quickstart scenario (Llama-3.1-8B, prompt 512 + 128 generated, on an H100
+  and on a Taalas HC1);
+- ``scale-out``: Llama-3.1-70B tensor-parallel over the eight H100s of ``dgx-h100``, prompt
+  2048 + 128 generated.
+
+Wall time covers loading, compiling, simulating and measuring; the engine rate counts only
+``simulate``. Medians over ``repeat`` runs. Each workload runs in a process of its own (forked),
+so its peak memory (maximum resident set size) is its own.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from asicsim.compile import compile_run
+from asicsim.compile import Workload, compile_run
 from asicsim.engine import simulate
 from asicsim.metrics import compute_metrics
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
 
 
-def _one_run() -> tuple[float, int, float]:
+def _quickstart() -> list[tuple]:
     from asicsim.hardware import load_system
     from asicsim.model import load_model
     from asicsim.scenario import load_scenario
 
-    t0 = time.perf_counter()
     spec = load_scenario(QUICKSTART)
-    model = load_model(spec.model)
-    wl = spec.workload.workload()
+    return [(load_model(spec.model), load_system(name), spec.workload.workload()) for name in spec.systems]
+
+
+def _scale_out() -> list[tuple]:
+    from asicsim.hardware import load_system
+    from asicsim.model import load_model
+
+    return [(load_model("llama-3.1-70b"), load_system("dgx-h100"), Workload(batch=1, prompt=2048, generate=128))]
+
+
+WORKLOADS = {
+    "quickstart": ("quickstart.yaml: llama-3.1-8b on h100-sxm and taalas-hc1, prompt 512 + 128", _quickstart),
+    "scale-out": ("llama-3.1-70b TP8 on dgx-h100, prompt 2048 + 128", _scale_out),
+}
+
+
+def _one_run(name: str) -> tuple[float, int, float]:
+    t0 = time.perf_counter()
     tasks, engine_s = 0, 0.0
-    for name in spec.systems:
-        program = compile_run(model, load_system(name), wl)
+    for model, system, wl in WORKLOADS[name][1]():
+        program = compile_run(model, system, wl)
         t1 = time.perf_counter()
         trace = simulate(program)
         engine_s += time.perf_counter() - t1
@@ -40,17 +61,29 @@ def _one_run() -> tuple[float, int, float]:
     return time.perf_counter() - t0, tasks, engine_s
 
 
-def run_bench(repeat: int = 3) -> str:
-    runs = [_one_run() for _ in range(repeat)]
-    wall = statistics.median(r[0] for r in runs)
-    engine = statistics.median(r[2] for r in runs)
-    tasks = runs[0][1]
+def _measure(name: str, repeat: int, out) -> None:
+    runs = [_one_run(name) for _ in range(repeat)]
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_mb = rss / 1e6 if sys.platform == "darwin" else rss / 1e3
-    return "\n".join([
-        f"quickstart ({QUICKSTART.name}), median of {repeat}:",
-        f"  wall time        {wall:.2f} s (load + compile + simulate + metrics, both systems)",
-        f"  tasks simulated  {tasks:,}",
-        f"  engine           {engine:.2f} s, {tasks / engine:,.0f} tasks/s",
-        f"  peak memory      {peak_mb:,.0f} MB (max RSS of this process)",
-    ])
+    out.put((runs, rss / 1e6 if sys.platform == "darwin" else rss / 1e3))
+
+
+def run_bench(repeat: int = 3, names: tuple[str, ...] = tuple(WORKLOADS)) -> str:
+    lines = []
+    ctx = multiprocessing.get_context("fork")
+    for name in names:
+        queue = ctx.Queue()
+        child = ctx.Process(target=_measure, args=(name, repeat, queue))
+        child.start()
+        runs, peak_mb = queue.get()
+        child.join()
+        wall = statistics.median(r[0] for r in runs)
+        engine = statistics.median(r[2] for r in runs)
+        tasks = runs[0][1]
+        lines += [
+            f"{name} ({WORKLOADS[name][0]}), median of {repeat}:",
+            f"  wall time        {wall:.2f} s (load + compile + simulate + metrics)",
+            f"  tasks simulated  {tasks:,}",
+            f"  engine           {engine:.2f} s, {tasks / engine:,.0f} tasks/s",
+            f"  peak memory      {peak_mb:,.0f} MB (max RSS of its process)",
+        ]
+    return "\n".join(lines)

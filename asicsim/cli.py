@@ -125,17 +125,29 @@ def _write_traces(results, path: Path) -> None:
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
 @click.option("--mapping", type=click.Choice(["temporal", "spatial"]), default=None,
               help="Override the chip's mapping: temporal (one set of arrays reused) or spatial (per-layer stages).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--chips", type=click.IntRange(min=1), default=None,
+              help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own).")
+@click.option("--tp", type=click.IntRange(min=1), default=None,
+              help="Tensor-parallel ranks per layer (default: the chips the other degrees leave).")
+@click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1).")
+@click.option("--ep", type=click.IntRange(min=1), default=None,
+              help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1).")
+@click.option("--dp", type=click.IntRange(min=1), default=None, help="Data-parallel replicas (default 1).")
+@click.option("--micro-batches", type=click.IntRange(min=1), default=None,
+              help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Chrome/Perfetto trace-event JSON of the run.")
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
-            as_json: bool, trace_path: str | None) -> None:
+            chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
+            micro_batches: int | None, as_json: bool, trace_path: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.report_text import comparison_table
 
     result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                         mapping=mapping)
+                         mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")
@@ -148,11 +160,13 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
 
 @main.command()
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs to take the median of.")
-def bench(repeat: int) -> None:
-    """Time the quickstart workload: wall time, tasks simulated, engine tasks/s, peak memory."""
-    from asicsim.bench import run_bench
+@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out"]), multiple=True,
+              help="Which reference workload to time (repeatable; default: both).")
+def bench(repeat: int, workloads: tuple[str, ...]) -> None:
+    """Time reference workloads: wall time, tasks simulated, engine tasks/s, peak memory."""
+    from asicsim.bench import WORKLOADS, run_bench
 
-    click.echo(run_bench(repeat))
+    click.echo(run_bench(repeat, workloads or tuple(WORKLOADS)))
 
 
 @main.command()

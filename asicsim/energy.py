@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import Trace
 from asicsim.hardware.spec import ChipSpec
@@ -19,15 +19,17 @@ _LEVEL_KIND = {Level.HBM_READ: "hbm", Level.HBM_WRITE: "hbm", Level.SRAM_READ: "
                Level.SRAM_WRITE: "sram", Level.ROM_READ: "rom", Level.LINK: "link"}
 
 
-def energy_report(trace: Trace, chip: ChipSpec, dtype: DType) -> dict | None:
-    """Joules per phase by component, and joules per generated token; None without an energy spec."""
+def energy_report(trace: Trace, chip: ChipSpec, dtype: DType, chips: int = 1) -> dict | None:
+    """Joules per phase by component, and joules per generated token, for ``chips`` chips (the
+    simulated ones; identical tensor-parallel ranks count through their blocks' ``copies``);
+    None without an energy spec."""
     spec = chip.energy
     if spec is None:
         return None
     p = trace.program
     phases = np.array([s.phase for s in p.steps])
     task_phase = phases[p.step_of_task()]
-    chips = int(p.meta.get("chips", 1))
+    copies = p.task_copies()
     out: dict = {"static_w": spec.static_w * chips}
     # Static power is charged over each phase's wall time as the metrics measure it: the prefill
     # until its last step ends, the decode from there to the end. On a spatial pipeline one
@@ -40,9 +42,9 @@ def energy_report(trace: Trace, chip: ChipSpec, dtype: DType) -> dict | None:
         if not sel.any():
             continue
         seconds = window_ns[phase] / 1e9
-        parts = {"mac": float(p.flops[sel].sum()) / 2 * spec.mac_pj(dtype) * 1e-12}
+        parts = {"mac": float((p.flops * copies)[sel].sum()) / 2 * spec.mac_pj(dtype) * 1e-12}
         for level, kind in _LEVEL_KIND.items():
-            moved = float(p.nbytes[sel & (p.level == level)].sum())
+            moved = float((p.nbytes * copies)[sel & (p.level == level)].sum())
             parts[kind] = parts.get(kind, 0.0) + moved * spec.pj_per_byte.get(kind, 0.0) * 1e-12
         parts["static"] = spec.static_w * chips * seconds
         total = sum(parts.values())

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from asicsim.compile.program import Program
+from asicsim.program import Program
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,7 @@ from enum import Enum
 
 import numpy as np
 
-from asicsim.compile.program import Category, Level
+from asicsim.program import Category, Level
 from asicsim.engine import Trace
 
 
@@ -91,6 +91,7 @@ def compute_metrics(trace: Trace) -> Metrics:
 
     util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
     busy = p.fixed_ns + p.service_ns + trace.wait_ns
+    copies = p.task_copies()  # bytes of identical tensor-parallel ranks count once per rank
     for phase in ("prefill", "decode"):
         sel = task_phase == phase
         if not sel.any():
@@ -107,7 +108,7 @@ def compute_metrics(trace: Trace) -> Metrics:
             kinds.setdefault(s.kind, []).append(float(u))
         util[phase] = {k: float(np.mean(v)) for k, v in kinds.items()}
         block_util[phase] = names
-        lev = np.bincount(p.level[sel], weights=p.nbytes[sel], minlength=len(Level))
+        lev = np.bincount(p.level[sel], weights=(p.nbytes * copies)[sel], minlength=len(Level))
         by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
         osel = op_phase == phase
         totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.engine import Trace
 
 _LEVELS = {int(lv): lv.name for lv in Level}

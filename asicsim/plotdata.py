@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import Trace
 from asicsim.hardware.spec import ChipSpec, MatmulSpec, SRAMSpec

@@ -126,7 +126,7 @@ def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
     nothing (weights read in place from ROM, say) sit at the right edge as ``>`` markers.
     """
     groups = [g for g in (groups or op_groups(r.trace)) if g.flops > 0]
-    roof = roofs(r.system.chip, r.workload.dtype)
+    roof = roofs(r.plan.chip, r.workload.dtype)  # the chip as run (remapped, say), not as asked
     fig = Figure(figsize=(8, 5.5))
     ax = fig.add_subplot()
     finite = [g.intensity for g in groups if g.intensity != float("inf")]

@@ -43,6 +43,13 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
     chips = s.get("chips", 1)
     if chips > 1:
         rows.append(("chips", f"{chips}"))
+        plan = s.get("plan") or {}
+        if plan.get("mapping") == "temporal":
+            layout = " × ".join(f"{k} {plan[k]}" for k in ("tp", "pp", "ep", "dp") if plan.get(k, 1) > 1)
+            rows.append(("parallel layout", f"{layout or 'one chip'} ({plan['topology']})"))
+        links = (s.get("link_utilisation") or {}).get("decode") or {}
+        if links:
+            rows.append(("busiest link, decode", f"{max(links.values()):.1%}"))
     rows.append(("tasks simulated", f"{s['tasks']:,}"))
     return rows
 

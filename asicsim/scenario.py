@@ -36,6 +36,13 @@ class WorkloadSpec(Spec):
     dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
     mapping: Mapping | None = Field(None, description="temporal or spatial, overriding each chip's own "
                                                       "(null: the chip's).")
+    tp: int | None = Field(None, ge=1, description="Tensor-parallel ranks per layer on several temporal chips "
+                                                   "(null: the chips the other degrees leave).")
+    pp: int | None = Field(None, ge=1, description="Pipeline stages (null: 1).")
+    ep: int | None = Field(None, ge=1, description="Expert-parallel ranks, 1 or equal to tp (null: 1).")
+    dp: int | None = Field(None, ge=1, description="Data-parallel replicas (null: 1).")
+    micro_batches: int | None = Field(None, ge=1, description="Micro-batches through the pipeline "
+                                                              "(null: min(batch, pp)).")
 
     def workload(self) -> Workload:
         return Workload(**self.model_dump())

@@ -1,20 +1,26 @@
 """Predictions against public measurements of real chips.
 
-``asicsim/data/measurements.csv`` holds end-to-end measurements (decode tokens/s, time to first
-token) copied from the project's validation sheet with their sources. None of them was used to
-set any parameter: presets take only datasheets and microbenchmarks (GEMM, copy bandwidth), so
-these rows are out-of-sample checks.
+``asicsim/data/measurements.csv`` holds measurements copied with their sources from the
+project's validation sheet: end-to-end runs (decode tokens/s, time to first token, static-batch
+throughput, on one chip or split over several), point-to-point link bandwidth and collective bus
+bandwidth. Its ``role`` column keeps two groups apart: a *calibration* row sets one constant (it
+says which), and can never also check it; every other row is a *check*, an out-of-sample
+prediction that no parameter was fitted to. Presets otherwise take only datasheets and
+microbenchmarks (GEMM, copy bandwidth).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from asicsim.api import predict
+from asicsim.api import collective_ns, predict
+from asicsim.hardware import load_system, with_chips
 
 MEASUREMENTS = Path(__file__).resolve().parent / "data" / "measurements.csv"
+MAX_DECODE_STEPS = 16  # longer decode rows are simulated as this many steps at the same mean context
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,12 @@ class Check:
     predicted: float
     conditions: str
     source: str
+    chips: int = 1
+    role: str = "check"
+
+    @property
+    def calibrates(self) -> bool:
+        return self.role.startswith("calibration")
 
     @property
     def error(self) -> float:
@@ -41,23 +53,114 @@ def measurements() -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def run_checks() -> list[Check]:
-    """Simulate every measured setup once (rows for the same setup share a run)."""
+def _size_bytes(metric: str) -> float:
+    """The message size in a metric name such as ``allreduce_busbw_16GiB_gbps``."""
+    m = re.search(r"_(\d+)(KiB|MiB|GiB)_", metric)
+    return int(m.group(1)) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[m.group(2)]
+
+
+def _network_prediction(row: dict) -> float:
+    """Link and collective rows: GB/s as the benchmark reports it."""
+    system = with_chips(load_system(row["chip"]), int(row["chips"]))
+    metric = row["metric"]
+    if metric.startswith("nvlink_p2p"):
+        size = 1e9
+        if "bidirectional" in metric:  # both directions of one pair at once
+            return 2 * size / _both_ways_ns(system, size)
+        return size / collective_ns(system, "send", size, ranks=[0, 1])
+    n, size = len(system.chips), _size_bytes(metric)
+    algorithm = "ring" if "in-switch reduction disabled" in row["conditions"] else None
+    t = collective_ns(system, "all_reduce", size, algorithm=algorithm)
+    return size / t * 2 * (n - 1) / n  # nccl-tests' bus bandwidth
+
+
+def _both_ways_ns(system, size: float) -> float:
+    from asicsim.compile.fabric import Fabric
+    from asicsim.engine import simulate
+    from asicsim.program import ProgramBuilder, StepRef
+
+    b = ProgramBuilder()
+    fabric = Fabric(b, system)
+    op = b.add_op("p2p", -1, "collective", b.add_step(StepRef("prefill", 1, 1, 0)))
+    fabric.send(0, 1, size, op, [])
+    fabric.send(1, 0, size, op, [])
+    return simulate(b.build()).makespan_ns
+
+
+def _decode_key(row: dict) -> tuple:
+    """The run for a decode metric: at most MAX_DECODE_STEPS steps, centred on the row's mean
+    decode context (decode time is a straight line in context, so the mean step is the same)."""
+    prompt, generate = int(row["prompt"]), int(row["generate"])
+    if generate > MAX_DECODE_STEPS:
+        prompt += (generate - MAX_DECODE_STEPS) // 2
+        generate = MAX_DECODE_STEPS
+    return (row["model"], row["chip"], int(row["chips"]), row["dtype"], int(row["batch"]), prompt, generate)
+
+
+def _prefill_key(row: dict) -> tuple:
+    """The run for time to first token: the prompt alone."""
+    return (row["model"], row["chip"], int(row["chips"]), row["dtype"], int(row["batch"]), int(row["prompt"]), 1)
+
+
+def _predict(key: tuple):
+    model, chip, chips, dtype, batch, prompt, generate = key
+    return predict(model, chip, chips=chips if chips > 1 else None, dtype=dtype, batch=batch, prompt=prompt,
+                   generate=generate)
+
+
+def _model_prediction(row: dict, runs: dict) -> float:
+    """End-to-end rows. Static-batch throughput is output tokens over the whole run: the prompt's
+    prefill, then ``generate - 1`` decode steps at the mean decode time."""
+    def metrics(key):
+        if key not in runs:
+            runs[key] = _predict(key).metrics
+        return runs[key]
+
+    metric = row["metric"]
+    if metric == "ttft_ms":
+        return metrics(_prefill_key(row)).ttft_ms
+    if metric == "e2e_tokens_per_s":
+        generate = int(row["generate"])
+        decode = metrics(_decode_key(row)).tpot_ms if generate > 1 else 0.0
+        total_ms = metrics(_prefill_key(row)).ttft_ms + (generate - 1) * decode
+        return int(row["batch"]) * generate / (total_ms / 1e3)
+    return getattr(metrics(_decode_key(row)), metric)
+
+
+def run_checks(ids: set[str] | None = None) -> list[Check]:
+    """Simulate every measured setup once (rows for the same setup share a run); ``ids``
+    restricts it to those rows."""
     runs: dict[tuple, object] = {}
     checks = []
     for row in measurements():
-        key = (row["model"], row["chip"], row["dtype"], int(row["batch"]), int(row["prompt"]), int(row["generate"]))
-        if key not in runs:
-            runs[key] = predict(key[0], key[1], dtype=key[2], batch=key[3], prompt=key[4], generate=key[5]).metrics
-        predicted = getattr(runs[key], row["metric"])
+        if ids is not None and row["id"] not in ids:
+            continue
+        if row["kind"] in ("link", "collective"):
+            predicted = _network_prediction(row)
+        else:
+            predicted = _model_prediction(row, runs)
         checks.append(Check(row["id"], row["chip"], row["model"], row["metric"], float(row["value"]),
-                            float(predicted), row["conditions"], row["source"]))
+                            float(predicted), row["conditions"], row["source"], int(row["chips"] or 1),
+                            row.get("role") or "check"))
     return checks
 
 
 def table(checks: list[Check]) -> str:
-    lines = [f"{'id':<5}{'chip':<16}{'model':<13}{'metric':<24}{'measured':>10}{'predicted':>11}{'error':>8}"]
-    for c in checks:
-        lines.append(f"{c.id:<5}{c.chip:<16}{c.model:<13}{c.metric:<24}{c.measured:>10.1f}{c.predicted:>11.1f}"
-                     f"{c.error:>+8.0%}")
-    return "\n".join(lines)
+    """Checking rows, then calibration rows (which reproduce the constant they set)."""
+    head = (f"{'id':<6}{'chip':<15}{'chips':>5}  {'model':<14}{'metric':<36}{'measured':>10}{'predicted':>11}"
+            f"{'error':>8}")
+    out = []
+    for title, group in (("checks (no constant was set from these)", [c for c in checks if not c.calibrates]),
+                         ("calibration (each sets the constant named)", [c for c in checks if c.calibrates])):
+        if not group:
+            continue
+        out += ["", title, head]
+        for c in group:
+            out.append(f"{c.id:<6}{c.chip:<15}{c.chips:>5}  {c.model or '-':<14}{c.metric:<36}{c.measured:>10.1f}"
+                       f"{c.predicted:>11.1f}{c.error:>+8.0%}")
+            if c.calibrates:
+                out.append(f"{'':<6}{c.role}")
+    errors = sorted(abs(c.error) for c in checks if not c.calibrates)
+    if errors:
+        out += ["", f"checks: {len(errors)}, median |error| {errors[len(errors) // 2]:.0%}, max {errors[-1]:.0%}"]
+    return "\n".join(out).lstrip("\n")

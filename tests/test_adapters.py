@@ -16,7 +16,7 @@ from asicsim.api import predict
 from asicsim.compile import Adapters, Workload, compile_run, step_shapes
 from asicsim.compile.adapters import ADAPTER_WEIGHT_BYTES
 from asicsim.compile.placement import numerics_for
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.errors import InputError
 from asicsim.hardware import load_system
 from asicsim.hardware.spec import Mapping

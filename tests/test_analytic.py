@@ -14,7 +14,7 @@ from asicsim.api import run
 from asicsim.compile import Workload, compile_ops, compile_run
 from asicsim.compile.lower import fuses_into_previous
 from asicsim.compile.placement import numerics_for
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import simulate
 from asicsim.model import Op, OpKind, StepShape, build_graph

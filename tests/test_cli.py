@@ -45,9 +45,10 @@ def test_predict_json_has_the_promised_keys():
 
 
 def test_bench_reports_rate_and_memory():
-    result = invoke("bench", "--repeat", "1")
+    result = invoke("bench", "--repeat", "1", "--workload", "quickstart")
     assert result.exit_code == 0, result.output
     assert "tasks/s" in result.output and "peak memory" in result.output
+    assert "scale-out" not in result.output
 
 
 BAD_CHIP = """name: broken

@@ -2,7 +2,7 @@
 
 import pytest
 
-from asicsim.compile.program import Category, Level, ProgramBuilder, StepRef
+from asicsim.program import Category, Level, ProgramBuilder, StepRef
 from asicsim.engine import simulate
 
 

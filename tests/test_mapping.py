@@ -4,14 +4,14 @@ chips that cannot be remapped say why."""
 import pytest
 
 from asicsim.api import predict
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.errors import InputError
 
 
 def test_wafer_runs_temporally_with_all_cores_on_each_layer():
     spatial = predict("llama-3.1-8b", "cerebras-wse3", prompt=64, generate=3)
     temporal = predict("llama-3.1-8b", "cerebras-wse3", prompt=64, generate=3, mapping="temporal")
-    assert spatial.program.meta["stages"] == 33 and temporal.program.meta["stages"] == 1
+    assert spatial.plan.stages == 33 and temporal.plan.stages == 1
     assert temporal.summary()["mapping"] == "temporal"
     # the same work and the same bytes, from the same SRAM
     for p in (spatial.program, temporal.program):
@@ -37,3 +37,17 @@ def test_own_mapping_changes_nothing():
     a = predict("llama-3.1-8b", "h100-sxm", prompt=16, generate=3)
     b = predict("llama-3.1-8b", "h100-sxm", prompt=16, generate=3, mapping="temporal")
     assert a.trace.digest() == b.trace.digest()
+
+
+def test_figures_read_the_chip_as_run():
+    """The plan carries the remapped chip: a temporal wafer's roofline is drawn under all its
+    cores' peak, not one spatial stage's."""
+    from asicsim.plotdata import roofs
+    from asicsim.plots import roofline_figure
+
+    r = predict("llama-3.1-8b", "cerebras-wse3", prompt=16, generate=2, mapping="temporal")
+    asked, ran = roofs(r.system.chip, r.workload.dtype), roofs(r.plan.chip, r.workload.dtype)
+    assert ran.compute[0][1] == pytest.approx(33 * asked.compute[0][1])
+    labels = [t.get_text() for t in roofline_figure(r).axes[0].get_legend().get_texts()]
+    assert any(f"{ran.compute[0][1] / 1e12:,.0f} TFLOP/s" in label for label in labels)
+    assert r.plan.to_dict()["mapping"] == "temporal"

@@ -51,10 +51,3 @@ def test_bf16_needs_twice_the_chips_of_int8():
     int8 = predict("llama-3.1-8b", "groq-lpu", prompt=16, generate=2, dtype="int8").program.meta["chips"]
     bf16 = predict("llama-3.1-8b", "groq-lpu", prompt=16, generate=2, dtype="bf16").program.meta["chips"]
     assert 2 * int8 <= bf16 <= 3 * int8  # twice the bytes; big ops split over more chips
-
-
-def test_temporal_chips_are_not_split_yet(llama8b):
-    two = build_system(SystemSpec(name="2xh100", chip="h100-sxm", count=2,
-                                  interconnect={"a": "chip", "b": "chip", "bandwidth_gbps": 450}))
-    with pytest.raises(InputError, match="not implemented yet"):
-        run(llama8b, two, Workload(1, 16, 2))

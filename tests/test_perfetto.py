@@ -235,7 +235,7 @@ def test_rounding_overlap_is_clamped_and_a_real_overlap_is_refused(tmp_path):
 def test_two_chips_get_two_processes_and_a_link_counter(tmp_path):
     """A hand-built Program: chip 0 computes, sends over a link held by a DMA on chip 1, which
     feeds chip 1's compute; the link moves 1000 bytes at 100 GB/s, so it is busy for 10 ns."""
-    from asicsim.compile.program import Level, ProgramBuilder, StepRef
+    from asicsim.program import Level, ProgramBuilder, StepRef
 
     b = ProgramBuilder()
     c0, dma1, c1 = b.add_block("chip0.mm", "matmul", 0), b.add_block("chip1.dma", "dma", 1), b.add_block(

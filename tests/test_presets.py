@@ -14,11 +14,12 @@ import pytest
 
 from asicsim import cost
 from asicsim.compile import Workload, compile_run
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import simulate
 from asicsim.errors import InputError
-from asicsim.hardware import MatmulSpec, load_chip, load_system, preset_names
+from asicsim.hardware import (MatmulSpec, chip_preset_names, load_chip, load_system, preset_names,
+                              system_preset_names)
 from asicsim.model import load_model
 from conftest import step_ends
 
@@ -95,11 +96,23 @@ def test_new_presets_are_shipped():
     assert set(NEW_PRESETS) <= set(preset_names())
 
 
-@pytest.mark.parametrize("name", preset_names())
-def test_every_preset_loads(name):
+@pytest.mark.parametrize("name", chip_preset_names())
+def test_every_chip_preset_loads(name):
     system = load_system(name)
     assert system.chip.name == name
     assert system.chip.description
+
+
+@pytest.mark.parametrize("name", system_preset_names())
+def test_every_system_preset_loads_with_a_connected_network(name):
+    system = load_system(name)
+    assert system.name == name and len(system.chips) > 1
+    net = system.network
+    assert net is not None and net.source.strip() and net.bandwidth_gbps > 0
+    chips = [v for v, d in system.graph.nodes(data=True) if d["kind"] == "chip"]
+    assert len(chips) == len(system.chips)
+    for a in range(len(chips)):
+        assert system.route(0, a) or a == 0
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -222,7 +235,7 @@ def test_teaching_chip_runs_a_tiny_model(tiny_model):
     assert step_ns >= nbytes / 10  # 10 GB/s is 10 bytes per ns
 
 
-@pytest.mark.parametrize("name", preset_names())
+@pytest.mark.parametrize("name", chip_preset_names())
 def test_every_preset_prices_energy_with_a_source(name):
     energy = load_chip(name).energy
     assert energy is not None and energy.source.strip()

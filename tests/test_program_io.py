@@ -1,7 +1,7 @@
 """A Program is plain data: saved, loaded and re-run, it gives the same trace bit for bit."""
 
 from asicsim.compile import Workload, compile_run
-from asicsim.compile.program import Program
+from asicsim.program import Program
 from asicsim.engine import simulate
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from asicsim.compile import Workload, compile_run, step_shapes
 from asicsim.compile.placement import numerics_for
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import simulate
 from asicsim.hardware import ChipSpec, SystemSpec, build_system

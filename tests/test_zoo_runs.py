@@ -6,7 +6,7 @@ import pytest
 
 from asicsim.compile import Workload, compile_run, step_shapes
 from asicsim.compile.placement import numerics_for
-from asicsim.compile.program import Level
+from asicsim.program import Level
 from asicsim.engine import simulate
 from asicsim.errors import InputError
 from asicsim.hardware import load_system

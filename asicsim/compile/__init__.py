@@ -1,28 +1,41 @@
-"""Compile: place a model on a system and emit a Program for a whole run (prefill + decode).
+"""Compile: decide how a model runs on a system (a Plan), then emit a Program for a whole run.
 
-Passes, in order: check the model fits (and is the one a hardwired chip was built for); build
-stages (blocks per layer); for each step, lower the op graph into tasks, chaining each step after
-the token it needs. Temporal chips run the whole batch through one stage per step; spatial chips
-pipeline one micro-batch per sequence through per-layer stages.
+``plan_run`` decides: the system as run (remapped, or grown to as many SRAM-only chips as the
+weights need), the parallel layout over temporal chips, numerics, where weights and KV live,
+stages and micro-batches; it refuses what cannot run. ``compile_plan`` emits: for each step,
+each micro-batch, each op, its tasks on the blocks of the stage that runs it, the transfers
+between chips and the collectives that a split layer needs, each step chained after the token
+it needs. Temporal chips run the batch through pipeline stages of tensor-parallel groups;
+spatial chips pipeline one micro-batch per sequence through per-layer stages.
+
+Tensor-parallel ranks do identical work, so the compute of one rank per stage is emitted and
+stands for all of them (its blocks count ``copies = tp`` in byte and energy totals); every
+rank's sends are emitted, so collectives run over all the links they really use, and a
+stage goes on once the slowest rank has its result.
 """
 
 from __future__ import annotations
 
 from asicsim.compile.adapters import Adapters, adapter_ops
+from asicsim.compile.fabric import Fabric
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
 from asicsim.compile.packing import pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
                                        packs_by_op, weight_level, weight_matmul, with_mapping)
-from asicsim.compile.program import Category, Level, Program, ProgramBuilder, StepRef
+from asicsim.compile.plan import Parallel, Plan, resolve_parallel
+from asicsim.compile.shard import shard_op, stage_of_layer
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
-from asicsim.hardware.spec import ChipSpec, DMASpec, LinkSpec, Mapping, VectorSpec
+from asicsim.hardware.spec import ChipSpec, Collective, DMASpec, LinkSpec, Mapping, VectorSpec
 from asicsim.hardware.system import System, SystemSpec, build_system, instance_name
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
+from asicsim.model.moe import MoE
 from asicsim.model.ops import OpKind, StepShape
+from asicsim.program import Level, Program, ProgramBuilder, StepRef
 
-__all__ = ["Adapters", "Program", "Workload", "check_run", "compile_ops", "compile_run", "step_shapes"]
+__all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
+           "compile_run", "plan_run", "step_shapes"]
 
 
 def step_shapes(workload: Workload) -> list[tuple[str, StepShape]]:
@@ -36,8 +49,8 @@ def step_shapes(workload: Workload) -> list[tuple[str, StepShape]]:
 class _Blocks:
     """Registers each block instance of one chip with the builder, once, by name."""
 
-    def __init__(self, b: ProgramBuilder, chip_index: int):
-        self.b, self.chip, self.ids, self.servers = b, chip_index, {}, {}
+    def __init__(self, b: ProgramBuilder, chip_index: int, copies: int = 1):
+        self.b, self.chip, self.copies, self.ids, self.servers = b, chip_index, copies, {}, {}
 
     def _name(self, spec, stage: int) -> str:
         count = getattr(spec, "count", 1)
@@ -46,7 +59,7 @@ class _Blocks:
     def block(self, spec, stage: int) -> int:
         name = self._name(spec, stage)
         if name not in self.ids:
-            self.ids[name] = self.b.add_block(name, spec.kind, self.chip)
+            self.ids[name] = self.b.add_block(name, spec.kind, self.chip, self.copies)
         return self.ids[name]
 
     def link(self, spec: LinkSpec) -> int:
@@ -61,26 +74,6 @@ class _Blocks:
         if name not in self.servers:
             self.servers[name] = self.b.add_server(name, spec.kind, gbps)
         return self.servers[name]
-
-
-class _Hops:
-    """Chip-to-chip activation transfers: one link (a server) and one sender (a block) per pair."""
-
-    def __init__(self, b: ProgramBuilder, chip: ChipSpec, bytes_per_token: float):
-        self.b, self.link, self.bytes_per_token = b, chip.chip_link, bytes_per_token
-        self.pairs: dict[tuple[int, int], tuple[int, int]] = {}
-
-    def send(self, src: int, dst: int, op_id: int, deps: list[int], tokens: float) -> int:
-        """Move ``tokens`` activation vectors (or that share of them) from chip ``src`` to ``dst``."""
-        if (src, dst) not in self.pairs:
-            name = f"chip{src}->chip{dst}"
-            self.pairs[src, dst] = (self.b.add_block(name, "link", src),
-                                    self.b.add_server(name, "link", self.link.bandwidth_gbps))
-        block, server = self.pairs[src, dst]
-        nbytes = tokens * self.bytes_per_token
-        hold = nbytes / self.link.bandwidth_gbps
-        return self.b.task(block, op_id, hold, deps, latency_ns=self.link.latency_ns, nbytes=nbytes,
-                           level=Level.LINK, category=Category.LINK, servers=((server, hold),))
 
 
 def _link_name(chip: int, link: LinkSpec) -> str:
@@ -120,9 +113,9 @@ def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
     """How many chips the run takes: the system's, or more where an SRAM-only spatial chip must grow."""
     chip = system.chip
     need = chips_needed(model, chip, workload, numerics_for(workload, chip))
-    if need > len(system.chips) and chip.chip_link is None:
-        raise InputError(system.source, "chip_link", f"{model.name} needs {need} chips of {chip.name} "
-                         "but the chip describes no chip_link to join them")
+    if need > len(system.chips) and chip.network is None:
+        raise InputError(system.source, "network", f"{model.name} needs {need} chips of {chip.name} "
+                         "but the chip describes no network to join them")
     return max(need, len(system.chips))
 
 
@@ -132,102 +125,220 @@ def remap(system: System, workload: Workload) -> System:
         return system
     chip = with_mapping(system.chip, workload.mapping, system.source)
     return build_system(SystemSpec(name=f"{system.name} ({chip.mapping.value})", chip=chip,
-                                   count=len(system.chips)), system.source)
+                                   count=len(system.chips), network=system.network), system.source)
 
 
 def check_run(model: ModelSpec, system: System, workload: Workload) -> int:
-    """The refusals of :func:`compile_run` (a bad workload, a model that does not fit or is not the
-    one a hardwired chip holds) without building or lowering anything: raises the same InputError,
-    or returns the number of chips the run takes. Cheap enough to ask about every model of the zoo
-    or to search batch sizes, even where the scaled-out system would have thousands of chips."""
+    """The refusals of :func:`compile_run` (a bad workload or layout, a model that does not fit or
+    is not the one a hardwired chip holds) without building or lowering anything: raises the same
+    InputError, or returns the number of chips the run takes. Cheap enough to ask about every
+    model of the zoo or to search batch sizes, even where the scaled-out system would have
+    thousands of chips."""
     workload.check()
     system = remap(system, workload)
     n_chips = _chip_count(model, system, workload)
-    check_fits(model, system, workload, numerics_for(workload, system.chip), n_chips)
+    par = _parallel(model, system, workload) if n_chips == len(system.chips) else Parallel()
+    check_fits(model, system, workload, numerics_for(workload, system.chip), n_chips, par)
     return n_chips
 
 
 def scale_out(model: ModelSpec, system: System, workload: Workload) -> System:
     """The system with as many chips as the model needs (only SRAM-only spatial chips grow)."""
-    chip = system.chip
     need = _chip_count(model, system, workload)
     if need <= len(system.chips):
         return system
-    link = LinkSpec(a="chip", b="chip", bandwidth_gbps=chip.chip_link.bandwidth_gbps,
-                    latency_ns=chip.chip_link.latency_ns, source=chip.chip_link.source)
-    return build_system(SystemSpec(name=f"{system.name} x{need}", chip=chip, count=need, interconnect=link),
-                        system.source)
+    return build_system(SystemSpec(name=f"{system.name} x{need}", chip=system.chip, count=need,
+                                   network=system.network), system.source)
 
 
-def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program:
-    """The Program for ``workload`` on ``system``: every step, every op, every task."""
+def _parallel(model: ModelSpec, system: System, workload: Workload) -> Parallel:
+    w = workload
+    asked = [n for n in ("tp", "pp", "ep", "dp") if (getattr(w, n) or 1) > 1]
+    if system.chip.mapping is Mapping.SPATIAL:
+        if asked:
+            raise InputError("workload", asked[0], f"{system.chip.name} runs spatially: it lays layers over its "
+                             "chips itself; tensor, pipeline, expert and data parallel degrees apply to "
+                             "temporal chips")
+        return Parallel(micro_batches=w.batch)
+    return resolve_parallel(model, system, w.batch, w.tp, w.pp, w.ep, w.dp, w.micro_batches, "workload")
+
+
+def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
+    """Decide everything about the run, or refuse it with one clear InputError."""
     workload.check()
     system = scale_out(model, remap(system, workload), workload)
     chip = system.chip
     num = numerics_for(workload, chip)
-    check_fits(model, system, workload, num)
-    b = ProgramBuilder()
+    par = _parallel(model, system, workload)
+    held = check_fits(model, system, workload, num, par=par)
     spatial = chip.mapping is Mapping.SPATIAL
-    n_layers = model.n_layers
+    weights_in = "rom" if chip.rom else "sram" if chip.sram_for("weights") else "hbm"
+    kv_in = "hbm" if weights_in == "hbm" else "sram"
     per_chip = getattr(weight_matmul(chip), "count", 1) if spatial else 1
-    stages = [st for c in range(len(system.chips)) for st in _stages(chip, _Blocks(b, c), per_chip)]
-    n_stages = len(stages)
-    head_stage = min(n_layers, n_stages - 1) if n_stages > n_layers else n_stages - 1
-    chip_of = {id(st): i // per_chip for i, st in enumerate(stages)}
-    hop = _Hops(b, chip, model.hidden * num.act_bytes)
+    stages = per_chip * len(system.chips) if spatial else par.pp
+    if held is None:  # spatial: the model's bytes spread over the chips
+        held = (model.params() * num.weight_bytes / len(system.chips),
+                (model.kv_bytes(workload.batch, workload.max_context, num)
+                 + model.state_bytes(workload.batch, num)) / len(system.chips))
+    return Plan(model.name, system, par, num, weights_in, kv_in, stages, par.micro_batches,
+                Fabric.choose(system, system.network.collective if system.network else Collective.AUTO),
+                held[0], held[1])
 
-    packing = (pack(model, workload, num, chip.sram_for("weights").capacity_bytes)
-               if packs_by_op(chip) and len(system.chips) > 1 else None)
 
-    def placed(op, prev_chip: int) -> list[tuple[Stage, int, object]]:
-        """(stage, chip, part of the op) for each part of ``op``."""
-        if packing is not None:
-            chips = packing.where.get(op.name, (prev_chip,))
-            return [(stages[c], c, part) for c, part in zip(chips, split_op(op, len(chips)))]
-        if op.kind is OpKind.EMBED:
-            st = stages[0]
-        elif op.layer < 0:
-            st = stages[head_stage]
+def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program:
+    """The Program for ``workload`` on ``system``: every step, every op, every task."""
+    return compile_plan(plan_run(model, system, workload), model, workload)
+
+
+class _Emitter:
+    """Where each op runs and what crosses chips: the stages, the tensor-parallel groups, and
+    the collectives a split layer needs (all-reduce of partial sums, expert dispatch/combine)."""
+
+    def __init__(self, plan: Plan, model: ModelSpec, workload: Workload, b: ProgramBuilder):
+        self.plan, self.model, self.b, self.step = plan, model, b, 0
+        chip, system, par = plan.chip, plan.system, plan.parallel
+        self.fabric = Fabric(b, system, plan.collective)
+        self.spatial = chip.mapping is Mapping.SPATIAL
+        self.tp, self.ep = (1, 1) if self.spatial else (par.tp, par.ep)
+        self.act = plan.numerics.act_bytes
+        if self.spatial:
+            per_chip = getattr(weight_matmul(chip), "count", 1)
+            self.stages = [st for c in range(len(system.chips)) for st in _stages(chip, _Blocks(b, c), per_chip)]
+            self.chip_of = [i // per_chip for i in range(len(self.stages))]
         else:
-            st = stages[op.layer if n_stages > n_layers else op.layer * n_stages // n_layers]
-        return [(st, chip_of[id(st)], op)]
+            self.stages = [_stages(chip, _Blocks(b, s * par.tp, par.tp), 1)[0] for s in range(par.pp)]
+            self.chip_of = [s * par.tp for s in range(par.pp)]
+        n_stages, n_layers = len(self.stages), model.n_layers
+        self.head_stage = min(n_layers, n_stages - 1) if n_stages > n_layers else n_stages - 1
+        self.packing = (pack(model, workload, plan.numerics, chip.sram_for("weights").capacity_bytes)
+                        if packs_by_op(chip) and len(system.chips) > 1 else None)
 
+    def group(self, chip: int) -> list[int]:
+        """The tensor-parallel ranks of the group whose first rank is ``chip``."""
+        return list(range(chip, chip + self.tp))
+
+    def placed(self, op, prev_chip: int) -> list[tuple[Stage, int, object]]:
+        """(stage, chip, part of the op) for each part of ``op``."""
+        if self.packing is not None:
+            chips = self.packing.where.get(op.name, (prev_chip,))
+            return [(self.stages[c], c, part) for c, part in zip(chips, split_op(op, len(chips)))]
+        n_stages, n_layers = len(self.stages), self.model.n_layers
+        if op.kind is OpKind.EMBED:
+            s = 0
+        elif self.spatial:
+            s = self.head_stage if op.layer < 0 else (op.layer if n_stages > n_layers else op.layer * n_stages // n_layers)
+        else:
+            s = stage_of_layer(op.layer, n_layers, n_stages)
+        return [(self.stages[s], self.chip_of[s], op)]
+
+    def _op(self, op, what: str) -> int:
+        """A collective or transfer gets an op of its own, so its time shows beside the compute."""
+        return self.b.add_op(f"{op.name}.{what}", op.layer, "collective", self.step)
+
+    def hop(self, op, src: int, dst: int, nbytes: float, deps: list[int]) -> list[int]:
+        """Activations from one chip (or tensor-parallel group) to another: each rank sends its
+        slice to its counterpart, and the receiving group gathers them."""
+        op_id = self._op(op, "send")
+        if self.tp == 1:
+            return [self.fabric.send(src, dst, nbytes, op_id, deps)]
+        sent = [[self.fabric.send(src + r, dst + r, nbytes / self.tp, op_id, deps)] for r in range(self.tp)]
+        return _join(self.fabric.all_gather(self.group(dst), nbytes, op_id, sent))
+
+    def collectives_before(self, op, first_expert: bool, chip: int, tokens: int, deps: list[int]) -> list[int]:
+        """Expert dispatch: each rank's share of the tokens goes to the ranks of their experts."""
+        if self.ep > 1 and first_expert:
+            pair = tokens / self.ep * self._top_k(op) * self.model.hidden * self.act / self.ep
+            return _join(self.fabric.all_to_all(self.group(chip), pair, self._op(op, "dispatch"), [deps] * self.ep))
+        return deps
+
+    def collectives_after(self, op, last_expert: bool, chip: int, tokens: int, rows: int,
+                          out: list[int]) -> list[int]:
+        """What a split op's output needs before the next op can use it."""
+        if self.tp == 1:
+            return out
+        group, hidden = self.group(chip), self.model.hidden
+        if self.ep > 1 and last_expert:  # combine, then share
+            pair = tokens / self.ep * self._top_k(op) * hidden * self.act / self.ep
+            back = self.fabric.all_to_all(group, pair, self._op(op, "combine"), [out] * self.tp)
+            out = _join(self.fabric.all_gather(group, tokens * hidden * self.act, self._op(op, "all_gather"), back))
+        if op.kind is OpKind.EMBED or (op.ends_sublayer and self._partial(op)):
+            return _join(self.fabric.all_reduce(group, tokens * hidden * self.act, self._op(op, "all_reduce"),
+                                                [out] * self.tp))
+        if op.kind is OpKind.MATMUL and op.layer < 0:  # the LM head's vocabulary slices
+            return _join(self.fabric.all_gather(group, rows * self.model.vocab * self.act,
+                                                self._op(op, "all_gather"), [out] * self.tp))
+        return out
+
+    def _partial(self, op) -> bool:
+        """Whether a sublayer's output is a partial sum over ranks (not after an expert-parallel
+        MoE without shared experts, whose combine already delivers whole results)."""
+        ffn = self.model.blocks[op.layer].ffn if op.layer >= 0 else None
+        return not (self.ep > 1 and isinstance(ffn, MoE) and not ffn.shared and op.name.endswith("moe_combine"))
+
+    def _top_k(self, op) -> int:
+        return self.model.blocks[op.layer].ffn.top_k
+
+
+def _expert_ends(ops) -> tuple[set[int], set[int]]:
+    """Indices of each layer's first and last routed-expert op (where dispatch and combine go)."""
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for i, op in enumerate(ops):
+        if op.experts:
+            first.setdefault(op.layer, i)
+            last[op.layer] = i
+    return set(first.values()), set(last.values())
+
+
+def _join(per_rank: list[list[int]]) -> list[int]:
+    return [t for tasks in per_rank for t in tasks]
+
+
+def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
+    """The Program that carries out ``plan``: every step, every op, every task."""
+    b = ProgramBuilder()
+    e = _Emitter(plan, model, workload, b)
+    chip, num = plan.chip, plan.numerics
     lower = Lowerer(b, workload.dtype, chip.op_overhead_ns)
     adapters = workload.adapters
-    micro = workload.batch if spatial else 1
-    last: list[list[tuple[int, int, float]]] = [[] for _ in range(micro)]
-    graphs: dict[StepShape, object] = {}
+    micro = plan.micro_batches
+    bytes_per_token = model.hidden * num.act_bytes
+    last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
+    graphs: dict[StepShape, tuple] = {}
     for phase, shape in step_shapes(workload):
-        step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context))
+        step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context))
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context)
         tokens = mb_shape.batch * mb_shape.tokens
         if mb_shape not in graphs:
-            graphs[mb_shape] = build_graph(model, mb_shape, num)
-        graph = graphs[mb_shape]
+            graph = build_graph(model, mb_shape, num)
+            graphs[mb_shape] = (graph, [shard_op(op, e.tp, e.ep, mb_shape.batch) for op in graph.ops],
+                                *_expert_ends(graph.ops))
+        graph, shards, firsts, lasts = graphs[mb_shape]
+        ops = graph.ops
         for mb in range(micro):
-            outs: list[list[tuple[int, int, float]]] = []  # per op: (output task, chip, share)
-            for i, op in enumerate(graph.ops):
+            outs: list[list[tuple[tuple[int, ...], int, float]]] = []  # per op: (output tasks, chip, share)
+            for i, op in enumerate(ops):
                 op_id = b.add_op(op.name, op.layer, op.kind.value, step)
                 ins = [p for d in graph.deps[i] for p in outs[d]] + (last[mb] if i == 0 else [])
-                fused = fuses_into_previous(op, [graph.ops[d] for d in graph.deps[i]])
-                parts = placed(op, ins[-1][1] if ins else 0)
+                fused = fuses_into_previous(op, [ops[d] for d in graph.deps[i]])
+                parts = e.placed(shards[i], ins[-1][1] if ins else 0)
                 mine = []
                 for st, here, part in parts:
-                    deps = [t for t, c, _ in ins if c == here]
-                    deps += [hop.send(c, here, op_id, [t], tokens * share) for t, c, share in ins if c != here]
+                    deps = [t for ts, c, _ in ins if c == here for t in ts]
+                    for ts, c, share in ins:
+                        if c != here:
+                            deps += e.hop(op, c, here, tokens * share * bytes_per_token, list(ts))
+                    deps = e.collectives_before(op, i in firsts, here, tokens, deps)
                     launch = chip.step_overhead_ns if i == 0 and mb == 0 else 0.0
                     out = lower.op(part, op_id, st, deps, fused, extra_ns=launch)
                     if adapters is not None and adapters.targets_op(part):
                         out = _adapter(b, lower, part, step, st, deps, out, adapters)
-                    mine.append((out, here, 1.0 / len(parts)))
+                    done = e.collectives_after(op, i in lasts, here, tokens, mb_shape.batch, [out])
+                    mine.append((tuple(done), here, 1.0 / len(parts)))
                 outs.append(mine)
             last[mb] = outs[-1]
-    meta = {"model": model.name, "system": system.name, "mapping": chip.mapping.value,
-            "batch": workload.batch, "prompt": workload.prompt, "generate": workload.generate,
-            "dtype": workload.dtype.value, "weight_bytes_per_param": num.weight_bytes,
-            "kv_bytes_per_element": num.kv_bytes, "micro_batches": micro, "stages": n_stages,
-            "chips": len(system.chips)}
-    return b.build(meta)
+    return b.build(plan.to_dict() | {"model": model.name, "batch": workload.batch, "prompt": workload.prompt,
+                                     "generate": workload.generate, "dtype": workload.dtype.value})
 
 
 def _adapter(b: ProgramBuilder, lower: Lowerer, op, step: int, st: Stage, deps: list[int], base: int,

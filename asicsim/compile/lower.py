@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asicsim import cost
-from asicsim.compile.program import Category, Level, ProgramBuilder
+from asicsim.program import Category, Level, ProgramBuilder
 from asicsim.dtypes import DType
 from asicsim.hardware.spec import MatmulSpec, VectorSpec
 from asicsim.model.ops import Op, OpKind

@@ -28,12 +28,13 @@ class Packing:
 
 
 def resident_bytes(op: Op, model: ModelSpec, num: Numerics, workload: Workload) -> float:
-    """Bytes an op keeps on its chip: weights (the whole table for the embedding), the KV cache or
+    """Bytes an op keeps on its chip: weights (the whole table for the embedding, every expert of
+    a MoE op, not only those one batch touches), the KV cache or
     state it reads at the longest context, and its adapters' weights."""
     if op.kind is OpKind.EMBED:
         held = 0.0 if model.tied_embeddings else model.vocab * model.hidden * num.weight_bytes
     else:
-        held = op.weight_bytes + op.kv_read_bytes + op.kv_write_bytes
+        held = op.resident_weight_bytes + op.kv_read_bytes + op.kv_write_bytes
     if workload.adapters is not None and workload.adapters.targets_op(op):
         held += sum(a.weight_bytes for a in adapter_ops(op, workload.adapters))
     return held

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asicsim.compile.adapters import Adapters, adapter_bytes
-from asicsim.compile.program import Level
+from asicsim.compile.plan import Parallel, check_fits_split
+from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
@@ -22,7 +23,9 @@ from asicsim.model.ops import Numerics
 @dataclass(frozen=True)
 class Workload:
     """What to run: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens,
-    optionally with LoRA-style ``adapters`` beside chosen weight matmuls."""
+    optionally with LoRA-style ``adapters`` beside chosen weight matmuls. ``tp``, ``pp``, ``ep``,
+    ``dp`` and ``micro_batches`` ask for a parallel layout on several temporal chips (``None``:
+    tensor parallel over all of them, one stage, no expert or data parallelism)."""
 
     batch: int = 1
     prompt: int = 512
@@ -30,10 +33,18 @@ class Workload:
     dtype: DType = DType.BF16
     adapters: Adapters | None = None
     mapping: Mapping | None = None  # None: the chip's own
+    tp: int | None = None
+    pp: int | None = None
+    ep: int | None = None
+    dp: int | None = None
+    micro_batches: int | None = None
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):
             if getattr(self, name) < 1:
+                raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
+        for name in ("tp", "pp", "ep", "dp", "micro_batches"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
         if self.adapters is not None:
             self.adapters.check(f"{source}.adapters")
@@ -79,17 +90,16 @@ def adapter_weight_bytes(model: ModelSpec, workload: Workload, num: Numerics) ->
 
 
 def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numerics,
-               n_chips: int | None = None) -> None:
+               n_chips: int | None = None, par: Parallel | None = None) -> tuple[float, float] | None:
     """Refuse, with a clear reason, a model the chip cannot hold or was not built for. ``n_chips``
-    (default: the system's) lets a caller ask about a scaled-out system without building it.
+    (default: the system's) lets a caller ask about a scaled-out system without building it;
+    ``par`` is the split of a model over temporal chips (each chip then holds its share).
+    Returns one temporal chip's (weight, KV) bytes.
 
     Adapter weights count against the memory that holds them: HBM on a temporal chip, the KV SRAM
     on a hardwired chip, the weight SRAM otherwise."""
     chip, src = system.chip, system.source
     n_chips = len(system.chips) if n_chips is None else n_chips
-    if n_chips > 1 and chip.mapping is Mapping.TEMPORAL:
-        raise InputError(src, "count", "splitting a model over several temporal chips (tensor or pipeline "
-                         "parallelism) is not implemented yet; use one chip")
     lora = adapter_weight_bytes(model, workload, num)
     weights = model.params() * num.weight_bytes + (0.0 if chip.rom else lora)
     kv = (model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
@@ -108,13 +118,8 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
                              f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM")
     hbm = chip.hbm
     if hbm is not None and chip.mapping is Mapping.TEMPORAL:
-        need = weights + kv
-        if need > hbm.capacity_gb * 1e9:
-            raise InputError(src, f"blocks.{hbm.name}.capacity_gb",
-                             f"{model.name} does not fit: it needs {_gb(need)} (weights {_gb(weights)}, "
-                             f"KV cache and state {_gb(kv)} for batch {workload.batch} × {workload.max_context} tokens) "
-                             f"but the chip holds {hbm.capacity_gb:g} GB")
-        return
+        return check_fits_split(model, system, workload.batch, workload.max_context, num,
+                                par or Parallel(), lora)
     kv_sram = chip.sram_for("kv")
     if kv_sram is None:
         raise InputError(src, "blocks", "a spatial chip needs an sram block whose 'holds' includes kv")

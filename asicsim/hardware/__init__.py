@@ -1,8 +1,10 @@
 """Hardware: chip and system descriptions (YAML → frozen specs → networkx topology)."""
 
-from asicsim.hardware.spec import (ChipSpec, DMASpec, HBMSpec, LinkSpec, Mapping, MatmulSpec, ROMSpec,
-                                   SRAMSpec, VectorSpec)
-from asicsim.hardware.system import System, SystemSpec, build_system, load_chip, load_system, preset_names
+from asicsim.hardware.spec import (ChipSpec, Collective, DMASpec, HBMSpec, LinkSpec, Mapping, MatmulSpec,
+                                   NetworkSpec, ROMSpec, SRAMSpec, Topology, VectorSpec)
+from asicsim.hardware.system import (System, SystemSpec, build_system, chip_preset_names, load_chip, load_system,
+                                     preset_names, system_preset_names, with_chips)
 
-__all__ = ["ChipSpec", "DMASpec", "HBMSpec", "LinkSpec", "Mapping", "MatmulSpec", "ROMSpec", "SRAMSpec",
-           "System", "SystemSpec", "VectorSpec", "build_system", "load_chip", "load_system", "preset_names"]
+__all__ = ["ChipSpec", "Collective", "DMASpec", "HBMSpec", "LinkSpec", "Mapping", "MatmulSpec", "NetworkSpec",
+           "ROMSpec", "SRAMSpec", "System", "SystemSpec", "Topology", "VectorSpec", "build_system", "load_chip",
+           "load_system", "preset_names", "chip_preset_names", "system_preset_names", "with_chips"]

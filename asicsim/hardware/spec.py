@@ -186,12 +186,79 @@ class EnergySpec(Spec):
         return self.pj_per_mac.get(dtype, max(self.pj_per_mac.values()))
 
 
-class ChipLinkSpec(Spec):
-    """The link between two neighbouring chips of this kind, each way."""
+class Topology(str, Enum):
+    """How chips are joined: through one switch, each pair directly, in a ring, or on a torus."""
 
+    SWITCH = "switch"                    # every chip has one port to a central switch (NVSwitch-like)
+    FULLY_CONNECTED = "fully_connected"  # a direct link between every pair (Infinity Fabric, GroqNode)
+    RING = "ring"                        # each chip linked to the next, the last to the first
+    TORUS = "torus"                      # a 2D or 3D torus of ``dims`` (TPU slices); dimension-order routes
+    CUSTOM = "custom"                    # exactly the ``edges`` given
+
+
+class Collective(str, Enum):
+    """The algorithm an all-reduce runs with; ``auto`` picks, for each message, the one whose
+    uncontended time on this network is least (as collective libraries tune by size)."""
+
+    AUTO = "auto"
+    RING = "ring"
+    TREE = "tree"            # recursive halving then doubling: 2 log2(n) rounds
+    ONE_SHOT = "one_shot"    # every chip sends its whole buffer to every other and sums locally
+    TWO_SHOT = "two_shot"    # a direct reduce-scatter (each chip sums one shard) then a direct all-gather
+    IN_SWITCH = "in_switch"  # each chip sends once to the switch, which reduces and multicasts
+
+
+class EdgeSpec(Spec):
+    """One link of a ``custom`` network between two chips (``chip0``) or a chip and ``switch``;
+    bandwidth and latency default to the network's."""
+
+    a: str
+    b: str
+    bandwidth_gbps: Positive | None = None
+    latency_ns: Annotated[float, Field(ge=0)] | None = None
+
+
+class NetworkSpec(Spec):
+    """The network that joins chips: its topology and one link description, each way.
+
+    ``bandwidth_gbps`` and ``latency_ns`` describe every link (a chip's port to the switch on a
+    ``switch`` network, a neighbour link otherwise); ``switch_latency_ns`` is added per switch
+    crossed. ``dims`` shapes a torus (their product is the chip count); ``wraparound: false``
+    drops the links that close each ring (a mesh, as in a TPU slice smaller than its pod). ``in_switch_reduction``
+    lets a switch reduce and multicast (NVLink SHARP). ``collective`` chooses the algorithm.
+    ``efficiency`` is the fraction of the link rate a large copy achieves (from a measurement);
+    ``collective_overhead_ns`` the fixed cost of starting a collective or a send on each chip (a
+    communication kernel's launch and the handshake before data moves).
+    """
+
+    topology: Topology = Topology.FULLY_CONNECTED
     bandwidth_gbps: Positive
+    efficiency: Fraction = 1.0
     latency_ns: Annotated[float, Field(ge=0)] = 0.0
+    switch_latency_ns: Annotated[float, Field(ge=0)] = 0.0
+    collective_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
+    dims: tuple[Count, ...] | None = None
+    wraparound: bool = True
+    in_switch_reduction: bool = False
+    collective: Collective = Collective.AUTO
+    edges: tuple[EdgeSpec, ...] = ()
     source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> NetworkSpec:
+        if self.topology is Topology.TORUS and (self.dims is None or not 2 <= len(self.dims) <= 3):
+            raise ValueError("a torus needs 'dims' with two or three sizes, e.g. [2, 4]")
+        if self.topology is not Topology.TORUS and self.dims is not None:
+            raise ValueError(f"'dims' shapes a torus; this network is {self.topology.value}")
+        if self.topology is Topology.CUSTOM and not self.edges:
+            raise ValueError("a custom network lists its 'edges'")
+        if self.topology is not Topology.CUSTOM and self.edges:
+            raise ValueError(f"'edges' describe a custom network; this one is {self.topology.value}")
+        if self.in_switch_reduction and self.topology is not Topology.SWITCH:
+            raise ValueError("in_switch_reduction needs a switch network")
+        if self.collective is Collective.IN_SWITCH and not self.in_switch_reduction:
+            raise ValueError("the in_switch collective needs in_switch_reduction: true")
+        return self
 
 
 class ChipSpec(Spec):
@@ -199,9 +266,9 @@ class ChipSpec(Spec):
 
     ``op_overhead_ns`` is paid once per op before its work starts (a kernel launch and sync on a
     GPU, a stage hand-off on a spatial chip); ``step_overhead_ns`` once per forward pass (launching
-    the captured graph of a whole step). ``chip_link`` joins neighbouring chips when a model
-    is spread over several (the compiler asks for as many SRAM-only spatial chips as the weights
-    need). ``area_mm2`` and ``process`` describe the die, where public.
+    the captured graph of a whole step). ``network`` is how several chips of this kind are
+    joined when a run takes more than one (``--chips N``, or as many SRAM-only spatial chips as
+    the weights need); a system file may give another. ``area_mm2`` and ``process`` describe the die, where public.
     """
 
     name: str
@@ -212,7 +279,7 @@ class ChipSpec(Spec):
     op_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     op_overhead_source: str = ""
     step_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
-    chip_link: ChipLinkSpec | None = None
+    network: NetworkSpec | None = None
     energy: EnergySpec | None = None
     area_mm2: Positive | None = None
     process: str = ""

@@ -1,13 +1,15 @@
-"""A System: chips and the links between them, as frozen specs and a networkx graph.
+"""A System: chips and the network between them, as frozen specs and a networkx graph.
 
-Nodes are block instances named ``chip{i}.{block}`` (``chip0.tensor``; a block with
-``count > 1`` gives ``chip0.layer_array[3]``); edges are links carrying ``bandwidth_gbps`` and
-``latency_ns``. Within a chip, blocks without an explicit link are joined by the on-chip fabric,
-which is not a bottleneck at this level of detail.
+Nodes of the graph are chips, named ``chip0`` ... ``chip{n-1}`` (attribute ``kind="chip"``),
+and switches (``kind="switch"``); edges are links carrying ``bandwidth_gbps`` (each way, the
+effective rate: the link's times the network's measured ``efficiency``) and ``latency_ns``. Routes between chips come from the graph: dimension order on a torus, the
+shortest path otherwise. The compiler turns every directed edge of a route into a contended
+server, so the topology decides where bytes travel and which transfers queue.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,36 +18,75 @@ import yaml
 from pydantic import ValidationError
 
 from asicsim.errors import InputError
-from asicsim.hardware.spec import ChipSpec, LinkSpec, Spec
+from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 class SystemSpec(Spec):
-    """``count`` copies of one chip on a ring, each joined to the next by an ``interconnect`` link."""
+    """``count`` copies of one chip joined by a network: the chip's own, with any fields given in
+    ``network`` (those of a NetworkSpec: ``topology``, ``dims``, ``bandwidth_gbps`` ...) over it."""
 
     name: str
+    description: str = ""
     chip: str | ChipSpec
     count: int = 1
-    interconnect: LinkSpec | None = None
+    network: dict | NetworkSpec | None = None
+
+
+Edge = tuple[str, str]
 
 
 @dataclass(frozen=True)
 class System:
-    """A built system: its chips in order, the system-level links, and the topology graph."""
+    """A built system: its chips in order, its network spec, and the topology graph."""
 
     name: str
     chips: tuple[ChipSpec, ...]
     source: str
     graph: nx.Graph = field(compare=False, repr=False)
+    network: NetworkSpec | None = None
+    _routes: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def chip(self) -> ChipSpec:
         return self.chips[0]
 
+    @property
+    def topology(self) -> str:
+        if self.network is None or len(self.chips) == 1:
+            return "single chip"
+        dims = "x".join(str(d) for d in self.network.dims) + " " if self.network.dims else ""
+        return f"{dims}{self.network.topology.value}"
+
+    def route(self, a: int, b: int) -> tuple[Edge, ...]:
+        """The directed links a transfer from chip ``a`` to chip ``b`` crosses, in order."""
+        key = (a, b)
+        if key not in self._routes:
+            self._routes[key] = _route(self, a, b)
+        return self._routes[key]
+
+    def route_latency_ns(self, path: tuple[Edge, ...]) -> float:
+        """Latency of a route: its links' plus each switch crossed."""
+        g = self.graph
+        switches = sum(1 for _, v in path[:-1] if g.nodes[v]["kind"] == "switch")
+        sw = self.network.switch_latency_ns if self.network else 0.0
+        return sum(g.edges[e]["latency_ns"] for e in path) + switches * sw
+
 
 def preset_names() -> list[str]:
+    """Every preset: chips and systems."""
     return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def chip_preset_names() -> list[str]:
+    """Presets that describe one chip (their file has ``blocks``)."""
+    return [n for n in preset_names() if "blocks" in _read_yaml(PRESETS_DIR / f"{n}.yaml")]
+
+
+def system_preset_names() -> list[str]:
+    """Presets that describe several chips of one kind and their network (a ``chip`` and a ``count``)."""
+    return [n for n in preset_names() if "blocks" not in _read_yaml(PRESETS_DIR / f"{n}.yaml")]
 
 
 def _read_yaml(path: Path) -> dict:
@@ -113,25 +154,151 @@ def load_system(name_or_path: str) -> System:
 
 
 def build_system(spec: SystemSpec, source: str = "<python>") -> System:
-    """Expand a SystemSpec into chips and a topology graph."""
+    """Expand a SystemSpec into chips and a topology graph; refuse a network that cannot carry
+    the chips (a torus of the wrong size, chips left unconnected)."""
     chip = spec.chip if isinstance(spec.chip, ChipSpec) else load_chip(spec.chip)
     if spec.count < 1:
         raise InputError(source, "count", f"must be at least 1, got {spec.count}")
-    if spec.count > 1 and spec.interconnect is None:
-        raise InputError(source, "interconnect", "a system of several chips needs an interconnect link")
-    chips = (chip,) * spec.count
+    net = merged_network(chip, spec.network, source)
+    if spec.count > 1 and net is None:
+        raise InputError(source, "network", f"a system of {spec.count} chips needs a network; {chip.name} "
+                         "describes none (give the system a 'network', or the chip one)")
+    where = "network" if spec.network is not None else f"chip {chip.name}: network"
+    g = network_graph(spec.count, net, source, where) if spec.count > 1 else _single()
+    return System(spec.name, (chip,) * spec.count, source, g, net)
+
+
+def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
+    """The chip's network with a system file's ``network`` fields over it (validated whole)."""
+    if override is None:
+        return chip.network
+    if isinstance(override, NetworkSpec):
+        return override
+    base = chip.network.model_dump(exclude_defaults=True) if chip.network else {}
+    if "topology" in override and override["topology"] != base.get("topology"):
+        base = {k: v for k, v in base.items() if k not in ("dims", "edges", "in_switch_reduction", "collective")}
+    try:
+        return NetworkSpec.model_validate({**base, **override})
+    except ValidationError as e:
+        err = validation_error(source, e)
+        raise InputError(source, f"network.{err.field}" if err.field else "network", err.reason) from None
+
+
+def _single() -> nx.Graph:
     g = nx.Graph()
-    for ci, c in enumerate(chips):
-        for b in c.blocks:
-            for inst in range(getattr(b, "count", 1)):
-                g.add_node(instance_name(ci, b.name, inst, getattr(b, "count", 1)), chip=ci, spec=b)
-        for link in c.links:
-            g.add_edge(instance_name(ci, link.a, 0, 1), instance_name(ci, link.b, 0, 1), spec=link)
-    for a in range(spec.count - 1):  # neighbours on a ring: each chip talks to the next
-        g.add_edge(f"chip{a}", f"chip{a + 1}", spec=spec.interconnect)
-    if spec.count > 2:
-        g.add_edge(f"chip{spec.count - 1}", "chip0", spec=spec.interconnect)
-    return System(spec.name, chips, source, g)
+    g.add_node("chip0", kind="chip", index=0)
+    return g
+
+
+def network_graph(n: int, net: NetworkSpec, source: str, where: str) -> nx.Graph:
+    """The graph of ``n`` chips joined as ``net`` describes."""
+    g = nx.Graph()
+    for i in range(n):
+        g.add_node(f"chip{i}", kind="chip", index=i)
+    link = {"bandwidth_gbps": net.bandwidth_gbps * net.efficiency, "latency_ns": net.latency_ns}
+    match net.topology:
+        case Topology.SWITCH:
+            g.add_node("switch", kind="switch")
+            for i in range(n):
+                g.add_edge(f"chip{i}", "switch", **link)
+        case Topology.FULLY_CONNECTED:
+            for i, j in itertools.combinations(range(n), 2):
+                g.add_edge(f"chip{i}", f"chip{j}", **link)
+        case Topology.RING:
+            for i in range(n):
+                if n > 1 and (i + 1 < n or n > 2):
+                    g.add_edge(f"chip{i}", f"chip{(i + 1) % n}", **link)
+        case Topology.TORUS:
+            dims = net.dims
+            if _prod(dims) != n:
+                raise InputError(source, f"{where}.dims", f"a {'x'.join(map(str, dims))} torus holds "
+                                 f"{_prod(dims)} chips, not {n}")
+            for i in range(n):
+                c = torus_coords(i, dims)
+                for d, size in enumerate(dims):
+                    if size > 1 and (net.wraparound or c[d] + 1 < size):
+                        nb = list(c)
+                        nb[d] = (c[d] + 1) % size
+                        g.add_edge(f"chip{i}", f"chip{torus_index(nb, dims)}", **link)
+        case Topology.CUSTOM:
+            for k, e in enumerate(net.edges):
+                for end in (e.a, e.b):
+                    if end.startswith("chip") and end not in g:
+                        raise InputError(source, f"{where}.edges.{k}", f"'{end}' is not one of the "
+                                         f"{n} chips (chip0 ... chip{n - 1})")
+                    if end not in g:
+                        g.add_node(end, kind="switch")
+                g.add_edge(e.a, e.b, bandwidth_gbps=(e.bandwidth_gbps or net.bandwidth_gbps) * net.efficiency,
+                           latency_ns=net.latency_ns if e.latency_ns is None else e.latency_ns)
+    parts = list(nx.connected_components(g))
+    if len(parts) > 1:
+        first = next(p for p in parts if "chip0" in p)
+        cut = sorted((v for v in g if v not in first and g.nodes[v]["kind"] == "chip"),
+                     key=lambda v: g.nodes[v]["index"])
+        raise InputError(source, where, f"the network leaves {', '.join(cut)} disconnected from chip0: "
+                         "every chip must be reachable")
+    return g
+
+
+def _prod(xs) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+def torus_coords(i: int, dims: tuple[int, ...]) -> tuple[int, ...]:
+    """A chip's coordinates on a torus, first dimension slowest (row-major)."""
+    out = []
+    for size in reversed(dims):
+        i, r = divmod(i, size)
+        out.append(r)
+    return tuple(reversed(out))
+
+
+def torus_index(coords, dims: tuple[int, ...]) -> int:
+    i = 0
+    for c, size in zip(coords, dims):
+        i = i * size + c
+    return i
+
+
+def _route(system: System, a: int, b: int) -> tuple[Edge, ...]:
+    net, g = system.network, system.graph
+    if a == b:
+        return ()
+    if net is not None and net.topology is Topology.TORUS:  # dimension order: finish dim 0 first
+        dims, here, hops = net.dims, list(torus_coords(a, net.dims)), []
+        goal = torus_coords(b, dims)
+        for d, size in enumerate(dims):
+            while here[d] != goal[d]:
+                fwd = (goal[d] - here[d]) % size
+                if net.wraparound:
+                    step = 1 if fwd <= size - fwd else -1
+                else:  # a mesh: straight along the dimension
+                    step = 1 if goal[d] > here[d] else -1
+                nxt = list(here)
+                nxt[d] = (here[d] + step) % size
+                hops.append((f"chip{torus_index(here, dims)}", f"chip{torus_index(nxt, dims)}"))
+                here = nxt
+        return tuple(hops)
+    path = nx.shortest_path(g, f"chip{a}", f"chip{b}")
+    return tuple(zip(path[:-1], path[1:]))
+
+
+def with_chips(system: System, n: int, source: str = "--chips") -> System:
+    """``system`` with ``n`` chips of its kind on the same network (a chip preset: its own)."""
+    if n == len(system.chips):
+        return system
+    net = system.network
+    if net is None:
+        raise InputError(source, None, f"{system.chip.name} describes no network to join {n} chips; "
+                         "give a system file with a 'network'")
+    if net.topology is Topology.TORUS and _prod(net.dims) != n:
+        raise InputError(source, None, f"{system.name} is a {'x'.join(map(str, net.dims))} torus of "
+                         f"{_prod(net.dims)} chips; {n} chips need a system file with other dims")
+    name = f"{system.chip.name} x{n}" if len(system.chips) == 1 else f"{system.name} ({n} chips)"
+    return build_system(SystemSpec(name=name, chip=system.chip, count=n, network=net), system.source)
 
 
 def instance_name(chip: int, block: str, index: int, count: int) -> str:

@@ -63,17 +63,22 @@ class Block:
         m = s.batch * s.tokens
         norm = RMSNORM_OPS + RESIDUAL_OPS  # the residual add is fused into the next norm
         ops = [_vector(f"L{layer}.norm1", layer, m * hidden, norm, num, weight_elements=hidden),
-               *self.mixer.lower(layer, hidden, s, num)]
+               *_ending(self.mixer.lower(layer, hidden, s, num))]
         if self.post_norms:
             ops.append(_vector(f"L{layer}.post_mixer_norm", layer, m * hidden, RMSNORM_OPS, num,
                                weight_elements=hidden))
         if self.ffn is not None:
             ops += [_vector(f"L{layer}.norm2", layer, m * hidden, norm, num, weight_elements=hidden),
-                    *self.ffn.lower(layer, hidden, s, num)]
+                    *_ending(self.ffn.lower(layer, hidden, s, num))]
             if self.post_norms:
                 ops.append(_vector(f"L{layer}.post_ffn_norm", layer, m * hidden, RMSNORM_OPS, num,
                                    weight_elements=hidden))
         return ops
+
+
+def _ending(ops: list[Op]) -> list[Op]:
+    """``ops`` with the last marked as ending its sublayer (its output joins the residual)."""
+    return ops[:-1] + [dataclasses.replace(ops[-1], ends_sublayer=True)]
 
 
 @dataclass(frozen=True)

@@ -123,9 +123,11 @@ class MoE:
         ops = [_matmul(f"L{layer}.router", layer, s, hidden, self.experts, num, bias=self.router_bias),
                _vector(f"L{layer}.topk", layer, m * self.experts, SOFTMAX_OPS, num)]
         for name, k, n in (("experts_gate_up", hidden, 2 * i), ("experts_down", i, hidden)):
+            per_expert = (k * n + (n if self.bias else 0)) * num.weight_bytes
             ops.append(Op(f"L{layer}.{name}", layer, OpKind.MATMUL, flops=2.0 * routed * k * n,
-                          weight_bytes=touched * (k * n + (n if self.bias else 0)) * num.weight_bytes,
-                          act_bytes=routed * (k + n) * num.act_bytes, m=rows, k=k, n=n, groups=groups))
+                          weight_bytes=touched * per_expert, act_bytes=routed * (k + n) * num.act_bytes,
+                          m=rows, k=k, n=n, groups=groups, experts=self.experts,
+                          held_weight_bytes=self.experts * per_expert))
             if name == "experts_gate_up":
                 ops.append(_vector(f"L{layer}.experts_act", layer, routed * i, SWIGLU_OPS, num))
         ops.append(_vector(f"L{layer}.moe_combine", layer, routed * hidden, 2, num))

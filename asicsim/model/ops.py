@@ -46,6 +46,12 @@ class Op:
     ``n`` keys (the mean span when the span differs per query). ``flops`` counts every multiply
     and add; ``vector_ops`` the elementwise work (softmax, norms, activations). Bytes are what the
     op reads or writes of each kind of data; activations stay on chip.
+
+    ``ends_sublayer`` marks the op whose output is added back into the residual stream (the last
+    op of a mixer or a feed-forward part): where a split layer's partial results must be summed.
+    ``experts`` is how many routed experts a MoE op's weights come from (0 for other ops);
+    ``held_weight_bytes`` the weights the op keeps resident when that is more than it reads in
+    one step (all of a MoE's experts), ``None`` when it is ``weight_bytes``.
     """
 
     name: str
@@ -61,3 +67,11 @@ class Op:
     k: int = 0
     n: int = 0
     groups: int = 1
+    ends_sublayer: bool = False
+    experts: int = 0
+    held_weight_bytes: float | None = None
+
+    @property
+    def resident_weight_bytes(self) -> float:
+        """Weights this op keeps in memory (all experts, for a MoE op)."""
+        return self.weight_bytes if self.held_weight_bytes is None else self.held_weight_bytes

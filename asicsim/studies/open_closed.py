@@ -157,10 +157,10 @@ def _measure(spec: OpenClosedSpec, path: Path, i: int, model: ModelSpec, system:
     except InputError as e:
         raise InputError(str(path), f"systems.{i}", f"{name} cannot run {model.name}: {e.reason}") from None
     fit = largest_batch(model, system, wl, spec.max_batch)
-    stages = int(one.program.meta["stages"])
+    stages = one.plan.stages
     simulated = min(fit, 2 * stages) if system.chip.mapping is Mapping.SPATIAL else fit
     big = one if simulated == 1 else run(model, system, replace(wl, batch=simulated))
-    chips = int(one.program.meta["chips"])
+    chips = one.plan.chips
     power_w = price.power_w * chips if price.power_w else big.energy["decode"]["watts"]
     hardwired = system.chip.rom is not None
     econ = spec.economics

@@ -38,9 +38,13 @@ class Category(IntEnum):
 
 @dataclass(frozen=True)
 class BlockRef:
+    """A block: its name, kind and chip; ``copies`` is how many identical blocks on identical
+    chips it stands for (tensor-parallel ranks doing the same work), counted in totals."""
+
     name: str
     kind: str
     chip: int
+    copies: int = 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,10 @@ class Program:
         """For each entry of ``srv_idx``, the task that holds that server."""
         return np.repeat(np.arange(self.n_tasks), np.diff(self.srv_ptr))
 
+    def task_copies(self) -> np.ndarray:
+        """For each task, how many identical tasks it stands for (its block's ``copies``)."""
+        return np.array([b.copies for b in self.blocks], dtype=np.float64)[self.block]
+
     def step_of_task(self) -> np.ndarray:
         return np.array([o.step for o in self.ops], dtype=np.int64)[self.op]
 
@@ -168,8 +176,8 @@ class ProgramBuilder:
     def n_tasks(self) -> int:
         return len(self._cols[0])
 
-    def add_block(self, name: str, kind: str, chip: int = 0) -> int:
-        self.blocks.append(BlockRef(name, kind, chip))
+    def add_block(self, name: str, kind: str, chip: int = 0, copies: int = 1) -> int:
+        self.blocks.append(BlockRef(name, kind, chip, copies))
         return len(self.blocks) - 1
 
     def add_server(self, name: str, kind: str, gbps: float) -> int:

@@ -1,0 +1,216 @@
+"""Chip-to-chip transfers and collectives, decomposed into sends over the system's graph.
+
+A *send* moves bytes from one chip to another along the route the topology gives. Every
+directed link of the route is a contended server held for ``bytes / link GB/s``; the send
+occupies a sender block (one per first link, so a chip drives its different links at once and
+queues sends that share one) for the slowest link's time, and arrives after the route's latency.
+
+Collectives are built from sends, step by step, so the engine simulates their contention and
+pipelining rather than a formula:
+
+- ring all-reduce: reduce-scatter then all-gather, ``2(n-1)`` steps of ``S/n`` around the ring;
+- ring all-gather and reduce-scatter: ``n-1`` steps of ``S/n``;
+- tree (recursive halving then doubling, ``n`` a power of two): ``2 log2 n`` exchanges with
+  partners at halving distances, ``S/2, S/4 ...`` then back;
+- in-switch reduction (NVLink SHARP): each chip sends its data to the switch, which reduces it
+  and multicasts the sum back; cut into up to four chunks so the two halves overlap;
+- one-shot: every chip sends its whole buffer to every other and sums what arrives (the
+  fewest steps: what inference libraries use for the small all-reduces of decode);
+- two-shot: a direct reduce-scatter (each chip sends every other chip the shard it sums) then a
+  direct all-gather of the summed shards: two steps, and on a full mesh every link at once;
+- all-to-all: every chip sends its share for each other chip directly, staggered.
+
+``auto`` picks, per message, the algorithm whose uncontended closed form is least on this
+network; the engine then simulates the one picked, contention and all.
+
+Each chip pays the network's ``collective_overhead_ns`` once per collective, before its first
+send (the launch and handshake of a communication kernel). The reduction arithmetic itself (an add per element) is not charged: at link speeds it is
+hidden under the transfers. Each collective returns, per rank, the tasks whose ends mark when
+that rank has its result.
+"""
+
+from __future__ import annotations
+
+import math
+
+from asicsim import cost
+from asicsim.hardware.spec import Collective
+from asicsim.hardware.system import Edge, System
+from asicsim.program import Category, Level, Program, ProgramBuilder, StepRef
+
+IN_SWITCH_CHUNK_BYTES = 1e6
+IN_SWITCH_MAX_CHUNKS = 4
+
+
+class Fabric:
+    """Emits sends and collectives over ``system``'s graph into a ProgramBuilder."""
+
+    def __init__(self, b: ProgramBuilder, system: System, algorithm: Collective = Collective.AUTO):
+        self.b, self.system = b, system
+        self.algorithm = self.choose(system, algorithm)
+        self.overhead_ns = system.network.collective_overhead_ns if system.network else 0.0
+        self._servers: dict[Edge, int] = {}
+        self._senders: dict[Edge, int] = {}
+
+    @staticmethod
+    def choose(system: System, algorithm: Collective) -> Collective:
+        """The configured algorithm; ``auto`` is decided per message by :meth:`pick`."""
+        return algorithm
+
+    def pick(self, ranks: list[int], nbytes: float) -> Collective:
+        """The all-reduce algorithm for this message: the configured one, or under ``auto`` the one
+        whose closed form (uncontended, from the first route's bandwidth and latency) is least."""
+        if self.algorithm is not Collective.AUTO:
+            return self.algorithm
+        n, g = len(ranks), self.system.graph
+        path = self.system.route(ranks[0], ranks[1])
+        bw = min(g.edges[e]["bandwidth_gbps"] for e in path)
+        lat = self.system.route_latency_ns(path)
+        direct = self.system.network is not None and self.system.network.topology.value == "fully_connected"
+        times = {Collective.RING: 2 * (n - 1) / n * nbytes / bw + 2 * (n - 1) * lat,
+                 Collective.ONE_SHOT: (1 if direct else n - 1) * nbytes / bw + lat,
+                 Collective.TWO_SHOT: 2 * (1 if direct else n - 1) / n * nbytes / bw + 2 * lat}
+        if n & (n - 1) == 0:
+            times[Collective.TREE] = 2 * (n - 1) / n * nbytes / bw + 2 * math.log2(n) * lat
+        net = self.system.network
+        if net is not None and net.in_switch_reduction:
+            chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
+            times[Collective.IN_SWITCH] = (1 + 1 / chunks) * nbytes / bw + lat
+        return min(times, key=lambda k: (times[k], k.value))
+
+    def _server(self, e: Edge) -> int:
+        if e not in self._servers:
+            self._servers[e] = self.b.add_server(f"{e[0]}->{e[1]}", "link", self.system.graph.edges[e]["bandwidth_gbps"])
+        return self._servers[e]
+
+    def _sender(self, e: Edge) -> int:
+        if e not in self._senders:
+            node = self.system.graph.nodes[e[0]]
+            chip = node["index"] if node["kind"] == "chip" else self.system.graph.nodes[e[1]].get("index", 0)
+            self._senders[e] = self.b.add_block(f"{e[0]}->{e[1]}", "link", chip)
+        return self._senders[e]
+
+    def _over(self, path: tuple[Edge, ...], nbytes: float, op_id: int, deps: list[int], start: bool = False) -> int:
+        """A transfer along ``path``; ``start`` pays the collective's start-up cost first."""
+        g = self.system.graph
+        holds = tuple((self._server(e), cost.transfer_ns(nbytes, g.edges[e]["bandwidth_gbps"])) for e in path)
+        return self.b.task(self._sender(path[0]), op_id, max(h for _, h in holds), deps,
+                           fixed_ns=self.overhead_ns if start else 0.0,
+                           latency_ns=self.system.route_latency_ns(path), nbytes=nbytes, level=Level.LINK,
+                           category=Category.LINK, servers=holds)
+
+    def send(self, src: int, dst: int, nbytes: float, op_id: int, deps: list[int], start: bool = True) -> int:
+        """Move ``nbytes`` from chip ``src`` to chip ``dst`` along their route (``start``: as a
+        transfer of its own, paying the start-up cost; within a collective only the first does)."""
+        return self._over(self.system.route(src, dst), nbytes, op_id, deps, start)
+
+    # -- collectives ------------------------------------------------------------------------------
+
+    def all_reduce(self, ranks: list[int], nbytes: float, op_id: int, deps: list[list[int]]) -> list[list[int]]:
+        """Sum ``nbytes`` held by each of ``ranks`` onto all of them, by the fabric's algorithm."""
+        n = len(ranks)
+        if n == 1:
+            return [list(deps[0])]
+        match self.pick(ranks, nbytes):
+            case Collective.IN_SWITCH:
+                return self._in_switch(ranks, nbytes, op_id, deps)
+            case Collective.TREE if n & (n - 1) == 0:
+                return self._halving_doubling(ranks, nbytes, op_id, deps)
+            case Collective.ONE_SHOT:
+                return self.all_to_all(ranks, nbytes, op_id, deps)
+            case Collective.TWO_SHOT:
+                shards = self.all_to_all(ranks, nbytes / n, op_id, deps)
+                return self.all_to_all(ranks, nbytes / n, op_id, shards)
+        return self._ring(ranks, nbytes / n, 2 * (n - 1), op_id, deps)
+
+    def all_gather(self, ranks: list[int], nbytes: float, op_id: int, deps: list[list[int]]) -> list[list[int]]:
+        """Each rank ends with all ``nbytes`` (each held ``nbytes / n`` of them): a ring."""
+        n = len(ranks)
+        return [list(deps[0])] if n == 1 else self._ring(ranks, nbytes / n, n - 1, op_id, deps)
+
+    def reduce_scatter(self, ranks: list[int], nbytes: float, op_id: int,
+                       deps: list[list[int]]) -> list[list[int]]:
+        """Each rank ends with the sum of its ``nbytes / n`` share: a ring."""
+        n = len(ranks)
+        return [list(deps[0])] if n == 1 else self._ring(ranks, nbytes / n, n - 1, op_id, deps)
+
+    def all_to_all(self, ranks: list[int], bytes_per_pair: float, op_id: int,
+                   deps: list[list[int]]) -> list[list[int]]:
+        """Every rank sends ``bytes_per_pair`` to every other, staggered (rank i first to i+1)."""
+        n = len(ranks)
+        incoming: list[list[int]] = [[] for _ in ranks]
+        for shift in range(1, n):
+            for i, src in enumerate(ranks):
+                j = (i + shift) % n
+                incoming[j].append(self.send(src, ranks[j], bytes_per_pair, op_id, deps[i], start=shift == 1))
+        return [inc or list(deps[i]) for i, inc in enumerate(incoming)]
+
+    def _ring(self, ranks: list[int], piece: float, steps: int, op_id: int,
+              deps: list[list[int]]) -> list[list[int]]:
+        """``steps`` rounds in which every rank passes ``piece`` bytes to the next around the ring;
+        a rank's send in a round waits for what it received in the round before."""
+        n = len(ranks)
+        sent: list[int | None] = [None] * n
+        for _ in range(steps):
+            prev = list(sent)
+            for i in range(n):
+                got = prev[(i - 1) % n]
+                d = list(deps[i]) if got is None else [got]
+                sent[i] = self.send(ranks[i], ranks[(i + 1) % n], piece, op_id, d, start=got is None)
+        return [[sent[(i - 1) % n]] for i in range(n)]
+
+    def _halving_doubling(self, ranks: list[int], nbytes: float, op_id: int,
+                          deps: list[list[int]]) -> list[list[int]]:
+        """Recursive halving (reduce-scatter) then doubling (all-gather): partners at distance
+        n/2, n/4 ... 1 exchange half of what they hold, then the same distances in reverse."""
+        n = len(ranks)
+        rounds = int(math.log2(n))
+        dists = [n >> (r + 1) for r in range(rounds)]
+        sizes = [nbytes / 2 ** (r + 1) for r in range(rounds)]
+        have: list[list[int]] = [list(d) for d in deps]
+        for k, (dist, size) in enumerate(list(zip(dists, sizes)) + list(zip(reversed(dists), reversed(sizes)))):
+            sent = [self.send(ranks[i], ranks[i ^ dist], size, op_id, have[i], start=k == 0) for i in range(n)]
+            have = [[sent[i ^ dist]] for i in range(n)]
+        return have
+
+    def _in_switch(self, ranks: list[int], nbytes: float, op_id: int,
+                   deps: list[list[int]]) -> list[list[int]]:
+        """Chips send to the switch, which reduces and multicasts each chunk back once all have
+        sent it; chunks pipeline, so up-links and down-links work at once."""
+        chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
+        piece = nbytes / chunks
+        out: list[list[int]] = [list(d) for d in deps]
+        for c in range(chunks):
+            up = [self._over(((f"chip{r}", "switch"),), piece, op_id, deps[i], start=c == 0)
+                  for i, r in enumerate(ranks)]
+            out = [[self._over((("switch", f"chip{r}"),), piece, op_id, up)] for r in ranks]
+        return out
+
+
+COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")
+
+
+def collective_program(system: System, kind: str, nbytes: float, ranks: list[int] | None = None,
+                       algorithm: Collective | None = None) -> Program:
+    """A Program of one collective alone on ``ranks`` (default: every chip), for experiments and
+    checks against closed forms and measurements. ``nbytes`` is the buffer each rank holds
+    (all-to-all: in total, ``nbytes / n`` to each rank; send: from the first rank to the last)."""
+    ranks = list(range(len(system.chips))) if ranks is None else ranks
+    b = ProgramBuilder()
+    fabric = Fabric(b, system, algorithm or (system.network.collective if system.network else Collective.AUTO))
+    op = b.add_op(kind, -1, "collective", b.add_step(StepRef("prefill", 1, 1, 0)))
+    deps: list[list[int]] = [[] for _ in ranks]
+    match kind:
+        case "all_reduce":
+            fabric.all_reduce(ranks, nbytes, op, deps)
+        case "all_gather":
+            fabric.all_gather(ranks, nbytes, op, deps)
+        case "reduce_scatter":
+            fabric.reduce_scatter(ranks, nbytes, op, deps)
+        case "all_to_all":
+            fabric.all_to_all(ranks, nbytes / len(ranks), op, deps)
+        case "send":
+            fabric.send(ranks[0], ranks[-1], nbytes, op, [])
+        case _:
+            raise ValueError(f"unknown collective {kind!r}; one of {', '.join(COLLECTIVES)}")
+    return b.build({"system": system.name, "collective": kind, "bytes": nbytes, "algorithm": fabric.algorithm.value})

@@ -1,0 +1,166 @@
+"""Study ``scale-out``: one model split over more and more chips, and how fast the links must be.
+
+Each *setup* is a system (a preset name or a YAML path), optionally resized (``chips``), with
+its network fields overridden (``network``, e.g. a torus's ``dims``) and a parallel layout
+(``tp``, ``pp``, ``ep``, ``dp``); a setup that cannot hold the model is listed with the reason.
+The *link sweep* runs one system with its chip-to-chip bandwidth set to each value given: where
+does tensor parallelism stop paying?
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from asicsim.api import run
+from asicsim.dtypes import DType
+from asicsim.errors import InputError
+from asicsim.hardware.spec import Spec
+from asicsim.hardware.system import System, SystemSpec, build_system, merged_network
+from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_system, study
+
+
+class SetupSpec(Spec):
+    """One system the model runs on, sized and split as given."""
+
+    system: str = Field(description="A preset name or a system/chip YAML path.")
+    chips: int | None = Field(None, ge=1, description="How many chips of its kind (null: the system's).")
+    network: dict | None = Field(None, description="NetworkSpec fields over the system's network, e.g. {dims: [4, 4]}.")
+    tp: int | None = Field(None, ge=1, description="Tensor-parallel ranks (null: all chips the rest leave).")
+    pp: int | None = Field(None, ge=1, description="Pipeline stages.")
+    ep: int | None = Field(None, ge=1, description="Expert-parallel ranks.")
+    dp: int | None = Field(None, ge=1, description="Data-parallel replicas.")
+    dtype: DType | None = Field(None, description="Number format, overriding the workload's.")
+    label: str | None = Field(None, description="The setup's name in the table (default: system and chips).")
+
+
+class LinkSweepSpec(Spec):
+    """One setup run with its chip-to-chip links at each bandwidth (GB/s each way)."""
+
+    setup: SetupSpec
+    bandwidth_gbps: list[float] = Field(min_length=1, description="Link bandwidths to try, GB/s each way.")
+
+
+class ScaleOutSpec(Spec):
+    """``model`` with ``workload`` on each setup, then the link sweep."""
+
+    kind: Literal["scale-out"]
+    name: str
+    description: str = ""
+    model: str
+    workload: WorkloadSpec = WorkloadSpec()
+    setups: list[SetupSpec] = Field(min_length=1)
+    link_sweep: LinkSweepSpec | None = None
+
+
+def _system(path: Path, setup: SetupSpec, where: str, bandwidth: float | None = None) -> System:
+    base = resolve_system(path, setup.system, f"{where}.system")
+    override = dict(setup.network or {})
+    if bandwidth is not None:
+        override["bandwidth_gbps"] = bandwidth
+    count = setup.chips or len(base.chips)
+    if count == len(base.chips) and not override:
+        return base
+    net = merged_network(base.chip, {**(base.network.model_dump(exclude_defaults=True) if base.network else {}),
+                                     **override}, str(path)) if (base.network or override) else None
+    return build_system(SystemSpec(name=f"{base.chip.name} x{count}", chip=base.chip, count=count, network=net),
+                        str(path))
+
+
+def _row(label: str, model, system: System, spec: ScaleOutSpec, setup: SetupSpec) -> dict:
+    wl = spec.workload.model_copy(update={k: getattr(setup, k) for k in ("tp", "pp", "ep", "dp", "dtype")
+                                          if getattr(setup, k) is not None}).workload()
+    row = {"setup": label, "chips": len(system.chips), "dtype": wl.dtype.value}
+    try:
+        r = run(model, system, wl)
+    except InputError as e:
+        return row | {"fits": False, "reason": e.reason}
+    s = r.summary()
+    links = s["link_utilisation"].get("decode", {})
+    return row | {"fits": True, "layout": s["plan"], "ttft_ms": s["ttft_ms"], "tpot_ms": s["tpot_ms"],
+                  "tokens_per_s_per_user": s["tokens_per_s_per_user"],
+                  "tokens_per_s_per_chip": s["tokens_per_s_all_replicas"] / r.plan.chips,
+                  "busiest_link": max(links.values()) if links else None}
+
+
+@study("scale-out", ScaleOutSpec)
+def run_scale_out(spec: ScaleOutSpec, path: Path, progress) -> StudyOutput:
+    model = resolve_model(path, spec.model)
+    rows, sweep = [], []
+    for i, setup in enumerate(spec.setups):
+        system = _system(path, setup, f"setups.{i}")
+        label = setup.label or f"{setup.system} x{len(system.chips)}"
+        progress(label)
+        rows.append(_row(label, model, system, spec, setup))
+    if spec.link_sweep is not None:
+        for gbps in spec.link_sweep.bandwidth_gbps:
+            system = _system(path, spec.link_sweep.setup, "link_sweep.setup", gbps)
+            progress(f"links at {gbps:g} GB/s")
+            sweep.append(_row(f"{gbps:g} GB/s", model, system, spec, spec.link_sweep.setup) | {"bandwidth_gbps": gbps})
+    return StudyOutput(_table(spec, rows, sweep), {"model": model.name, "rows": rows, "link_sweep": sweep})
+
+
+def _layout(row: dict) -> str:
+    p = row["layout"]
+    parts = [f"{k} {p[k]}" for k in ("tp", "pp", "ep", "dp") if p[k] > 1]
+    return " × ".join(parts) or "one chip"
+
+
+def _table(spec: ScaleOutSpec, rows: list[dict], sweep: list[dict]) -> str:
+    w = spec.workload
+    lines = [f"{spec.model}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}", "",
+             f"{'setup':<22}{'chips':>6}  {'dtype':<6}{'layout':<14}{'TTFT ms':>9}{'TPOT ms':>9}"
+             f"{'tok/s/user':>11}{'tok/s/chip':>11}{'link busy':>10}"]
+    for r in rows:
+        if not r["fits"]:
+            lines.append(f"{r['setup']:<22}{r['chips']:>6}  {r['dtype']:<6}does not fit: {r['reason']}")
+            continue
+        busy = f"{r['busiest_link']:.0%}" if r["busiest_link"] is not None else "-"
+        lines.append(f"{r['setup']:<22}{r['chips']:>6}  {r['dtype']:<6}{_layout(r):<14}{r['ttft_ms']:>9.2f}"
+                     f"{r['tpot_ms']:>9.3f}{r['tokens_per_s_per_user']:>11,.1f}{r['tokens_per_s_per_chip']:>11,.1f}"
+                     f"{busy:>10}")
+    if sweep:
+        best = min((r["tpot_ms"] for r in sweep if r["fits"]), default=None)
+        lines += ["", f"link sweep on {spec.link_sweep.setup.system}: chip-to-chip GB/s each way",
+                  f"{'GB/s':>8}{'TTFT ms':>10}{'TPOT ms':>10}{'TPOT / best':>13}{'link busy':>11}"]
+        for r in sweep:
+            if not r["fits"]:
+                lines.append(f"{r['bandwidth_gbps']:>8g}  does not fit: {r['reason']}")
+                continue
+            busy = f"{r['busiest_link']:.0%}" if r["busiest_link"] is not None else "-"
+            lines.append(f"{r['bandwidth_gbps']:>8g}{r['ttft_ms']:>10.2f}{r['tpot_ms']:>10.3f}"
+                         f"{r['tpot_ms'] / best:>13.2f}{busy:>11}")
+    return "\n".join(lines)
+
+
+def write_figures(doc: dict, folder: Path) -> list[Path]:
+    """TPOT and TTFT against chips per setup, and TPOT against link bandwidth (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in doc["rows"] if r["fits"]]
+    sweep = [r for r in doc["link_sweep"] if r["fits"]]
+    fig, axes = plt.subplots(1, 2 if sweep else 1, figsize=(11 if sweep else 6, 4), squeeze=False)
+    ax = axes[0][0]
+    ax.barh([r["setup"] for r in ok], [r["tpot_ms"] for r in ok], color="#4c72b0")
+    ax.invert_yaxis()
+    ax.set_xlabel("decode time per token, TPOT (ms)")
+    ax.grid(axis="x", alpha=0.3)
+    if sweep:
+        ax = axes[0][1]
+        ax.plot([r["bandwidth_gbps"] for r in sweep], [r["tpot_ms"] for r in sweep], marker="o", label="TPOT")
+        ax.set_xscale("log")
+        ax.set_xlabel("chip-to-chip link, GB/s each way")
+        ax.set_ylabel("TPOT (ms)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"scaling {doc['model']} out")
+    fig.tight_layout()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "scale-out.png"
+    fig.savefig(out, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return [out]

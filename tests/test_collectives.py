@@ -1,0 +1,136 @@
+"""Collectives decomposed into link transfers, held to their closed forms, and routes that come
+from the topology graph: two collectives that share a link queue, and on a torus only the
+transfers routed over a slowed link slow down."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from asicsim.api import collective_ns
+from asicsim.compile.fabric import Fabric
+from asicsim.engine import simulate
+from asicsim.hardware import Collective, NetworkSpec, SystemSpec, build_system
+from asicsim.program import ProgramBuilder, StepRef
+
+B = 100.0        # GB/s each way, i.e. bytes per ns
+ALPHA = 1000.0   # ns per link
+
+
+def system(topology: str, n: int = 8, **net):
+    spec = NetworkSpec(topology=topology, bandwidth_gbps=B, latency_ns=ALPHA, **net)
+    return build_system(SystemSpec(name=f"{topology}{n}", chip="h100-sxm", count=n, network=spec))
+
+
+@pytest.mark.parametrize("n", [4, 8])
+@pytest.mark.parametrize("size", [64e3, 16e6, 1e9])
+def test_ring_collectives_match_their_closed_forms(n, size):
+    ring = system("ring", n, collective="ring")
+    steps = n - 1
+    assert collective_ns(ring, "all_reduce", size) == pytest.approx(
+        2 * steps / n * size / B + 2 * steps * ALPHA, rel=0.03)
+    for kind in ("all_gather", "reduce_scatter"):
+        assert collective_ns(ring, kind, size) == pytest.approx(steps / n * size / B + steps * ALPHA, rel=0.03)
+
+
+@pytest.mark.parametrize("size", [64e3, 64e6])
+def test_all_to_all_through_a_switch_is_bound_by_each_port(size):
+    # every rank sends n-1 shares of size/n through its one port; each send crosses two links
+    n = 8
+    t = collective_ns(system("switch", n), "all_to_all", size)
+    assert t == pytest.approx((n - 1) / n * size / B + 2 * ALPHA, rel=0.03)
+
+
+def test_all_to_all_over_direct_links_runs_in_parallel():
+    n, size = 8, 64e6
+    assert collective_ns(system("fully_connected", n), "all_to_all", size) == pytest.approx(
+        size / n / B + ALPHA, rel=0.03)
+
+
+@pytest.mark.parametrize("n", [2, 4, 8])
+def test_recursive_halving_doubling_matches_its_closed_form(n):
+    size = 32e6
+    t = collective_ns(system("fully_connected", n, collective="tree"), "all_reduce", size)
+    assert t == pytest.approx(2 * (n - 1) / n * size / B + 2 * math.log2(n) * ALPHA, rel=0.03)
+
+
+@pytest.mark.parametrize("size", [0.5e6, 64e6])
+def test_in_switch_reduction_pipelines_its_chunks(size):
+    chunks = max(1, min(4, math.ceil(size / 1e6)))
+    t = collective_ns(system("switch", 8, in_switch_reduction=True), "all_reduce", size)
+    assert t == pytest.approx((1 + 1 / chunks) * size / B + 2 * ALPHA, rel=0.03)
+    # and it beats a ring through the same switch once the message is large
+    if size > 1e6:
+        assert t < collective_ns(system("switch", 8), "all_reduce", size)
+
+
+def test_one_shot_all_reduce_sends_the_whole_buffer_to_every_peer():
+    n, size = 8, 256e3
+    t = collective_ns(system("switch", n, collective="one_shot"), "all_reduce", size)
+    assert t == pytest.approx((n - 1) * size / B + 2 * ALPHA, rel=0.03)
+
+
+@pytest.mark.parametrize("size", [16e3, 1e6, 256e6])
+def test_auto_picks_the_fastest_algorithm_for_each_message(size):
+    times = {alg: collective_ns(system("switch", 8, collective=alg), "all_reduce", size)
+             for alg in ("ring", "tree", "one_shot", "two_shot")}
+    auto = collective_ns(system("switch", 8), "all_reduce", size)
+    assert auto == pytest.approx(min(times.values()), rel=1e-9)
+    if size < 64e3:  # latency-bound: the fewest steps win
+        assert auto == pytest.approx(times["one_shot"], rel=1e-9) and auto < times["ring"] / 3
+
+
+def _two_all_reduces(sys_, a: list[int], b: list[int], size: float) -> float:
+    builder = ProgramBuilder()
+    fabric = Fabric(builder, sys_, Collective.RING)
+    op = builder.add_op("two", -1, "collective", builder.add_step(StepRef("prefill", 1, 1, 0)))
+    for ranks in (a, b):
+        fabric.all_reduce(ranks, size, op, [[] for _ in ranks])
+    return simulate(builder.build()).makespan_ns
+
+
+def test_all_reduces_that_share_links_queue_and_disjoint_ones_do_not():
+    size = 64e6
+    evens, odds = [0, 2, 4, 6], [1, 3, 5, 7]
+    ring = system("ring", collective="ring")
+    alone = collective_ns(ring, "all_reduce", size, ranks=evens)
+    together = _two_all_reduces(ring, evens, odds, size)
+    assert together > 1.8 * alone          # every hop of both rings crosses the same links
+    switch = system("switch", collective="ring")
+    alone = collective_ns(switch, "all_reduce", size, ranks=evens)
+    assert _two_all_reduces(switch, evens, odds, size) == pytest.approx(alone, rel=1e-9)  # own ports
+
+
+def test_torus_routes_follow_the_graph():
+    torus = system("torus", 8, dims=(2, 4))
+    size = 10e6
+    before = {(a, b): collective_ns(torus, "send", size, ranks=[a, b]) for a in range(8) for b in range(8) if a != b}
+    torus.graph.edges["chip1", "chip2"]["bandwidth_gbps"] = B / 10
+    crossed = 0
+    for (a, b), t0 in before.items():
+        t1 = collective_ns(torus, "send", size, ranks=[a, b])
+        route = torus.route(a, b)
+        if ("chip1", "chip2") in route or ("chip2", "chip1") in route:
+            crossed += 1
+            assert t1 == pytest.approx(size / (B / 10) + len(route) * ALPHA)
+        else:
+            assert t1 == t0
+    assert crossed > 2
+
+
+def test_torus_routes_go_in_dimension_order():
+    torus = system("torus", 16, dims=(4, 4))
+    # chip 0 is (0, 0), chip 10 is (2, 2): first along dimension 0 to (2, 0), then along dimension 1
+    hops = torus.route(0, 10)
+    assert [v for _, v in hops] == ["chip4", "chip8", "chip9", "chip10"]
+    # the wrap-around link is the short way from (0, 0) to (3, 0)
+    assert torus.route(0, 12) == (("chip0", "chip12"),)
+
+
+@pytest.mark.parametrize("alg", ["ring", "tree", "one_shot", "in_switch"])
+def test_a_collective_pays_its_start_up_cost_once(alg):
+    net = dict(collective=alg, in_switch_reduction=alg == "in_switch")
+    plain = collective_ns(system("switch", 8, **net), "all_reduce", 8e6)
+    slow_start = collective_ns(system("switch", 8, collective_overhead_ns=20_000, **net), "all_reduce", 8e6)
+    assert slow_start - plain == pytest.approx(20_000, rel=1e-9)

@@ -26,12 +26,16 @@ def system(topology: str, n: int = 8, **net):
 @pytest.mark.parametrize("n", [4, 8])
 @pytest.mark.parametrize("size", [64e3, 16e6, 1e9])
 def test_ring_collectives_match_their_closed_forms(n, size):
-    ring = system("ring", n, collective="ring")
     steps = n - 1
-    assert collective_ns(ring, "all_reduce", size) == pytest.approx(
-        2 * steps / n * size / B + 2 * steps * ALPHA, rel=0.03)
-    for kind in ("all_gather", "reduce_scatter"):
-        assert collective_ns(ring, kind, size) == pytest.approx(steps / n * size / B + steps * ALPHA, rel=0.03)
+    # through a switch, one ring; over a ring of point-to-point links, half the data each way round
+    for topology, ways in (("switch", 1), ("ring", 2)):
+        net = system(topology, n, collective="ring")
+        alpha = ALPHA * (2 if topology == "switch" else 1)  # a switch route is two links
+        assert collective_ns(net, "all_reduce", size) == pytest.approx(
+            2 * steps / n * size / B / ways + 2 * steps * alpha, rel=0.03)
+        for kind in ("all_gather", "reduce_scatter"):
+            assert collective_ns(net, kind, size) == pytest.approx(
+                steps / n * size / B / ways + steps * alpha, rel=0.03)
 
 
 @pytest.mark.parametrize("size", [64e3, 64e6])
@@ -134,3 +138,14 @@ def test_a_collective_pays_its_start_up_cost_once(alg):
     plain = collective_ns(system("switch", 8, **net), "all_reduce", 8e6)
     slow_start = collective_ns(system("switch", 8, collective_overhead_ns=20_000, **net), "all_reduce", 8e6)
     assert slow_start - plain == pytest.approx(20_000, rel=1e-9)
+
+
+def test_a_ring_on_a_mesh_follows_a_hamiltonian_cycle():
+    from asicsim.compile.fabric import ring_order
+
+    for dims in ((2, 4), (4, 4), (4, 2)):
+        mesh = system("torus", dims[0] * dims[1], dims=dims, wraparound=False)
+        order = ring_order(mesh, list(range(dims[0] * dims[1])))
+        assert sorted(order) == list(range(dims[0] * dims[1]))
+        hops = [len(mesh.route(a, b)) for a, b in zip(order, order[1:] + order[:1])]
+        assert hops == [1] * len(order)

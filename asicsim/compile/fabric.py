@@ -9,7 +9,8 @@ Collectives are built from sends, step by step, so the engine simulates their co
 pipelining rather than a formula:
 
 - ring all-reduce: reduce-scatter then all-gather, ``2(n-1)`` steps of ``S/n`` around the ring;
-- ring all-gather and reduce-scatter: ``n-1`` steps of ``S/n``;
+- ring all-gather and reduce-scatter: ``n-1`` steps of ``S/n``; over point-to-point links half
+  the data goes each way round; on a 2D torus or mesh the ring follows a Hamiltonian cycle;
 - tree (recursive halving then doubling, ``n`` a power of two): ``2 log2 n`` exchanges with
   partners at halving distances, ``S/2, S/4 ...`` then back;
 - in-switch reduction (NVLink SHARP): each chip sends its data to the switch, which reduces it
@@ -67,7 +68,9 @@ class Fabric:
         bw = min(g.edges[e]["bandwidth_gbps"] for e in path)
         lat = self.system.route_latency_ns(path)
         direct = self.system.network is not None and self.system.network.topology.value == "fully_connected"
-        times = {Collective.RING: 2 * (n - 1) / n * nbytes / bw + 2 * (n - 1) * lat,
+        both_ways = 2 if self.system.network is not None and self.system.network.topology.value != "switch" \
+            and n > 2 else 1
+        times = {Collective.RING: 2 * (n - 1) / n * nbytes / bw / both_ways + 2 * (n - 1) * lat,
                  Collective.ONE_SHOT: (1 if direct else n - 1) * nbytes / bw + lat,
                  Collective.TWO_SHOT: 2 * (1 if direct else n - 1) / n * nbytes / bw + 2 * lat}
         if n & (n - 1) == 0:
@@ -147,8 +150,24 @@ class Fabric:
 
     def _ring(self, ranks: list[int], piece: float, steps: int, op_id: int,
               deps: list[list[int]]) -> list[list[int]]:
-        """``steps`` rounds in which every rank passes ``piece`` bytes to the next around the ring;
-        a rank's send in a round waits for what it received in the round before."""
+        """``steps`` rounds around the ring. Where links are point to point (not a switch's
+        ports), half the data goes each way round, so both directions of every link work."""
+        order = ring_order(self.system, ranks)
+        pos = {r: i for i, r in enumerate(ranks)}
+        d = [deps[pos[r]] for r in order]
+        if self.system.network is not None and self.system.network.topology.value != "switch" and len(ranks) > 2:
+            fwd = self._one_ring(order, piece / 2, steps, op_id, d)
+            back = self._one_ring(order[::-1], piece / 2, steps, op_id, d[::-1])[::-1]
+            done = [f + b for f, b in zip(fwd, back)]
+        else:
+            done = self._one_ring(order, piece, steps, op_id, d)
+        by_rank = dict(zip(order, done))
+        return [by_rank[r] for r in ranks]
+
+    def _one_ring(self, ranks: list[int], piece: float, steps: int, op_id: int,
+                  deps: list[list[int]]) -> list[list[int]]:
+        """Every rank passes ``piece`` bytes to the next, ``steps`` times; a rank's send in a
+        round waits for what it received in the round before."""
         n = len(ranks)
         sent: list[int | None] = [None] * n
         for _ in range(steps):
@@ -185,6 +204,24 @@ class Fabric:
                   for i, r in enumerate(ranks)]
             out = [[self._over((("switch", f"chip{r}"),), piece, op_id, up)] for r in ranks]
         return out
+
+
+def ring_order(system: System, ranks: list[int]) -> list[int]:
+    """The order a ring visits ``ranks``: on a 2D torus or mesh holding exactly them (first
+    dimension even), a Hamiltonian cycle, so that ring neighbours are grid neighbours; otherwise
+    as given."""
+    net = system.network
+    if net is None or net.dims is None or len(net.dims) != 2 or sorted(ranks) != list(range(len(system.chips))):
+        return list(ranks)
+    rows, cols = net.dims
+    if rows % 2 or cols < 2:
+        return list(ranks)
+    cycle = [c for c in range(cols)]                      # along row 0
+    for r in range(1, rows):                              # snake over columns 1.. of the other rows
+        span = range(cols - 1, 0, -1) if r % 2 else range(1, cols)
+        cycle += [r * cols + c for c in span]
+    cycle += [r * cols for r in range(rows - 1, 0, -1)]   # back up column 0
+    return cycle
 
 
 COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send")

@@ -209,9 +209,20 @@ class _Emitter:
             self.stages = [_stages(chip, _Blocks(b, s * par.tp, par.tp), 1)[0] for s in range(par.pp)]
             self.chip_of = [s * par.tp for s in range(par.pp)]
         n_stages, n_layers = len(self.stages), model.n_layers
-        self.head_stage = min(n_layers, n_stages - 1) if n_stages > n_layers else n_stages - 1
+        self.head_stage = (min(n_layers, n_stages - 1) if n_stages > n_layers and len(system.chips) == 1
+                           else n_stages - 1)
         self.packing = (pack(model, workload, plan.numerics, chip.sram_for("weights").capacity_bytes)
                         if packs_by_op(chip) and len(system.chips) > 1 else None)
+
+    def layer_stage(self, layer: int) -> int:
+        """A spatial chip's stage for a layer: one stage a layer where there are enough (the head
+        on the next); over several chips the layers spread evenly, the head on the last stage."""
+        n_stages, n_layers = len(self.stages), self.model.n_layers
+        if n_stages <= n_layers:
+            return layer * n_stages // n_layers
+        if len(self.plan.system.chips) > 1:
+            return layer * (n_stages - 1) // n_layers
+        return layer
 
     def group(self, chip: int) -> list[int]:
         """The tensor-parallel ranks of the group whose first rank is ``chip``."""
@@ -226,7 +237,7 @@ class _Emitter:
         if op.kind is OpKind.EMBED:
             s = 0
         elif self.spatial:
-            s = self.head_stage if op.layer < 0 else (op.layer if n_stages > n_layers else op.layer * n_stages // n_layers)
+            s = self.head_stage if op.layer < 0 else self.layer_stage(op.layer)
         else:
             s = stage_of_layer(op.layer, n_layers, n_stages)
         return [(self.stages[s], self.chip_of[s], op)]

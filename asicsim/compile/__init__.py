@@ -196,6 +196,7 @@ class _Emitter:
 
     def __init__(self, plan: Plan, model: ModelSpec, workload: Workload, b: ProgramBuilder):
         self.plan, self.model, self.b, self.step = plan, model, b, 0
+        self._shards: dict = {}
         chip, system, par = plan.chip, plan.system, plan.parallel
         self.fabric = Fabric(b, system, plan.collective)
         self.spatial = chip.mapping is Mapping.SPATIAL
@@ -223,6 +224,14 @@ class _Emitter:
         if len(self.plan.system.chips) > 1:
             return layer * (n_stages - 1) // n_layers
         return layer
+
+    def shard(self, op, batch: int):
+        """One rank's part of ``op`` (the same op recurs step after step: computed once)."""
+        key = (op, batch)
+        part = self._shards.get(key)
+        if part is None:
+            part = self._shards[key] = shard_op(op, self.tp, self.ep, batch)
+        return part
 
     def group(self, chip: int) -> list[int]:
         """The tensor-parallel ranks of the group whose first rank is ``chip``."""
@@ -259,7 +268,7 @@ class _Emitter:
         """Expert dispatch: each rank's share of the tokens goes to the ranks of their experts."""
         if self.ep > 1 and first_expert:
             pair = tokens / self.ep * self._top_k(op) * self.model.hidden * self.act / self.ep
-            return _join(self.fabric.all_to_all(self.group(chip), pair, self._op(op, "dispatch"), [deps] * self.ep))
+            return _join(self.fabric.mirrored("all_to_all", self.group(chip), pair, self._op(op, "dispatch"), deps))
         return deps
 
     def collectives_after(self, op, last_expert: bool, chip: int, tokens: int, rows: int,
@@ -270,14 +279,14 @@ class _Emitter:
         group, hidden = self.group(chip), self.model.hidden
         if self.ep > 1 and last_expert:  # combine, then share
             pair = tokens / self.ep * self._top_k(op) * hidden * self.act / self.ep
-            back = self.fabric.all_to_all(group, pair, self._op(op, "combine"), [out] * self.tp)
+            back = self.fabric.mirrored("all_to_all", group, pair, self._op(op, "combine"), out)
             out = _join(self.fabric.all_gather(group, tokens * hidden * self.act, self._op(op, "all_gather"), back))
         if op.kind is OpKind.EMBED or (op.ends_sublayer and self._partial(op)):
-            return _join(self.fabric.all_reduce(group, tokens * hidden * self.act, self._op(op, "all_reduce"),
-                                                [out] * self.tp))
+            return _join(self.fabric.mirrored("all_reduce", group, tokens * hidden * self.act,
+                                              self._op(op, "all_reduce"), out))
         if op.kind is OpKind.MATMUL and op.layer < 0:  # the LM head's vocabulary slices
-            return _join(self.fabric.all_gather(group, rows * self.model.vocab * self.act,
-                                                self._op(op, "all_gather"), [out] * self.tp))
+            return _join(self.fabric.mirrored("all_gather", group, rows * self.model.vocab * self.act,
+                                              self._op(op, "all_gather"), out))
         return out
 
     def _partial(self, op) -> bool:
@@ -322,8 +331,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
         tokens = mb_shape.batch * mb_shape.tokens
         if mb_shape not in graphs:
             graph = build_graph(model, mb_shape, num)
-            graphs[mb_shape] = (graph, [shard_op(op, e.tp, e.ep, mb_shape.batch) for op in graph.ops],
-                                *_expert_ends(graph.ops))
+            graphs[mb_shape] = (graph, [e.shard(op, mb_shape.batch) for op in graph.ops], *_expert_ends(graph.ops))
         graph, shards, firsts, lasts = graphs[mb_shape]
         ops = graph.ops
         for mb in range(micro):

@@ -50,6 +50,8 @@ class Fabric:
         self.b, self.system = b, system
         self.algorithm = self.choose(system, algorithm)
         self.overhead_ns = system.network.collective_overhead_ns if system.network else 0.0
+        self._paths: dict[tuple[Edge, ...], tuple] = {}
+        self._memo: dict[tuple, tuple] = {}
         self._servers: dict[Edge, int] = {}
         self._senders: dict[Edge, int] = {}
 
@@ -93,14 +95,37 @@ class Fabric:
             self._senders[e] = self.b.add_block(f"{e[0]}->{e[1]}", "link", chip)
         return self._senders[e]
 
+    def _path(self, path: tuple[Edge, ...]) -> tuple[int, tuple[tuple[int, float], ...], float]:
+        """(sender block, (server, GB/s) of each link, latency) of a route, looked up once."""
+        info = self._paths.get(path)
+        if info is None:
+            g = self.system.graph
+            info = self._paths[path] = (self._sender(path[0]),
+                                        tuple((self._server(e), g.edges[e]["bandwidth_gbps"]) for e in path),
+                                        self.system.route_latency_ns(path))
+        return info
+
     def _over(self, path: tuple[Edge, ...], nbytes: float, op_id: int, deps: list[int], start: bool = False) -> int:
         """A transfer along ``path``; ``start`` pays the collective's start-up cost first."""
-        g = self.system.graph
-        holds = tuple((self._server(e), cost.transfer_ns(nbytes, g.edges[e]["bandwidth_gbps"])) for e in path)
-        return self.b.task(self._sender(path[0]), op_id, max(h for _, h in holds), deps,
-                           fixed_ns=self.overhead_ns if start else 0.0,
-                           latency_ns=self.system.route_latency_ns(path), nbytes=nbytes, level=Level.LINK,
-                           category=Category.LINK, servers=holds)
+        sender, links, latency = self._path(path)
+        holds = tuple((server, cost.transfer_ns(nbytes, gbps)) for server, gbps in links)
+        return self.b.task(sender, op_id, max(h for _, h in holds), deps,
+                           fixed_ns=self.overhead_ns if start else 0.0, latency_ns=latency, nbytes=nbytes,
+                           level=Level.LINK, category=Category.LINK, servers=holds)
+
+    def mirrored(self, kind: str, ranks: list[int], nbytes: float, op_id: int, deps: list[int]) -> list[list[int]]:
+        """A collective whose ranks all start after the same ``deps`` (identical tensor-parallel
+        ranks): emitted once per shape, then its recorded tasks are replayed."""
+        key = (kind, tuple(ranks), nbytes, len(deps))
+        memo = self._memo.get(key)
+        if memo is not None:
+            rows, outs = memo
+            base = self.b.replay(rows, op_id, deps) - len(rows) + 1
+            return [[base + t for t in ts] for ts in outs]
+        first = self.b.n_tasks
+        out = getattr(self, kind)(ranks, nbytes, op_id, [deps] * len(ranks))
+        self._memo[key] = (self.b.record(first, deps), [[t - first for t in ts] for ts in out])
+        return out
 
     def send(self, src: int, dst: int, nbytes: float, op_id: int, deps: list[int], start: bool = True) -> int:
         """Move ``nbytes`` from chip ``src`` to chip ``dst`` along their route (``start``: as a

@@ -174,3 +174,15 @@ def test_chips_flag_uses_the_chip_network():
     r = predict("llama-3.1-70b", "h100-sxm", chips=8, prompt=32, generate=3)
     assert r.plan.chips == 8 and r.plan.system.network == load_system("h100-sxm").chip.network
     assert r.plan.parallel.tp == 8
+
+
+def test_pipeline_stages_of_tensor_parallel_groups_work_at_once(llama70b):
+    """Four micro-batches through four TP2 stages: while decoding, the stages stream their
+    weights at the same time (a link lane per group keeps one stage's collectives from holding
+    up another micro-batch's hand-off), so their summed busy time is several times the step."""
+    r = run(llama70b, h100s(8), Workload(batch=4, prompt=32, generate=4, tp=2, pp=4))
+    p, tr = r.program, r.trace
+    decode = np.array([s.phase == "decode" for s in p.steps])[p.step_of_task()]
+    dma = np.array([b.kind == "dma" for b in p.blocks])[p.block]
+    busy = (p.service_ns + p.fixed_ns + tr.wait_ns)[decode & dma].sum() / 3  # per decode step
+    assert busy > 2.5 * r.metrics.tpot_ms * 1e6

@@ -156,11 +156,11 @@ def _parallel(model: ModelSpec, system: System, workload: Workload) -> Parallel:
     asked = [n for n in ("tp", "pp", "ep", "dp") if (getattr(w, n) or 1) > 1]
     if system.chip.mapping is Mapping.SPATIAL:
         if asked:
-            raise InputError("workload", asked[0], f"{system.chip.name} runs spatially: it lays layers over its "
+            raise InputError("parallel layout", asked[0], f"{system.chip.name} runs spatially: it lays layers over its "
                              "chips itself; tensor, pipeline, expert and data parallel degrees apply to "
                              "temporal chips")
         return Parallel(micro_batches=w.batch)
-    return resolve_parallel(model, system, w.batch, w.tp, w.pp, w.ep, w.dp, w.micro_batches, "workload")
+    return resolve_parallel(model, system, w.batch, w.tp, w.pp, w.ep, w.dp, w.micro_batches, "parallel layout")
 
 
 def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:

@@ -50,10 +50,11 @@ class Fabric:
         self.b, self.system = b, system
         self.algorithm = self.choose(system, algorithm)
         self.overhead_ns = system.network.collective_overhead_ns if system.network else 0.0
-        self._paths: dict[tuple[Edge, ...], tuple] = {}
+        self._paths: dict[tuple, tuple] = {}
+        self.lane = "p2p"
         self._memo: dict[tuple, tuple] = {}
         self._servers: dict[Edge, int] = {}
-        self._senders: dict[Edge, int] = {}
+        self._senders: dict[tuple, int] = {}
 
     @staticmethod
     def choose(system: System, algorithm: Collective) -> Collective:
@@ -88,19 +89,25 @@ class Fabric:
             self._servers[e] = self.b.add_server(f"{e[0]}->{e[1]}", "link", self.system.graph.edges[e]["bandwidth_gbps"])
         return self._servers[e]
 
-    def _sender(self, e: Edge) -> int:
-        if e not in self._senders:
+    def _sender(self, e: Edge, lane) -> int:
+        """The block that issues sends over link ``e`` for ``lane``: a point-to-point stream, or
+        one per group of ranks (as a communicator has its own stream). Sends in one lane queue
+        in order; lanes share the link itself, a contended server."""
+        key = (e, lane)
+        if key not in self._senders:
             node = self.system.graph.nodes[e[0]]
             chip = node["index"] if node["kind"] == "chip" else self.system.graph.nodes[e[1]].get("index", 0)
-            self._senders[e] = self.b.add_block(f"{e[0]}->{e[1]}", "link", chip)
-        return self._senders[e]
+            name = f"{e[0]}->{e[1]}" + ("" if lane == "p2p" else f" [{','.join(map(str, lane))}]")
+            self._senders[key] = self.b.add_block(name, "link", chip)
+        return self._senders[key]
 
     def _path(self, path: tuple[Edge, ...]) -> tuple[int, tuple[tuple[int, float], ...], float]:
-        """(sender block, (server, GB/s) of each link, latency) of a route, looked up once."""
-        info = self._paths.get(path)
+        """(sender block, (server, GB/s) of each link, latency) of a route in the current lane,
+        looked up once."""
+        info = self._paths.get((path, self.lane))
         if info is None:
             g = self.system.graph
-            info = self._paths[path] = (self._sender(path[0]),
+            info = self._paths[path, self.lane] = (self._sender(path[0], self.lane),
                                         tuple((self._server(e), g.edges[e]["bandwidth_gbps"]) for e in path),
                                         self.system.route_latency_ns(path))
         return info
@@ -127,15 +134,21 @@ class Fabric:
         self._memo[key] = (self.b.record(first, deps), [[t - first for t in ts] for ts in out])
         return out
 
-    def send(self, src: int, dst: int, nbytes: float, op_id: int, deps: list[int], start: bool = True) -> int:
-        """Move ``nbytes`` from chip ``src`` to chip ``dst`` along their route (``start``: as a
-        transfer of its own, paying the start-up cost; within a collective only the first does)."""
+    def send(self, src: int, dst: int, nbytes: float, op_id: int, deps: list[int]) -> int:
+        """Move ``nbytes`` from chip ``src`` to chip ``dst`` along their route, as a transfer of
+        its own (it pays the start-up cost) in the point-to-point lane."""
+        self.lane = "p2p"
+        return self._over(self.system.route(src, dst), nbytes, op_id, deps, True)
+
+    def _send(self, src: int, dst: int, nbytes: float, op_id: int, deps: list[int], start: bool) -> int:
+        """A send within a collective (its lane already set); only a rank's first starts it."""
         return self._over(self.system.route(src, dst), nbytes, op_id, deps, start)
 
     # -- collectives ------------------------------------------------------------------------------
 
     def all_reduce(self, ranks: list[int], nbytes: float, op_id: int, deps: list[list[int]]) -> list[list[int]]:
         """Sum ``nbytes`` held by each of ``ranks`` onto all of them, by the fabric's algorithm."""
+        self.lane = tuple(sorted(ranks))
         n = len(ranks)
         if n == 1:
             return [list(deps[0])]
@@ -153,24 +166,27 @@ class Fabric:
 
     def all_gather(self, ranks: list[int], nbytes: float, op_id: int, deps: list[list[int]]) -> list[list[int]]:
         """Each rank ends with all ``nbytes`` (each held ``nbytes / n`` of them): a ring."""
+        self.lane = tuple(sorted(ranks))
         n = len(ranks)
         return [list(deps[0])] if n == 1 else self._ring(ranks, nbytes / n, n - 1, op_id, deps)
 
     def reduce_scatter(self, ranks: list[int], nbytes: float, op_id: int,
                        deps: list[list[int]]) -> list[list[int]]:
         """Each rank ends with the sum of its ``nbytes / n`` share: a ring."""
+        self.lane = tuple(sorted(ranks))
         n = len(ranks)
         return [list(deps[0])] if n == 1 else self._ring(ranks, nbytes / n, n - 1, op_id, deps)
 
     def all_to_all(self, ranks: list[int], bytes_per_pair: float, op_id: int,
                    deps: list[list[int]]) -> list[list[int]]:
         """Every rank sends ``bytes_per_pair`` to every other, staggered (rank i first to i+1)."""
+        self.lane = tuple(sorted(ranks))
         n = len(ranks)
         incoming: list[list[int]] = [[] for _ in ranks]
         for shift in range(1, n):
             for i, src in enumerate(ranks):
                 j = (i + shift) % n
-                incoming[j].append(self.send(src, ranks[j], bytes_per_pair, op_id, deps[i], start=shift == 1))
+                incoming[j].append(self._send(src, ranks[j], bytes_per_pair, op_id, deps[i], shift == 1))
         return [inc or list(deps[i]) for i, inc in enumerate(incoming)]
 
     def _ring(self, ranks: list[int], piece: float, steps: int, op_id: int,
@@ -200,7 +216,7 @@ class Fabric:
             for i in range(n):
                 got = prev[(i - 1) % n]
                 d = list(deps[i]) if got is None else [got]
-                sent[i] = self.send(ranks[i], ranks[(i + 1) % n], piece, op_id, d, start=got is None)
+                sent[i] = self._send(ranks[i], ranks[(i + 1) % n], piece, op_id, d, got is None)
         return [[sent[(i - 1) % n]] for i in range(n)]
 
     def _halving_doubling(self, ranks: list[int], nbytes: float, op_id: int,
@@ -213,7 +229,7 @@ class Fabric:
         sizes = [nbytes / 2 ** (r + 1) for r in range(rounds)]
         have: list[list[int]] = [list(d) for d in deps]
         for k, (dist, size) in enumerate(list(zip(dists, sizes)) + list(zip(reversed(dists), reversed(sizes)))):
-            sent = [self.send(ranks[i], ranks[i ^ dist], size, op_id, have[i], start=k == 0) for i in range(n)]
+            sent = [self._send(ranks[i], ranks[i ^ dist], size, op_id, have[i], k == 0) for i in range(n)]
             have = [[sent[i ^ dist]] for i in range(n)]
         return have
 

@@ -149,3 +149,10 @@ def test_a_ring_on_a_mesh_follows_a_hamiltonian_cycle():
         assert sorted(order) == list(range(dims[0] * dims[1]))
         hops = [len(mesh.route(a, b)) for a, b in zip(order, order[1:] + order[:1])]
         assert hops == [1] * len(order)
+
+
+def test_a_3d_torus_routes_in_dimension_order_and_wraps():
+    torus = system("torus", 27, dims=(3, 3, 3))
+    assert torus.graph.number_of_edges() == 27 * 3  # a ring of three in each dimension
+    # (0,0,0) -> (2,1,2): dimension 0 the short way round (wrap to 2), then 1, then 2 (wrap)
+    assert [v for _, v in torus.route(0, 2 * 9 + 1 * 3 + 2)] == ["chip18", "chip21", "chip23"]

@@ -2,16 +2,15 @@
 
 import pytest
 
-from asicsim.api import predict, run
+from asicsim.api import predict
 from asicsim.compile import Workload
 import numpy as np
 
 from asicsim.compile.packing import pack, resident_bytes, split_op
 from asicsim.compile.placement import numerics_for
 from asicsim.model import Numerics, StepShape, build_graph
-from asicsim.errors import InputError
 from asicsim.dtypes import DType
-from asicsim.hardware import SystemSpec, build_system, load_chip, load_system
+from asicsim.hardware import load_chip, load_system
 from asicsim.model import load_model
 
 

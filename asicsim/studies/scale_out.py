@@ -108,6 +108,10 @@ def _layout(row: dict) -> str:
     return " × ".join(parts) or "one chip"
 
 
+def _busy(row: dict) -> str:
+    return f"{row['busiest_link']:.0%}" if row["busiest_link"] is not None else "-"
+
+
 def _table(spec: ScaleOutSpec, rows: list[dict], sweep: list[dict]) -> str:
     w = spec.workload
     lines = [f"{spec.model}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}", "",
@@ -117,10 +121,9 @@ def _table(spec: ScaleOutSpec, rows: list[dict], sweep: list[dict]) -> str:
         if not r["fits"]:
             lines.append(f"{r['setup']:<22}{r['chips']:>6}  {r['dtype']:<6}refused: {r['reason']}")
             continue
-        busy = f"{r['busiest_link']:.0%}" if r["busiest_link"] is not None else "-"
         lines.append(f"{r['setup']:<22}{r['chips']:>6}  {r['dtype']:<6}{_layout(r):<14}{r['ttft_ms']:>9.2f}"
                      f"{r['tpot_ms']:>9.3f}{r['tokens_per_s_per_user']:>11,.1f}{r['tokens_per_s_per_chip']:>11,.1f}"
-                     f"{busy:>23}")
+                     f"{_busy(r):>23}")
     if sweep:
         best = min((r["tpot_ms"] for r in sweep if r["fits"]), default=None)
         first = min((r["ttft_ms"] for r in sweep if r["fits"]), default=None)
@@ -131,9 +134,8 @@ def _table(spec: ScaleOutSpec, rows: list[dict], sweep: list[dict]) -> str:
             if not r["fits"]:
                 lines.append(f"{r['bandwidth_gbps']:>8g}  refused: {r['reason']}")
                 continue
-            busy = f"{r['busiest_link']:.0%}" if r["busiest_link"] is not None else "-"
             lines.append(f"{r['bandwidth_gbps']:>8g}{r['ttft_ms']:>10.2f}{r['ttft_ms'] / first:>13.2f}"
-                         f"{r['tpot_ms']:>10.3f}{r['tpot_ms'] / best:>13.2f}{busy:>23}")
+                         f"{r['tpot_ms']:>10.3f}{r['tpot_ms'] / best:>13.2f}{_busy(r):>23}")
     return "\n".join(lines)
 
 

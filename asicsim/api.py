@@ -69,17 +69,18 @@ def predict(model: str, system: str, *, batch: int = 1, prompt: int = 512, gener
             dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
             mapping: str | Mapping | None = None, chips: int | None = None, tp: int | None = None,
             pp: int | None = None, ep: int | None = None, dp: int | None = None,
-            micro_batches: int | None = None) -> Result:
+            micro_batches: int | None = None, fast: bool = False) -> Result:
     """Run a shipped (or path-given) model on a preset (or path-given) system, optionally with
     LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv", "o"))``) and a ``mapping``
     ("temporal" or "spatial") other than the chip's own. ``chips`` takes that many chips of the
     system's kind on its network (a chip preset: the chip's own); ``tp``, ``pp``, ``ep``, ``dp``
     and ``micro_batches`` choose how the model is split over them (default: tensor parallel
-    over all)."""
+    over all). ``fast`` simulates the prefill and sampled decode steps and interpolates the rest
+    (within 0.5 % of simulating every step; see ``compile.sampling``)."""
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
                   dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters,
                   mapping=Mapping(mapping) if mapping is not None else None, tp=tp, pp=pp, ep=ep, dp=dp,
-                  micro_batches=micro_batches)
+                  micro_batches=micro_batches, fast=fast)
     wl.check("arguments")
     sys_ = load_system(system)
     if chips is not None:

@@ -3,7 +3,9 @@
 - ``quickstart``: the quickstart scenario (Llama-3.1-8B, prompt 512 + 128 generated, on an H100
   and on a Taalas HC1);
 - ``scale-out``: Llama-3.1-70B tensor-parallel over the eight H100s of ``dgx-h100``, prompt
-  2048 + 128 generated.
+  2048 + 128 generated;
+- ``generate-10k``: Llama-3.1-8B on an H100, prompt 512 + 10,000 generated, decode
+  fast-forwarded (``--fast``).
 
 Wall time covers loading, compiling, simulating and measuring; the engine rate counts only
 ``simulate``. Medians over ``repeat`` runs. Each workload runs in a process of its own (forked),
@@ -42,9 +44,18 @@ def _scale_out() -> list[tuple]:
     return [(load_model("llama-3.1-70b"), load_system("dgx-h100"), Workload(batch=1, prompt=2048, generate=128))]
 
 
+def _long() -> list[tuple]:
+    from asicsim.hardware import load_system
+    from asicsim.model import load_model
+
+    return [(load_model("llama-3.1-8b"), load_system("h100-sxm"),
+             Workload(batch=1, prompt=512, generate=10_000, fast=True))]
+
+
 WORKLOADS = {
     "quickstart": ("quickstart.yaml: llama-3.1-8b on h100-sxm and taalas-hc1, prompt 512 + 128", _quickstart),
     "scale-out": ("llama-3.1-70b TP8 on dgx-h100, prompt 2048 + 128", _scale_out),
+    "generate-10k": ("llama-3.1-8b on h100-sxm, prompt 512 + 10,000, fast-forwarded", _long),
 }
 
 

@@ -135,19 +135,23 @@ def _write_traces(results, path: Path) -> None:
 @click.option("--dp", type=click.IntRange(min=1), default=None, help="Data-parallel replicas (default 1).")
 @click.option("--micro-batches", type=click.IntRange(min=1), default=None,
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
+@click.option("--fast/--exact", default=False, show_default=True,
+              help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
+                   "0.5 %); --exact simulates every step.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Chrome/Perfetto trace-event JSON of the run.")
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, as_json: bool, trace_path: str | None) -> None:
+            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.report_text import comparison_table
 
     result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                         mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches)
+                         mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches,
+                         fast=fast)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")
@@ -160,7 +164,7 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
 
 @main.command()
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs to take the median of.")
-@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out"]), multiple=True,
+@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k"]), multiple=True,
               help="Which reference workload to time (repeatable; default: both).")
 def bench(repeat: int, workloads: tuple[str, ...]) -> None:
     """Time reference workloads: wall time, tasks simulated, engine tasks/s, peak memory."""

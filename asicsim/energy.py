@@ -13,7 +13,7 @@ from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.engine import Trace
 from asicsim.hardware.spec import ChipSpec
-from asicsim.metrics import step_ends
+from asicsim.metrics import decode_sample, step_ends
 
 _LEVEL_KIND = {Level.HBM_READ: "hbm", Level.HBM_WRITE: "hbm", Level.SRAM_READ: "sram",
                Level.SRAM_WRITE: "sram", Level.ROM_READ: "rom", Level.LINK: "link"}
@@ -35,20 +35,26 @@ def energy_report(trace: Trace, chip: ChipSpec, dtype: DType, chips: int = 1) ->
     # until its last step ends, the decode from there to the end. On a spatial pipeline one
     # sequence's decode overlaps another's prefill, so spans of tasks would count that time twice.
     ends = step_ends(trace)
+    sample = decode_sample(trace, ends)
+    task_step = p.step_of_task()
     prefill_end = float(ends[phases == "prefill"].max())
-    window_ns = {"prefill": prefill_end - float(trace.start_ns.min()), "decode": float(ends.max()) - prefill_end}
+    decode_ns = float(ends.max()) - prefill_end if sample.exact else sample.total_of(sample.durations)
+    window_ns = {"prefill": prefill_end - float(trace.start_ns.min()), "decode": decode_ns}
     for phase in ("prefill", "decode"):
         sel = task_phase == phase
         if not sel.any():
             continue
+        # a fast-forwarded decode sums each measured step's work times the steps it stands for
+        weight = sample.weights[task_step] if phase == "decode" and not sample.exact else sel.astype(float)
+        w = copies * weight
         seconds = window_ns[phase] / 1e9
-        parts = {"mac": float((p.flops * copies)[sel].sum()) / 2 * spec.mac_pj(dtype) * 1e-12}
+        parts = {"mac": float((p.flops * w)[sel].sum()) / 2 * spec.mac_pj(dtype) * 1e-12}
         for level, kind in _LEVEL_KIND.items():
-            moved = float((p.nbytes * copies)[sel & (p.level == level)].sum())
+            moved = float((p.nbytes * w)[sel & (p.level == level)].sum())
             parts[kind] = parts.get(kind, 0.0) + moved * spec.pj_per_byte.get(kind, 0.0) * 1e-12
         parts["static"] = spec.static_w * chips * seconds
         total = sum(parts.values())
-        steps = int((phases == phase).sum())
+        steps = sample.total if phase == "decode" else int((phases == phase).sum())
         tokens = p.steps[0].batch * steps
         out[phase] = {"joules": total, "by_component_j": parts, "watts": total / seconds if seconds else 0.0,
                       "j_per_token": total / tokens}

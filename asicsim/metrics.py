@@ -55,6 +55,48 @@ def step_ends(trace: Trace) -> np.ndarray:
     return ends
 
 
+@dataclass(frozen=True)
+class DecodeSample:
+    """How the simulated decode steps stand for the whole run's. A decode step is *measured* when
+    the step before it in the run was simulated too: its time is the gap between their ends.
+    ``weights`` (one per Program step, zero for the prefill and unmeasured steps) say how many
+    of the run's ``total`` decode steps each measured step stands for, by piecewise-linear
+    interpolation in the step index; with every step simulated (``exact``) each weighs 1."""
+
+    total: int
+    exact: bool
+    weights: np.ndarray
+    durations: np.ndarray  # per Program step: its end minus the previous step's, ns
+
+    def total_of(self, per_step: np.ndarray) -> float:
+        """The whole run's decode sum of a per-step quantity (one value per Program step)."""
+        return float(self.weights @ per_step)
+
+
+def decode_sample(trace: Trace, ends: np.ndarray | None = None) -> DecodeSample:
+    """The decode steps of ``trace``'s Program and what each stands for."""
+    p = trace.program
+    ends = step_ends(trace) if ends is None else ends
+    index = np.array([s.index if s.index is not None else i for i, s in enumerate(p.steps)])
+    decode = np.array([s.phase == "decode" for s in p.steps])
+    total = int(p.meta.get("decode_steps", int(decode.sum())))
+    durations = np.zeros(len(p.steps))
+    durations[1:] = ends[1:] - ends[:-1]
+    weights = np.zeros(len(p.steps))
+    measured = decode.copy()
+    measured[1:] &= index[1:] == index[:-1] + 1
+    measured[0] = False
+    exact = bool(decode.sum() == total and measured[decode].all())
+    if exact:
+        weights[decode] = 1.0
+    elif measured.any():
+        xs = index[measured].astype(float)
+        js = np.arange(1, total + 1, dtype=float)
+        basis = np.eye(len(xs))
+        weights[measured] = [np.interp(js, xs, basis[k]).sum() for k in range(len(xs))]
+    return DecodeSample(total, exact, weights, durations)
+
+
 def op_bounds(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     """Per op: its span (first start to last end, ns) and its Bound index (order of ``Bound``)."""
     p = trace.program
@@ -83,7 +125,13 @@ def compute_metrics(trace: Trace) -> Metrics:
     batch = p.steps[0].batch
     prefill_end = float(ends[phases == "prefill"].max())
     decode_steps = np.flatnonzero(phases == "decode")
-    tpot = (float(ends[-1]) - prefill_end) / len(decode_steps) if len(decode_steps) else None
+    sample = decode_sample(trace, ends)
+    if not len(decode_steps):
+        tpot = None
+    elif sample.exact:
+        tpot = (float(ends[-1]) - prefill_end) / len(decode_steps)
+    else:  # fast-forwarded: the run's decode time from the measured steps
+        tpot = sample.total_of(sample.durations) / sample.total
     task_step = p.step_of_task()
     task_phase = phases[task_step]
     span, bound = op_bounds(trace)
@@ -108,7 +156,12 @@ def compute_metrics(trace: Trace) -> Metrics:
             kinds.setdefault(s.kind, []).append(float(u))
         util[phase] = {k: float(np.mean(v)) for k, v in kinds.items()}
         block_util[phase] = names
-        lev = np.bincount(p.level[sel], weights=(p.nbytes * copies)[sel], minlength=len(Level))
+        if phase == "decode" and not sample.exact:  # per-step bytes, weighted over the run
+            per = np.zeros((len(p.steps), len(Level)))
+            np.add.at(per, (task_step[sel], p.level[sel]), (p.nbytes * copies)[sel])
+            lev = sample.weights @ per
+        else:
+            lev = np.bincount(p.level[sel], weights=(p.nbytes * copies)[sel], minlength=len(Level))
         by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
         osel = op_phase == phase
         totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))
@@ -116,7 +169,7 @@ def compute_metrics(trace: Trace) -> Metrics:
                          for b, t in zip(Bound, totals)}
         dominant[phase] = list(Bound)[int(totals.argmax())].value
 
-    per_step = ({k: v / len(decode_steps) for k, v in by_level["decode"].items()}
+    per_step = ({k: v / sample.total for k, v in by_level["decode"].items()}
                 if len(decode_steps) else {})
     rep_step = int(decode_steps[-1]) if len(decode_steps) else 0
     ops = [{"name": o.name, "kind": o.kind, "span_us": float(span[i]) / 1e3, "bound": list(Bound)[bound[i]].value}
@@ -125,7 +178,8 @@ def compute_metrics(trace: Trace) -> Metrics:
         ttft_ms=prefill_end / 1e6, tpot_ms=tpot / 1e6 if tpot else None,
         tokens_per_s=batch / tpot * 1e9 if tpot else None,
         tokens_per_s_per_user=1e9 / tpot if tpot else None,
-        total_ms=float(trace.makespan_ns) / 1e6, batch=batch, utilisation=util, block_utilisation=block_util,
+        total_ms=(float(trace.makespan_ns) if sample.exact or tpot is None
+                  else prefill_end + tpot * sample.total) / 1e6, batch=batch, utilisation=util, block_utilisation=block_util,
         bytes_by_level=by_level, bytes_per_decode_step=per_step, bound_share=shares, dominant_bound=dominant,
         ops=ops)
 

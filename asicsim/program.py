@@ -64,12 +64,15 @@ class OpRef:
 
 @dataclass(frozen=True)
 class StepRef:
-    """One forward pass of the run: ``phase`` is 'prefill' or 'decode'."""
+    """One forward pass of the run: ``phase`` is 'prefill' or 'decode'. ``index`` is its place
+    in the whole run (0 the prefill, ``j`` the j-th decode step); when decode is fast-forwarded
+    only some steps are simulated, and ``Program.meta['decode_steps']`` says how many there are."""
 
     phase: str
     batch: int
     tokens: int
     context: int
+    index: int | None = None
 
 
 TASK_FIELDS = ("block", "op", "fixed_ns", "service_ns", "latency_ns", "flops", "nbytes", "level",

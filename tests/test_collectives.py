@@ -156,3 +156,21 @@ def test_a_3d_torus_routes_in_dimension_order_and_wraps():
     assert torus.graph.number_of_edges() == 27 * 3  # a ring of three in each dimension
     # (0,0,0) -> (2,1,2): dimension 0 the short way round (wrap to 2), then 1, then 2 (wrap)
     assert [v for _, v in torus.route(0, 2 * 9 + 1 * 3 + 2)] == ["chip18", "chip21", "chip23"]
+
+
+def test_a_large_full_mesh_keeps_its_links_implicit_and_routes_directly():
+    from asicsim.hardware.system import EXPLICIT_MESH_CHIPS
+
+    n = EXPLICIT_MESH_CHIPS + 1
+    mesh = system("fully_connected", n)
+    assert mesh.graph.number_of_edges() == 0 and mesh.route(3, n - 1) == (("chip3", f"chip{n - 1}"),)
+    small = system("fully_connected", 8)
+    size = 8e6
+    assert collective_ns(mesh, "send", size, ranks=[3, n - 1]) == collective_ns(small, "send", size, ranks=[3, 7])
+
+
+def test_absurd_chip_counts_are_refused_before_anything_is_built():
+    from asicsim.errors import InputError
+
+    with pytest.raises(InputError, match="more than the 65,536 a system may have"):
+        system("torus", 10**9, dims=(10**5, 10**4))

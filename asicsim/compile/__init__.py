@@ -23,11 +23,12 @@ from asicsim.compile.packing import pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
                                        packs_by_op, weight_level, weight_matmul, with_mapping)
 from asicsim.compile.plan import Parallel, Plan, resolve_parallel
+from asicsim.compile.sampling import break_points, sampled_steps
 from asicsim.compile.shard import shard_op, stage_of_layer
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import ChipSpec, Collective, DMASpec, LinkSpec, Mapping, VectorSpec
-from asicsim.hardware.system import System, SystemSpec, build_system, instance_name
+from asicsim.hardware.system import MAX_CHIPS, System, SystemSpec, build_system, instance_name
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.moe import MoE
@@ -38,12 +39,25 @@ __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "
            "compile_run", "plan_run", "step_shapes"]
 
 
-def step_shapes(workload: Workload) -> list[tuple[str, StepShape]]:
-    """Prefill of the prompt, then one decode step per generated token after the first."""
+def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tuple[str, StepShape]]:
+    """Prefill of the prompt, then one decode step per generated token after the first (or only
+    the decode steps ``indices``, 1-based)."""
     w = workload
     steps = [("prefill", StepShape(w.batch, w.prompt, 0))]
-    steps += [("decode", StepShape(w.batch, 1, w.prompt + j)) for j in range(w.generate - 1)]
+    chosen = range(1, w.generate) if indices is None else indices
+    steps += [("decode", StepShape(w.batch, 1, w.prompt + j - 1)) for j in chosen]
     return steps
+
+
+def simulated_steps(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
+    """The decode steps (1-based) the Program holds: all of them, or under ``fast`` a sample
+    that straddles every point where a step's shape changes."""
+    n = workload.generate - 1
+    if not workload.fast:
+        return list(range(1, n + 1))
+    tp = plan.parallel.tp if plan.mapping is Mapping.TEMPORAL else 1
+    breaks = break_points(model, workload.prompt, n, workload.batch // plan.micro_batches, plan.numerics, tp)
+    return sampled_steps(n, breaks)
 
 
 class _Blocks:
@@ -113,9 +127,12 @@ def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
     """How many chips the run takes: the system's, or more where an SRAM-only spatial chip must grow."""
     chip = system.chip
     need = chips_needed(model, chip, workload, numerics_for(workload, chip))
-    if need > len(system.chips) and chip.network is None:
+    if need > len(system.chips) and system.network is None:
         raise InputError(system.source, "network", f"{model.name} needs {need} chips of {chip.name} "
                          "but the chip describes no network to join them")
+    if need > MAX_CHIPS:
+        raise InputError(system.source, "blocks", f"{model.name} needs {need:,} chips of {chip.name}, more than "
+                         f"the {MAX_CHIPS:,} a system may have")
     return max(need, len(system.chips))
 
 
@@ -325,8 +342,9 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     bytes_per_token = model.hidden * num.act_bytes
     last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
     graphs: dict[StepShape, tuple] = {}
-    for phase, shape in step_shapes(workload):
-        step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context))
+    indices = simulated_steps(plan, model, workload)
+    for index, (phase, shape) in zip([0] + indices, step_shapes(workload, indices)):
+        step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context)
         tokens = mb_shape.batch * mb_shape.tokens
         if mb_shape not in graphs:
@@ -357,7 +375,8 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
                 outs.append(mine)
             last[mb] = outs[-1]
     return b.build(plan.to_dict() | {"model": model.name, "batch": workload.batch, "prompt": workload.prompt,
-                                     "generate": workload.generate, "dtype": workload.dtype.value})
+                                     "generate": workload.generate, "dtype": workload.dtype.value,
+                                     "decode_steps": workload.generate - 1, "fast": workload.fast})
 
 
 def _adapter(b: ProgramBuilder, lower: Lowerer, op, step: int, st: Stage, deps: list[int], base: int,

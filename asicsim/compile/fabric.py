@@ -68,7 +68,7 @@ class Fabric:
             return self.algorithm
         n, g = len(ranks), self.system.graph
         path = self.system.route(ranks[0], ranks[1])
-        bw = min(g.edges[e]["bandwidth_gbps"] for e in path)
+        bw = min(self.system.link(e)["bandwidth_gbps"] for e in path)
         lat = self.system.route_latency_ns(path)
         direct = self.system.network is not None and self.system.network.topology.value == "fully_connected"
         both_ways = 2 if self.system.network is not None and self.system.network.topology.value != "switch" \
@@ -86,7 +86,7 @@ class Fabric:
 
     def _server(self, e: Edge) -> int:
         if e not in self._servers:
-            self._servers[e] = self.b.add_server(f"{e[0]}->{e[1]}", "link", self.system.graph.edges[e]["bandwidth_gbps"])
+            self._servers[e] = self.b.add_server(f"{e[0]}->{e[1]}", "link", self.system.link(e)["bandwidth_gbps"])
         return self._servers[e]
 
     def _sender(self, e: Edge, lane) -> int:
@@ -106,10 +106,9 @@ class Fabric:
         looked up once."""
         info = self._paths.get((path, self.lane))
         if info is None:
-            g = self.system.graph
-            info = self._paths[path, self.lane] = (self._sender(path[0], self.lane),
-                                        tuple((self._server(e), g.edges[e]["bandwidth_gbps"]) for e in path),
-                                        self.system.route_latency_ns(path))
+            links = tuple((self._server(e), self.system.link(e)["bandwidth_gbps"]) for e in path)
+            info = self._paths[path, self.lane] = (self._sender(path[0], self.lane), links,
+                                                   self.system.route_latency_ns(path))
         return info
 
     def _over(self, path: tuple[Edge, ...], nbytes: float, op_id: int, deps: list[int], start: bool = False) -> int:

@@ -25,7 +25,9 @@ class Workload:
     """What to run: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens,
     optionally with LoRA-style ``adapters`` beside chosen weight matmuls. ``tp``, ``pp``, ``ep``,
     ``dp`` and ``micro_batches`` ask for a parallel layout on several temporal chips (``None``:
-    tensor parallel over all of them, one stage, no expert or data parallelism)."""
+    tensor parallel over all of them, one stage, no expert or data parallelism). ``fast``
+    simulates the prefill and sampled decode steps and interpolates the rest (see
+    ``compile.sampling``); the default simulates every step."""
 
     batch: int = 1
     prompt: int = 512
@@ -38,6 +40,7 @@ class Workload:
     ep: int | None = None
     dp: int | None = None
     micro_batches: int | None = None
+    fast: bool = False  # fast-forward decode: simulate sampled steps, interpolate the rest
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):

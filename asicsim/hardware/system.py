@@ -21,6 +21,8 @@ from asicsim.errors import InputError
 from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+MAX_CHIPS = 65_536          # the most chips a system may have (a pod of pods); more is refused
+EXPLICIT_MESH_CHIPS = 256   # a full mesh of more chips keeps its n² links implicit
 
 
 class SystemSpec(Spec):
@@ -66,12 +68,20 @@ class System:
             self._routes[key] = _route(self, a, b)
         return self._routes[key]
 
+    def link(self, e: Edge) -> dict:
+        """A link's attributes (``bandwidth_gbps`` each way, effective; ``latency_ns``). A large
+        full mesh keeps its links implicit: every pair has the network's link."""
+        if self.graph.graph.get("implicit_full_mesh"):
+            net = self.network
+            return {"bandwidth_gbps": net.bandwidth_gbps * net.efficiency, "latency_ns": net.latency_ns}
+        return self.graph.edges[e]
+
     def route_latency_ns(self, path: tuple[Edge, ...]) -> float:
         """Latency of a route: its links' plus each switch crossed."""
         g = self.graph
         switches = sum(1 for _, v in path[:-1] if g.nodes[v]["kind"] == "switch")
         sw = self.network.switch_latency_ns if self.network else 0.0
-        return sum(g.edges[e]["latency_ns"] for e in path) + switches * sw
+        return sum(self.link(e)["latency_ns"] for e in path) + switches * sw
 
 
 def preset_names() -> list[str]:
@@ -159,6 +169,8 @@ def build_system(spec: SystemSpec, source: str = "<python>") -> System:
     chip = spec.chip if isinstance(spec.chip, ChipSpec) else load_chip(spec.chip)
     if spec.count < 1:
         raise InputError(source, "count", f"must be at least 1, got {spec.count}")
+    if spec.count > MAX_CHIPS:
+        raise InputError(source, "count", f"{spec.count:,} chips is more than the {MAX_CHIPS:,} a system may have")
     net = merged_network(chip, spec.network, source)
     if spec.count > 1 and net is None:
         raise InputError(source, "network", f"a system of {spec.count} chips needs a network; {chip.name} "
@@ -201,6 +213,9 @@ def network_graph(n: int, net: NetworkSpec, source: str, where: str) -> nx.Graph
             g.add_node("switch", kind="switch")
             for i in range(n):
                 g.add_edge(f"chip{i}", "switch", **link)
+        case Topology.FULLY_CONNECTED if n > EXPLICIT_MESH_CHIPS:  # n² links: keep them implicit
+            g.graph["implicit_full_mesh"] = True
+            return g
         case Topology.FULLY_CONNECTED:
             for i, j in itertools.combinations(range(n), 2):
                 g.add_edge(f"chip{i}", f"chip{j}", **link)
@@ -282,6 +297,8 @@ def _route(system: System, a: int, b: int) -> tuple[Edge, ...]:
                 hops.append((f"chip{torus_index(here, dims)}", f"chip{torus_index(nxt, dims)}"))
                 here = nxt
         return tuple(hops)
+    if g.graph.get("implicit_full_mesh"):
+        return ((f"chip{a}", f"chip{b}"),)
     path = nx.shortest_path(g, f"chip{a}", f"chip{b}")
     return tuple(zip(path[:-1], path[1:]))
 

@@ -1,0 +1,86 @@
+"""Decode fast-forward: the prefill and sampled decode steps simulated, the rest interpolated.
+
+Exact mode (the default) simulates every step and gives the same traces as before fast-forward
+existed (golden digests recorded then). Fast mode is held to exact within 0.5 % on TTFT, TPOT,
+tokens/s, bytes and joules over generated models, chips, batches, prompts and lengths: dense,
+sliding-window (windows filling mid-run), recurrent and MoE; temporal, split and spatial chips.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asicsim.api import predict
+from asicsim.compile.sampling import ALL_BELOW, PROBE, break_points, sampled_steps
+from asicsim.model import Numerics, load_model
+
+GOLDEN = {  # traces before fast-forward existed (prompt 32, generate 20)
+    ("llama-3.1-8b", "h100-sxm"): ({}, "e518e581f3c3383a027c0a8532fde5e32b785ba977cf1f9803503b65258f0a75"),
+    ("llama-3.1-8b", "taalas-hc1"): (dict(batch=2), "0f4a9dd1d0f013fc913b06181d74f6739f17c50dcc3e3639f268eb73d7c96b71"),
+    ("mistral-7b-v0.1", "groq-lpu"): (dict(dtype="int8"),
+                                      "ad0c001b601574eb1b5d897f13f11547fcf4b5507662d70b7f3eecb6156bcf02"),
+    ("llama-3.1-70b", "dgx-h100"): (dict(tp=4, pp=2, batch=2),
+                                    "50dcd563a0ed0ace916c4c55f58116100b3967f51beb16f1863d8a45cebbfe0e"),
+}
+
+
+@pytest.mark.parametrize("key", list(GOLDEN))
+def test_exact_mode_gives_the_traces_of_before(key):
+    kwargs, digest = GOLDEN[key]
+    assert predict(*key, prompt=32, generate=20, **kwargs).trace.digest() == digest
+
+
+CASES = [  # (model, system, extra arguments, prompts worth trying)
+    ("llama-3.1-8b", "h100-sxm", {}, [8, 300, 1000]),
+    ("mistral-7b-v0.1", "h100-sxm", {}, [4070]),            # the 4,096-token window fills mid-run
+    ("gemma-2-9b", "a100-sxm-80gb", {}, [4070]),            # half the layers windowed
+    ("mamba2-2.7b", "h100-sxm", {}, [8, 500]),              # a fixed recurrent state
+    ("recurrentgemma-9b", "b200", {}, [2030]),              # recurrence and a 2,048 window
+    ("qwen3-30b-a3b", "h200", {}, [64]),                    # MoE
+    ("llama-3.1-8b", "taalas-hc1", {}, [16, 200]),           # hardwired, spatial pipeline
+    ("llama-3.1-70b", "dgx-h100", {"tp": 4, "pp": 2}, [100]),  # split over chips
+]
+
+
+@st.composite
+def runs(draw):
+    model, system, extra, prompts = draw(st.sampled_from(CASES))
+    return model, system, dict(extra, batch=draw(st.sampled_from([1, 2, 4])), prompt=draw(st.sampled_from(prompts)),
+                               generate=draw(st.integers(ALL_BELOW + 2, 90)))
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(runs())
+def test_fast_forward_is_within_half_a_percent_of_exact(run):
+    model, system, kw = run
+    exact, fast = predict(model, system, **kw), predict(model, system, fast=True, **kw)
+    e, f = exact.metrics, fast.metrics
+    assert f.ttft_ms == e.ttft_ms
+    for name in ("tpot_ms", "tokens_per_s", "tokens_per_s_per_user", "total_ms"):
+        assert getattr(f, name) == pytest.approx(getattr(e, name), rel=0.005), name
+    for level, v in e.bytes_per_decode_step.items():
+        assert f.bytes_per_decode_step[level] == pytest.approx(v, rel=0.005, abs=1.0), level
+    if exact.energy:
+        assert fast.energy["decode"]["j_per_token"] == pytest.approx(exact.energy["decode"]["j_per_token"], rel=0.005)
+    assert fast.program.n_tasks <= exact.program.n_tasks
+
+
+def test_probes_straddle_every_break_point():
+    model = load_model("mistral-7b-v0.1")
+    steps = 500
+    breaks = break_points(model, 3900, steps, 1, Numerics())
+    assert 4096 - 3900 in breaks  # the step whose keys first reach the window
+    chosen = set(sampled_steps(steps, breaks))
+    for b in breaks:  # two measured steps on each side: b-2, b-1 and b, b+1
+        assert {b - 2, b - 1, b, b + 1} <= chosen
+    assert {1, 2, steps - 1, steps} <= chosen and len(chosen) < steps / 4
+    assert sampled_steps(ALL_BELOW, []) == list(range(1, ALL_BELOW + 1)) and PROBE == 3
+
+
+def test_a_long_run_is_cheap_and_says_which_steps_ran():
+    r = predict("llama-3.1-8b", "h100-sxm", prompt=64, generate=2000, fast=True)
+    indices = [s.index for s in r.program.steps]
+    assert indices[0] == 0 and indices[-1] == 1999 and len(indices) < 120
+    assert r.program.meta["decode_steps"] == 1999 and r.program.meta["fast"] is True

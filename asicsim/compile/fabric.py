@@ -66,7 +66,7 @@ class Fabric:
         whose closed form (uncontended, from the first route's bandwidth and latency) is least."""
         if self.algorithm is not Collective.AUTO:
             return self.algorithm
-        n, g = len(ranks), self.system.graph
+        n = len(ranks)
         path = self.system.route(ranks[0], ranks[1])
         bw = min(self.system.link(e)["bandwidth_gbps"] for e in path)
         lat = self.system.route_latency_ns(path)

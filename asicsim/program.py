@@ -151,9 +151,21 @@ class Program:
 
 _COLUMNS = ("block", "op", "fixed_ns", "service_ns", "latency_ns", "flops", "nbytes", "level", "category")
 
-# A recorded task, for replaying an op's tasks elsewhere: its columns except ``op``, its servers,
-# and its dependencies as local indices (>= 0, within the recording) or external ones (-1 - k).
-Row = tuple
+@dataclass(frozen=True)
+class Recording:
+    """Tasks recorded for replaying elsewhere, column by column: every column but ``op``, the
+    dependencies as local indices (>= 0, within the recording) or external ones (-1 - k), and
+    the servers held, each CSR list with offsets relative to the recording's start."""
+
+    cols: tuple[list, ...]          # the _COLUMNS except ``op``
+    dep_ptr: list[int]              # n + 1 offsets into ``deps``
+    deps: list[int]
+    srv_ptr: list[int]              # n + 1 offsets into ``srv`` and ``hold``
+    srv: list[int]
+    hold: list[float]
+
+    def __len__(self) -> int:
+        return len(self.cols[0])
 
 
 class ProgramBuilder:
@@ -215,41 +227,29 @@ class ProgramBuilder:
         self._srv_ptr.append(len(self._srv_idx))
         return tid
 
-    def record(self, first: int, external: list[int]) -> list[Row]:
-        """The tasks from ``first`` on, as rows that ``replay`` can stamp again."""
-        cols, rows = self._cols, []
+    def record(self, first: int, external: list[int]) -> Recording:
+        """The tasks from ``first`` on, as a Recording that ``replay`` can stamp again."""
         ext = {d: -1 - k for k, d in enumerate(external)}
-        for t in range(first, self.n_tasks):
-            deps = tuple(d - first if d >= first else ext[d]
-                         for d in self._dep_idx[self._dep_ptr[t]:self._dep_ptr[t + 1]])
-            a, b = self._srv_ptr[t], self._srv_ptr[t + 1]
-            servers = tuple(zip(self._srv_idx[a:b], self._srv_hold[a:b]))
-            rows.append((cols[0][t], *(c[t] for c in cols[2:]), servers, deps))
-        return rows
+        d0, s0 = self._dep_ptr[first], self._srv_ptr[first]
+        deps = [d - first if d >= first else ext[d] for d in self._dep_idx[d0:]]
+        cols = tuple(c[first:] for i, c in enumerate(self._cols) if i != 1)
+        return Recording(cols, [p - d0 for p in self._dep_ptr[first:]], deps,
+                         [p - s0 for p in self._srv_ptr[first:]], self._srv_idx[s0:], self._srv_hold[s0:])
 
-    def replay(self, rows: list[Row], op: int, external: list[int]) -> int:
-        """Append copies of recorded ``rows`` for ``op``; returns the id of the last one."""
-        base = self.n_tasks
-        block, op_col, fixed, service, latency, flops, nbytes, level, category = self._cols
-        dep_idx, srv_idx, srv_hold = self._dep_idx, self._srv_idx, self._srv_hold
-        for blk, fx, sv, lat, fl, nb, lev, cat, servers, deps in rows:
-            block.append(blk)
-            op_col.append(op)
-            fixed.append(fx)
-            service.append(sv)
-            latency.append(lat)
-            flops.append(fl)
-            nbytes.append(nb)
-            level.append(lev)
-            category.append(cat)
-            for d in deps:
-                dep_idx.append(base + d if d >= 0 else external[-1 - d])
-            self._dep_ptr.append(len(dep_idx))
-            for s, hold in servers:
-                srv_idx.append(s)
-                srv_hold.append(hold)
-            self._srv_ptr.append(len(srv_idx))
-        return self.n_tasks - 1
+    def replay(self, rec: Recording, op: int, external: list[int]) -> int:
+        """Append copies of recorded tasks for ``op``; returns the id of the last one."""
+        base, n = self.n_tasks, len(rec)
+        cols = [c for i, c in enumerate(self._cols) if i != 1]
+        for col, values in zip(cols, rec.cols):
+            col.extend(values)
+        self._cols[1].extend([op] * n)
+        d0, s0 = len(self._dep_idx), len(self._srv_idx)
+        self._dep_idx.extend([base + d if d >= 0 else external[-1 - d] for d in rec.deps])
+        self._dep_ptr.extend([d0 + p for p in rec.dep_ptr[1:]])
+        self._srv_idx.extend(rec.srv)
+        self._srv_hold.extend(rec.hold)
+        self._srv_ptr.extend([s0 + p for p in rec.srv_ptr[1:]])
+        return base + n - 1
 
     def build(self, meta: dict | None = None) -> Program:
         f64, i64 = np.float64, np.int64

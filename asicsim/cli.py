@@ -26,7 +26,7 @@ class _Group(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="asicsim")
 def main() -> None:
     """asicsim: simulate transformer inference on programmable and hardwired chips."""
@@ -174,11 +174,45 @@ def bench(repeat: int, workloads: tuple[str, ...]) -> None:
 
 
 @main.command()
-def validate() -> None:
-    """Compare predictions with public measurements of real chips (none used for fitting)."""
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows instead of a table.")
+def validate(as_json: bool) -> None:
+    """Compare predictions with public measurements of real chips (calibration rows apart)."""
+    from dataclasses import asdict
+
     from asicsim.validation import run_checks, table
 
-    click.echo(table(run_checks()))
+    checks = run_checks()
+    if as_json:
+        click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks], indent=2))
+    else:
+        click.echo(table(checks))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def chips(as_json: bool) -> None:
+    """List the chip and system presets: peak bf16 TFLOP/s, memory, and the network between chips."""
+    from asicsim.hardware.catalog import catalog
+
+    rows = catalog()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    header = (f"{'name':<16}{'chips':>6}  {'mapping':<9}{'bf16 TFLOP/s':>13}{'HBM GB':>8}{'HBM GB/s':>9}"
+              f"{'SRAM MB':>9}  network (GB/s each way per link)")
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in rows:
+        net = r["network"]
+        link = f"{net['topology']}, {net['link_gbps_each_way']:g}" if net else "-"
+        if net and net["in_switch_reduction"]:
+            link += ", in-switch reduction"
+        tflops = r["bf16_tflops"] * r["chips"]
+        click.echo(f"{r['name']:<16}{r['chips']:>6}  {r['mapping']:<9}"
+                   f"{f'{tflops:,.0f}' if tflops >= 10 else f'{tflops:.2g}':>13}"
+                   f"{r['hbm_gb'] * r['chips']:>8,.0f}{r['hbm_gbps'] * r['chips']:>9,.0f}"
+                   f"{r['sram_mb'] * r['chips']:>9,.0f}  {link}")
+    click.echo("\nrows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' together")
 
 
 @main.command()

@@ -76,3 +76,21 @@ def test_bad_networks_exit_2_naming_file_and_field(tmp_path, network, field, wor
     result = invoke("predict", "--model", "llama-3.1-8b", "--system", path, "--generate", "2")
     assert result.exit_code == 2
     assert f"{path}, field '{field}'" in result.output and words in result.output, result.output
+
+
+def test_chips_lists_every_preset_with_its_network():
+    from asicsim.hardware import preset_names
+
+    out = json.loads(invoke("chips", "--json").output)
+    assert [r["name"] for r in out] == preset_names()
+    dgx = next(r for r in out if r["name"] == "dgx-h100")
+    assert dgx["kind"] == "system" and dgx["chips"] == 8 and dgx["network"]["in_switch_reduction"]
+    assert next(r for r in out if r["name"] == "tpu-v5e-8")["network"]["topology"] == "2x4 mesh"
+    table = invoke("chips").output
+    assert "dgx-h100" in table and "switch, 450, in-switch reduction" in table
+
+
+def test_short_help_flag():
+    result = invoke("-h")
+    assert result.exit_code == 0 and "chips" in result.output
+    assert invoke("predict", "-h").exit_code == 0

@@ -58,8 +58,10 @@ class System:
     def topology(self) -> str:
         if self.network is None or len(self.chips) == 1:
             return "single chip"
-        dims = "x".join(str(d) for d in self.network.dims) + " " if self.network.dims else ""
-        return f"{dims}{self.network.topology.value}"
+        net = self.network
+        dims = "x".join(str(d) for d in net.dims) + " " if net.dims else ""
+        kind = "mesh" if net.topology is Topology.TORUS and not net.wraparound else net.topology.value
+        return f"{dims}{kind}"
 
     def route(self, a: int, b: int) -> tuple[Edge, ...]:
         """The directed links a transfer from chip ``a`` to chip ``b`` crosses, in order."""

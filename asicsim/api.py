@@ -15,12 +15,13 @@ from asicsim.dtypes import DType, parse_dtype
 from asicsim.energy import energy_report
 from asicsim.errors import InputError
 from asicsim.engine import Trace, simulate
-from asicsim.hardware import Mapping, System, load_system, with_chips
+from asicsim.hardware import (ChipSpec, Mapping, System, SystemSpec, build_system, load_chip, load_system,
+                              with_chips)
 from asicsim.metrics import Metrics, compute_metrics
 from asicsim.model import ModelSpec, load_model
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Result:
     """Everything one run produced, stage by stage. ``system`` is the system asked for;
     ``plan.system`` the one that ran (remapped, or grown to as many chips as the model needs)."""
@@ -33,6 +34,43 @@ class Result:
     trace: Trace
     metrics: Metrics
     energy: dict | None = None
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        tpot = f"TPOT {m.tpot_ms:.3f} ms, {m.tokens_per_s_per_user:,.0f} tok/s/user" if m.tpot_ms else "no decode"
+        return (f"Result({self.model.name} on {self.plan.system.name}, batch {self.workload.batch}: "
+                f"TTFT {m.ttft_ms:.2f} ms, {tpot})")
+
+    @property
+    def ttft_ms(self) -> float:
+        return self.metrics.ttft_ms
+
+    @property
+    def tpot_ms(self) -> float | None:
+        return self.metrics.tpot_ms
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.metrics.tokens_per_s
+
+    @property
+    def tokens_per_s_per_user(self) -> float | None:
+        return self.metrics.tokens_per_s_per_user
+
+    def to_dict(self) -> dict:
+        """The JSON-ready record of this run (the same as ``summary``)."""
+        return self.summary()
+
+    def row(self) -> dict:
+        """The run as one flat row of scalars, for a table (``compare`` builds a DataFrame of them)."""
+        s = self.summary()
+        row = {k: v for k, v in s.items() if isinstance(v, (int, float, str, bool)) or v is None}
+        row.update({f"plan.{k}": v for k, v in s["plan"].items()})
+        row.update({f"bound.{k}": v for k, v in s["dominant_bound"].items()})
+        row.update({f"{k}_per_decode_step": v for k, v in s["bytes_per_decode_step"].items()})
+        if s["energy"]:
+            row.update({f"j_per_token.{k}": v["j_per_token"] for k, v in s["energy"].items() if isinstance(v, dict)})
+        return row
 
     def link_utilisation(self) -> dict[str, dict[str, float]]:
         """Per phase, the busy fraction of every chip-to-chip link the run used."""
@@ -65,29 +103,53 @@ def run(model: ModelSpec, system: System, workload: Workload) -> Result:
     return Result(model, system, workload, plan, program, trace, compute_metrics(trace), energy)
 
 
-def predict(model: str, system: str, *, batch: int = 1, prompt: int = 512, generate: int = 128,
-            dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
+def chip(name_or_path: str) -> ChipSpec:
+    """A chip preset by name, or a chip YAML by path; ``.with_(...)`` changes its fields."""
+    return load_chip(name_or_path)
+
+
+def system(name_or_path: str | ChipSpec | System, chips: int | None = None) -> System:
+    """A system: a preset or file name, a chip (one of it, or ``chips`` on its own network), or
+    a System as it is."""
+    if isinstance(name_or_path, System):
+        sys_ = name_or_path
+    elif isinstance(name_or_path, ChipSpec):
+        sys_ = build_system(SystemSpec(name=name_or_path.name, chip=name_or_path))
+    else:
+        sys_ = load_system(name_or_path)
+    return with_chips(sys_, chips) if chips is not None else sys_
+
+
+def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: int = 1, prompt: int = 512,
+            generate: int = 128, dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
             mapping: str | Mapping | None = None, chips: int | None = None, tp: int | None = None,
             pp: int | None = None, ep: int | None = None, dp: int | None = None,
             micro_batches: int | None = None, fast: bool = False) -> Result:
-    """Run a shipped (or path-given) model on a preset (or path-given) system, optionally with
-    LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv", "o"))``) and a ``mapping``
-    ("temporal" or "spatial") other than the chip's own. ``chips`` takes that many chips of the
-    system's kind on its network (a chip preset: the chip's own); ``tp``, ``pp``, ``ep``, ``dp``
-    and ``micro_batches`` choose how the model is split over them (default: tensor parallel
-    over all). ``fast`` simulates the prefill and sampled decode steps and interpolates the rest
-    (within 0.5 % of simulating every step; see ``compile.sampling``)."""
+    """Run a model (a shipped name, a ``config.json`` path, or a ModelSpec) on a system (a preset
+    name, a chip or system YAML path, a ChipSpec such as ``chip("h100-sxm").with_(...)``, or a
+    System), optionally with LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv",
+    "o"))``) and a ``mapping`` ("temporal" or "spatial") other than the chip's own. ``chips``
+    takes that many chips of the system's kind on its network (a chip preset: the chip's own);
+    ``tp``, ``pp``, ``ep``, ``dp`` and ``micro_batches`` choose how the model is split over them
+    (default: tensor parallel over all). ``fast`` simulates the prefill and sampled decode steps
+    and interpolates the rest (within 0.5 % of simulating every step; see ``compile.sampling``)."""
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
                   dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters,
                   mapping=Mapping(mapping) if mapping is not None else None, tp=tp, pp=pp, ep=ep, dp=dp,
                   micro_batches=micro_batches, fast=fast)
     wl.check("arguments")
-    sys_ = load_system(system)
-    if chips is not None:
-        if chips < 1:
-            raise InputError("--chips", None, f"must be at least 1, got {chips}")
-        sys_ = with_chips(sys_, chips)
-    return run(load_model(model), sys_, wl)
+    if chips is not None and chips < 1:
+        raise InputError("--chips", None, f"must be at least 1, got {chips}")
+    spec = model if isinstance(model, ModelSpec) else load_model(model)
+    return run(spec, globals()["system"](system, chips), wl)
+
+
+def compare(systems: list, model: str | ModelSpec, **workload):
+    """``model`` on each of ``systems`` (anything :func:`system` takes) with the same workload
+    (the keyword arguments of :func:`predict`): a pandas DataFrame, one row per system."""
+    import pandas as pd
+
+    return pd.DataFrame([predict(model, s, **workload).row() for s in systems])
 
 
 def collective_ns(system: System | str, kind: str, nbytes: float, ranks: list[int] | None = None,

@@ -10,13 +10,13 @@ folder always gives the same bytes.
 from __future__ import annotations
 
 import base64
-import json
 from html import escape
 from pathlib import Path
 
 import yaml
 
 from asicsim.errors import InputError
+from asicsim.safeio import load_json
 from asicsim.report_text import comparison_grid
 
 _CSS = """
@@ -73,10 +73,7 @@ def _load(folder: Path) -> dict:
     if not path.is_file():
         raise InputError(str(folder), None, "has no results.json; run a scenario first "
                          "(asicsim run SCENARIO.yaml --out DIR) and give its output folder")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(str(path), None, f"is not valid JSON (line {e.lineno}): {e.msg}") from None
+    doc = load_json(path)
     if not isinstance(doc, dict):
         raise InputError(str(path), None, "must hold a JSON object at the top level")
     return doc

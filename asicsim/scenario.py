@@ -9,6 +9,7 @@ kind of experiment is a new module, not a new branch here.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,12 +91,16 @@ def load_scenario(path: str | Path) -> Spec:
     data = _read_yaml(path)
     _import_studies()
     kind = data.get("kind", "compare")
-    if kind not in STUDIES:
+    if not isinstance(kind, str) or kind not in STUDIES:
         raise InputError(str(path), "kind", f"unknown scenario kind {kind!r}; known: {', '.join(sorted(STUDIES))}")
     try:
-        return STUDIES[kind][0].model_validate(data)
+        spec = STUDIES[kind][0].model_validate(data)
     except ValidationError as e:
         raise validation_error(str(path), e) from None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", spec.name):
+        raise InputError(str(path), "name", f"names the output folder results/NAME, so it must be a plain name "
+                         f"(letters, digits, '.', '_', '-'; at most 100), got {spec.name[:40]!r}")
+    return spec
 
 
 def resolve_model(path: Path, ref: str, field_name: str = "model") -> ModelSpec:

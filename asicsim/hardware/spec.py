@@ -19,9 +19,58 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 class Spec(BaseModel):
-    """Base for every spec: frozen, and unknown fields are errors."""
+    """Base for every spec: frozen, unknown fields are errors, and numbers must be finite."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    def with_(self, **changes):
+        """A copy with fields changed by dotted path, validated like a file: a list of named
+        things (a chip's blocks) is entered by name, e.g.
+        ``chip.with_(**{"hbm.bandwidth_gbps_per_channel": 670, "network.bandwidth_gbps": 900})``.
+        A path that names nothing, or a value the schema refuses, is an InputError."""
+        from pydantic import ValidationError
+
+        from asicsim.errors import InputError
+
+        data = self.model_dump()
+        for path, value in changes.items():
+            node, parts = data, path.split(".")
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                if isinstance(node, (list, tuple)):
+                    found = [x for x in node if isinstance(x, dict) and x.get("name") == part]
+                    if not found:
+                        raise InputError("with_", path, f"nothing named '{part}' here")
+                    node = found[0]
+                    if last:
+                        raise InputError("with_", path, "names a whole item; give one of its fields")
+                elif isinstance(node, dict) and part not in node and not last and _named(node, part) is not None:
+                    node = _named(node, part)  # a block by its name: "hbm.channels"
+                elif isinstance(node, dict) and (part in node or last):
+                    if last:
+                        node[part] = value
+                    else:
+                        node = node[part]
+                        if node is None:
+                            raise InputError("with_", path, f"'{part}' is not set on this {type(self).__name__}")
+                else:
+                    raise InputError("with_", path, f"no field '{part}' here")
+        try:
+            return type(self).model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"] if not str(x).startswith("function-after"))
+            raise InputError("with_", loc or None, first["msg"].removeprefix("Value error, ")) from None
+
+
+def _named(node: dict, name: str) -> dict | None:
+    """The item called ``name`` in any list of named things (blocks, links) of ``node``."""
+    for value in node.values():
+        if isinstance(value, (list, tuple)):
+            for x in value:
+                if isinstance(x, dict) and x.get("name") == name:
+                    return x
+    return None
 
 
 class MatmulSpec(Spec):

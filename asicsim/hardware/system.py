@@ -10,14 +10,15 @@ server, so the topology decides where bytes travel and which transfers queue.
 from __future__ import annotations
 
 import itertools
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import networkx as nx
-import yaml
 from pydantic import ValidationError
 
 from asicsim.errors import InputError
+from asicsim.safeio import load_yaml
 from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -102,15 +103,14 @@ def system_preset_names() -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise InputError(str(path), None, f"is not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise InputError(str(path), None, "must hold a YAML mapping at the top level")
     return data
+
+
+_CLIP = reprlib.Repr()
+_CLIP.maxlevel, _CLIP.maxlist, _CLIP.maxdict, _CLIP.maxstring, _CLIP.maxother = 3, 4, 4, 60, 60
 
 
 def validation_error(source: str, err: ValidationError) -> InputError:
@@ -120,7 +120,7 @@ def validation_error(source: str, err: ValidationError) -> InputError:
     more = len(err.errors()) - 1
     reason = first["msg"].removeprefix("Value error, ")
     if first.get("input") is not None and first["type"] not in ("missing", "value_error"):
-        reason += f" (got {first['input']!r})"
+        reason += f" (got {_CLIP.repr(first['input'])})"  # clipped: the input may be huge
     if more:
         reason += f"; {more} more problem{'s' if more > 1 else ''} in this file"
     return InputError(source, loc or None, reason)

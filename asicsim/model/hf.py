@@ -6,12 +6,12 @@ and checks them, so a missing or contradictory field fails here, naming the file
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from asicsim.errors import InputError
+from asicsim.safeio import load_json
 from asicsim.model.layers import Attention, Block, DenseMLP, ModelSpec
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -123,10 +123,7 @@ def resolve_model_path(name_or_path: str) -> Path:
 def load_model(name_or_path: str) -> ModelSpec:
     """Load a shipped model by name or a user's ``config.json`` by path."""
     path = resolve_model_path(name_or_path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InputError(str(path), None, f"is not valid JSON (line {e.lineno}: {e.msg})") from None
+    data = load_json(path)
     if not isinstance(data, dict):
         raise InputError(str(path), None, "must hold a JSON object")
     model_type = data.get("model_type", _sniff_model_type(data))

@@ -1,0 +1,105 @@
+"""Reading users' files safely: UTF-8 text of bounded size, YAML without alias bombs, runaway
+nesting or duplicate keys, JSON without duplicate keys, NaN or runaway nesting. Every problem is
+an InputError naming the file (and the line, where there is one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asicsim.errors import InputError
+
+MAX_BYTES = 16_000_000   # no description, config or results file is anywhere near this
+MAX_DEPTH = 64           # nesting of mappings and lists
+MAX_ALIASES = 256        # YAML aliases (*name): enough for sharing, too few for a bomb
+
+
+def read_text(path: Path) -> str:
+    """The file's text, or an InputError if it is too big or not UTF-8."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise InputError(str(path), None, f"is {size:,} bytes; description files are limited to {MAX_BYTES:,}")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(str(path), None, f"cannot be read: {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(str(path), None, f"is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} appears twice (first on line {seen[key] + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark.line
+            except TypeError:  # an unhashable key: let the base class say so
+                pass
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_error(path: Path, e: yaml.YAMLError) -> InputError:
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return InputError(str(path), None, f"is not valid YAML{where}: {getattr(e, 'problem', e)}")
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse a YAML file, refusing alias bombs, deep nesting and duplicate keys."""
+    text = read_text(path)
+    depth = aliases = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise InputError(str(path), None, f"nests deeper than {MAX_DEPTH} levels "
+                                     f"(line {event.start_mark.line + 1})")
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise InputError(str(path), None, f"uses more than {MAX_ALIASES} YAML aliases "
+                                     f"(line {event.start_mark.line + 1}); write the values out")
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise _yaml_error(path, e) from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _unique(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the key {k!r} appears twice")
+        out[k] = v
+    return out
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file, refusing duplicate keys, NaN/Infinity and runaway nesting."""
+    text = read_text(path)
+    try:
+        return json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise InputError(str(path), None, f"is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except ValueError as e:
+        raise InputError(str(path), None, f"is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InputError(str(path), None, "nests too deeply to read") from None

@@ -1,0 +1,40 @@
+"""The Python API a notebook wants: ``import asicsim as asim``, chips changed by field path and
+validated like a file, short reprs, and a DataFrame of runs side by side."""
+
+from __future__ import annotations
+
+import pytest
+
+import asicsim as asim
+from asicsim.errors import InputError
+
+
+def test_a_changed_chip_runs_and_is_validated():
+    h100 = asim.chip("h100-sxm")
+    faster = h100.with_(**{"hbm.bandwidth_gbps_per_channel": 670, "network.bandwidth_gbps": 900})
+    assert faster.hbm.bandwidth_gbps_per_channel == 670 and faster.network.bandwidth_gbps == 900
+    assert h100.hbm.bandwidth_gbps_per_channel == 335  # the preset is untouched
+    base = asim.predict("llama-3.1-8b", h100, prompt=32, generate=3)
+    fast = asim.predict("llama-3.1-8b", faster, prompt=32, generate=3)
+    assert fast.tpot_ms < 0.6 * base.tpot_ms  # twice the bandwidth, a memory-bound decode
+    with pytest.raises(InputError, match="greater than 0"):
+        h100.with_(**{"hbm.bandwidth_gbps_per_channel": -1})
+    with pytest.raises(InputError) as e:
+        h100.with_(**{"hmb.channels": 3})
+    assert e.value.field == "hmb.channels" and "no field 'hmb'" in e.value.reason
+
+
+def test_results_read_like_a_story():
+    r = asim.predict("llama-3.1-8b", "taalas-hc1", prompt=16, generate=3)
+    text = repr(r)
+    assert text.startswith("Result(llama-3.1-8b on taalas-hc1") and "TPOT" in text and len(text) < 200
+    assert r.to_dict()["tpot_ms"] == r.tpot_ms == r.metrics.tpot_ms
+    assert r.tokens_per_s_per_user == pytest.approx(1e3 / r.tpot_ms)
+
+
+def test_compare_gives_a_dataframe_row_per_system():
+    df = asim.compare(["h100-sxm", "taalas-hc1", asim.system("h100-sxm", chips=2)], model="llama-3.1-8b",
+                      prompt=16, generate=3)
+    assert list(df["system"]) == ["h100-sxm", "taalas-hc1", "h100-sxm x2"]
+    assert list(df["plan.tp"]) == [1, 1, 2]
+    assert (df["tpot_ms"] > 0).all() and df.loc[1, "hbm_read_per_decode_step"] == 0

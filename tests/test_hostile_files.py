@@ -1,0 +1,69 @@
+"""Hostile description files get one clear paragraph and exit status 2: not UTF-8, alias bombs,
+runaway nesting, duplicate keys, non-finite numbers, scenario names that are paths."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from asicsim.cli import main
+
+CHIP = """name: c
+mapping: temporal
+blocks:
+  - {kind: matmul, name: mm, units: 4, rows: 8, cols: 8, clock_ghz: 1, dtype_rate: {bf16: 1}}
+  - {kind: vector, name: v, lanes: 8, clock_ghz: 1}
+  - {kind: hbm, name: hbm, channels: 1, bandwidth_gbps_per_channel: 10, capacity_gb: 1}
+  - {kind: dma, name: dma}
+"""
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+def predict_with(system: str):
+    return CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", system, "--generate", "2"],
+                              catch_exceptions=False)
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"name: \xff\xfe\n", "is not UTF-8"),
+    (("a: &a 1\nb: [" + ", ".join(["*a"] * 300) + "]\n").encode(), "YAML aliases"),
+    ((BOMB + "name: *i\n").encode(), "valid string"),  # a billion laughs as a value: clipped, quick
+    (("x: " + "[" * 200 + "]" * 200 + "\n").encode(), "nests deeper than 64"),
+    (CHIP.replace("name: c\n", "name: c\nname: d\n").encode(), "appears twice"),
+    (CHIP.replace("clock_ghz: 1,", "clock_ghz: .inf,", 1).encode(), "finite number"),
+])
+def test_hostile_chip_files_exit_2_with_one_paragraph(tmp_path, content, words):
+    path = tmp_path / "chip.yaml"
+    path.write_bytes(content)
+    result = predict_with(str(path))
+    assert result.exit_code == 2
+    assert str(path) in result.output and words in result.output, result.output
+    assert "Traceback" not in result.output and len(result.output) < 1000
+
+
+@pytest.mark.parametrize("content,words", [
+    ('{"model_type": "llama", "hidden_size": NaN}', "not a number JSON allows"),
+    ('{"model_type": "llama", "model_type": "gemma"}', "appears twice"),
+    ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+])
+def test_hostile_model_configs_exit_2(tmp_path, content, words):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", "a b", ""])
+def test_scenario_names_are_names_not_paths(tmp_path, name):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"name: {name!r}\nmodel: llama-3.1-8b\nsystems: [h100-sxm]\n")
+    result = CliRunner().invoke(main, ["run", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2 and "field 'name'" in result.output and "plain name" in result.output
+
+
+def test_a_scenario_kind_that_is_not_a_string(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("kind: [compare]\nname: x\n")
+    result = CliRunner().invoke(main, ["run", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2 and "unknown scenario kind" in result.output

@@ -1,0 +1,147 @@
+"""Study ``sweep``: one model on one system over a grid (or a zip) of field values.
+
+A point sets fields by path: ``chip.<field path>`` (a chip field, blocks by name:
+``chip.hbm.bandwidth_gbps_per_channel``), ``network.<field>`` (the network between chips), and
+``workload.<field>`` (``batch``, ``prompt``, ``tp`` ...). ``grid`` takes every combination;
+``zip`` varies its fields together, and each zipped tuple is crossed with the grid. Points that
+cannot run (a model that does not fit, a layout that does not divide) are skipped, counted and
+listed with the reason. With ``store`` (a SQLite file, relative to the scenario), each finished
+point is kept under a hash of its full configuration and the simulator version; rerunning the
+sweep, after an interruption, say, recomputes nothing that finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from asicsim import __version__
+from asicsim.api import run
+from asicsim.errors import InputError
+from asicsim.hardware.spec import Spec
+from asicsim.hardware.system import SystemSpec, build_system, merged_network, with_chips
+from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_system, study
+
+PREFIXES = ("chip.", "network.", "workload.")
+
+
+class SweepSpec(Spec):
+    """``model`` on ``system`` at every point of ``grid`` × ``zip``."""
+
+    kind: Literal["sweep"]
+    name: str
+    description: str = ""
+    model: str = Field(description="A shipped model name or a config.json path.")
+    system: str = Field(description="A preset name or a chip/system YAML path.")
+    chips: int | None = Field(None, ge=1, description="Chips of the system's kind (null: the system's).")
+    workload: WorkloadSpec = WorkloadSpec()
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="Field path -> values; every combination.")
+    zip: dict[str, list[Any]] = Field(default_factory=dict, description="Field paths varied together (equal lengths).")
+    store: str | None = Field(None, description="SQLite file keeping finished points (relative to the scenario).")
+
+
+def _points(spec: SweepSpec, path: Path) -> list[dict[str, Any]]:
+    for where, fields in (("grid", spec.grid), ("zip", spec.zip)):
+        for key, values in fields.items():
+            if not key.startswith(PREFIXES):
+                raise InputError(str(path), f"{where}.{key}", "a field path starts with chip., network. or workload.")
+            if not values:
+                raise InputError(str(path), f"{where}.{key}", "needs at least one value")
+    lengths = {len(v) for v in spec.zip.values()}
+    if len(lengths) > 1:
+        raise InputError(str(path), "zip", f"zipped fields need equal numbers of values, got {sorted(lengths)}")
+    zipped = [dict(zip(spec.zip, vals)) for vals in zip(*spec.zip.values())] or [{}]
+    grid = [dict(zip(spec.grid, vals)) for vals in itertools.product(*spec.grid.values())]
+    return [z | g for z in zipped for g in grid]
+
+
+def _configure(spec: SweepSpec, path: Path, point: dict[str, Any]):
+    """The system and workload of one point."""
+    base = resolve_system(path, spec.system, "system")
+    chip_changes = {k.removeprefix("chip."): v for k, v in point.items() if k.startswith("chip.")}
+    net_changes = {k.removeprefix("network."): v for k, v in point.items() if k.startswith("network.")}
+    work_changes = {k.removeprefix("workload."): v for k, v in point.items() if k.startswith("workload.")}
+    chip = base.chip.with_(**chip_changes) if chip_changes else base.chip
+    system = base
+    if chip_changes or net_changes:
+        net = base.network.model_dump(exclude_defaults=True) if base.network else {}
+        network = merged_network(chip, {**net, **net_changes}, str(path)) if (net or net_changes) else None
+        system = build_system(SystemSpec(name=base.name, chip=chip, count=len(base.chips), network=network),
+                              str(path))
+    if spec.chips:
+        system = with_chips(system, spec.chips)
+    try:
+        workload = WorkloadSpec.model_validate(spec.workload.model_dump() | work_changes).workload()
+    except Exception as e:  # a pydantic ValidationError: name the point's field
+        raise InputError(str(path), "workload", str(e).splitlines()[0]) from None
+    return system, workload
+
+
+def _key(spec: SweepSpec, point: dict[str, Any]) -> str:
+    full = {"model": spec.model, "system": spec.system, "chips": spec.chips,
+            "workload": spec.workload.model_dump(mode="json"), "point": point, "version": __version__}
+    return hashlib.sha256(json.dumps(full, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class _Store:
+    """Finished points by key, in SQLite (or only in memory)."""
+
+    def __init__(self, file: Path | None):
+        self.db = sqlite3.connect(str(file) if file else ":memory:")
+        self.db.execute("CREATE TABLE IF NOT EXISTS points (key TEXT PRIMARY KEY, row TEXT NOT NULL)")
+
+    def get(self, key: str) -> dict | None:
+        found = self.db.execute("SELECT row FROM points WHERE key = ?", (key,)).fetchone()
+        return json.loads(found[0]) if found else None
+
+    def put(self, key: str, row: dict) -> None:
+        with self.db:  # one transaction per point: a killed sweep loses at most the point it was on
+            self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?)", (key, json.dumps(row)))
+
+
+@study("sweep", SweepSpec)
+def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
+    model = resolve_model(path, spec.model)
+    points = _points(spec, path)
+    store = _Store(path.parent / spec.store if spec.store else None)
+    rows, reused = [], 0
+    for point in points:
+        key = _key(spec, point)
+        row = store.get(key)
+        if row is not None:
+            reused += 1
+        else:
+            progress(", ".join(f"{k}={v}" for k, v in point.items()) or spec.system)
+            try:
+                system, workload = _configure(spec, path, point)
+                row = {"point": point, "ok": True, **run(model, system, workload).row()}
+            except InputError as e:
+                row = {"point": point, "ok": False, "reason": e.reason}
+            store.put(key, row)
+        rows.append(row)
+    return StudyOutput(_table(spec, rows, reused), {"model": model.name, "system": spec.system, "rows": rows,
+                                                    "reused": reused})
+
+
+def _table(spec: SweepSpec, rows: list[dict], reused: int) -> str:
+    fields = list(spec.zip) + list(spec.grid)
+    head = "".join(f"{f.split('.')[-1][:18]:>20}" for f in fields) + f"{'TTFT ms':>10}{'TPOT ms':>10}{'tok/s':>12}"
+    lines = [f"{spec.model} on {spec.system}: {len(rows)} points", head]
+    skipped = [r for r in rows if not r["ok"]]
+    for r in rows:
+        cells = "".join(f"{str(r['point'][f]):>20}" for f in fields)
+        if r["ok"]:
+            tpot = f"{r['tpot_ms']:>10.3f}" if r["tpot_ms"] is not None else f"{'-':>10}"
+            tps = f"{r['tokens_per_s']:>12,.0f}" if r["tokens_per_s"] is not None else f"{'-':>12}"
+            lines.append(f"{cells}{r['ttft_ms']:>10.2f}{tpot}{tps}")
+        else:
+            lines.append(f"{cells}  skipped: {r['reason'][:100]}")
+    lines.append(f"\n{len(rows) - len(skipped)} ran, {len(skipped)} skipped (cannot run), "
+                 f"{reused} taken from the store")
+    return "\n".join(lines)

@@ -7,7 +7,9 @@ blocks, which are not run. Two rules keep this honest and quick:
 - a block right after the line ``<!-- docs-test: skip (reason) -->`` is not run; only the
   README's ``pytest`` (this very suite) uses it;
 - a block whose text already ran successfully in this session (the README's quickstart, repeated
-  in getting-started.md) is not run again.
+  in getting-started.md) is not run again;
+- ``pip install`` commands are not run (the rest of their block is): the suite already runs in
+  the environment they would make, and a test must not change the environment it runs in.
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def test_only_the_test_suite_itself_is_skipped():
     assert skipped == [("README.md", "pytest")]
 
 
+INSTALL = re.compile(r"^\s*(python -m )?pip install [^\n&;]*(&&\s*|;\s*|$)", re.MULTILINE)
+
+
+def without_installs(code: str) -> str:
+    """A bash block with its ``pip install ...`` commands taken out (and the ``&&`` after them)."""
+    return INSTALL.sub("", code)
+
+
+def test_install_commands_are_taken_out_and_nothing_else():
+    assert without_installs("pip install -e '.[dev]' && asicsim run x.yaml\n") == "asicsim run x.yaml\n"
+    assert without_installs("echo a\npip install foo\necho b\n") == "echo a\n\necho b\n"
+    assert without_installs("asicsim models\n") == "asicsim models\n"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_every_code_block_runs(page, monkeypatch):
     monkeypatch.chdir(ROOT)
@@ -58,7 +74,8 @@ def test_every_code_block_runs(page, monkeypatch):
             continue
         where = f"{page.relative_to(ROOT)}:{line}"
         if lang == "bash":
-            done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=ROOT, capture_output=True,
+            runnable = without_installs(code)
+            done = subprocess.run(["bash", "-eo", "pipefail", "-c", runnable], cwd=ROOT, capture_output=True,
                                   text=True, timeout=TIMEOUT_S, env={**os.environ, "MPLBACKEND": "Agg"},
                                   check=False)
             assert done.returncode == 0, f"{where} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"

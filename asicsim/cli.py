@@ -53,7 +53,10 @@ def run(scenario: str, out: str | None, trace_path: str | None) -> None:
         output = run_scenario(scenario, note)
     click.echo(output.text)
     folder = Path(out) if out else Path("results") / spec.name
-    path = write_results(spec, output, folder)
+    try:
+        path = write_results(spec, output, folder)
+    except OSError as e:
+        raise InputError("--out", None, f"cannot write results into {folder}: {e.strerror or e}") from None
     click.echo(f"\nwrote {path}")
     figures = write_plots(output, folder) + study_figures(spec, output.doc, folder)
     if figures:
@@ -101,7 +104,10 @@ def report(results_dir: str, out: str | None) -> None:
     """Write one self-contained HTML page of RESULTS_DIR: scenario, tables and every figure."""
     from asicsim.report_html import write_report
 
-    path = write_report(Path(results_dir), Path(out) if out else None)
+    try:
+        path = write_report(Path(results_dir), Path(out) if out else None)
+    except OSError as e:
+        raise InputError("--out", None, f"cannot write the report: {e.strerror or e}") from None
     click.echo(f"wrote {path}")
 
 
@@ -110,7 +116,10 @@ def _write_traces(results, path: Path) -> None:
 
     for r in results:
         target = path if len(results) == 1 else path.with_name(f"{path.stem}.{r.system.name}{path.suffix}")
-        summary = write_chrome_trace(r.trace, target)
+        try:
+            summary = write_chrome_trace(r.trace, target)
+        except OSError as e:
+            raise InputError("--trace", None, f"cannot write {target}: {e.strerror or e}") from None
         sampled = " (sampled by whole steps)" if summary["sampled"] else ""
         click.echo(f"wrote {target}: {summary['slices']:,} slices{sampled}", err=True)
 

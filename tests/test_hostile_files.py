@@ -46,6 +46,7 @@ def test_hostile_chip_files_exit_2_with_one_paragraph(tmp_path, content, words):
     ('{"model_type": "llama", "hidden_size": NaN}', "not a number JSON allows"),
     ('{"model_type": "llama", "model_type": "gemma"}', "appears twice"),
     ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+    ('{"model_type": "llama", "hidden_size": 1e400}', "must be a positive integer"),
 ])
 def test_hostile_model_configs_exit_2(tmp_path, content, words):
     path = tmp_path / "config.json"
@@ -67,3 +68,31 @@ def test_a_scenario_kind_that_is_not_a_string(tmp_path):
     path.write_text("kind: [compare]\nname: x\n")
     result = CliRunner().invoke(main, ["run", str(path)], catch_exceptions=False)
     assert result.exit_code == 2 and "unknown scenario kind" in result.output
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"partial_rotary_factor": 0}, "finite number above 0"),
+    ({"partial_rotary_factor": -0.5}, "finite number above 0"),
+    ({"partial_rotary_factor": 1e400}, "not a number JSON allows"),  # written as Infinity
+    ({"num_hidden_layers": 10**12}, "at most 10,000"),
+])
+def test_hostile_values_in_a_real_config(tmp_path, change, words):
+    import json
+
+    from asicsim.model.hf import MODELS_DIR
+
+    name = "qwen3-next-80b-a3b" if "partial_rotary_factor" in change else "gpt-oss-20b"
+    data = json.loads((MODELS_DIR / f"{name}.json").read_text())
+    data.update(change)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_unwritable_outputs_exit_2(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm", "--prompt", "8",
+                                       "--generate", "2", "--trace", str(blocker / "t.json")], catch_exceptions=False)
+    assert result.exit_code == 2 and "--trace" in result.output and "cannot write" in result.output

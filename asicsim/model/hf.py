@@ -6,6 +6,7 @@ and checks them, so a missing or contradictory field fails here, naming the file
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from asicsim.safeio import load_json
 from asicsim.model.layers import Attention, Block, DenseMLP, ModelSpec
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MAX_LAYERS = 10_000      # far above any model's layer count (Llama-3.1-405B has 126)
+MAX_INT = 2**31          # sizes, vocabularies, context lengths
 
 Loader = Callable[["Config"], ModelSpec]
 LOADERS: dict[str, Loader] = {}
@@ -50,9 +53,12 @@ class Config:
         return Config(value, self.source, self.name, f"{self.prefix}{field}.")
 
     def float(self, field: str, default: float | None = None) -> float:
+        """A finite, positive number (every float a config gives here is a factor or a size)."""
         value = self.data.get(field, default)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(field, f"must be a number, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise self.error(field, f"must be a finite number above 0, got {value!r}")
         return float(value)
 
     def str(self, field: str, default: str | None = None) -> str:
@@ -94,6 +100,9 @@ class Config:
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
             kind = "a positive" if positive else "a non-negative"
             raise self.error(field, f"must be {kind} integer, got {value!r}")
+        limit = MAX_LAYERS if "layer" in field else MAX_INT
+        if value > limit:
+            raise self.error(field, f"is {value:,}; at most {limit:,} is accepted")
         return value
 
     def optional_int(self, field: str) -> int | None:

@@ -148,6 +148,8 @@ def load_lfm2(c: Config) -> ModelSpec:
         width = int(2 * width / 3)
         if c.data.get("block_ffn_dim_multiplier") is not None:
             width = int(c.float("block_ffn_dim_multiplier") * width)
+            if width < 1:
+                raise c.error("block_ffn_dim_multiplier", f"leaves a feed-forward width of {width}")
         multiple = c.int("block_multiple_of", 256)
         width = multiple * ((width + multiple - 1) // multiple)
     mlp = DenseMLP(width)

@@ -47,3 +47,24 @@ def test_a_bad_field_path_is_refused(tmp_path):
     path.write_text("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\ngrid: {hbm.channels: [1]}\n")
     result = CliRunner().invoke(main, ["run", str(path)], catch_exceptions=False)
     assert result.exit_code == 2 and "field 'grid.hbm.channels'" in result.output
+
+
+def test_a_latin_hypercube_sample_covers_each_range_once_per_stratum(tmp_path):
+    from asicsim.studies.sweep import SampleSpec, _sampled
+
+    sample = SampleSpec(points=8, seed=3, ranges={"chip.hbm.bandwidth_gbps_per_channel": (100.0, 900.0),
+                                                   "workload.batch": (1, 64)})
+    points = _sampled(sample, tmp_path / "s.yaml")
+    assert points == _sampled(sample, tmp_path / "s.yaml")  # seeded
+    bw = sorted(p["chip.hbm.bandwidth_gbps_per_channel"] for p in points)
+    assert [int((b - 100) // 100) for b in bw] == list(range(8))  # one point in each eighth
+    assert all(isinstance(p["workload.batch"], int) and 1 <= p["workload.batch"] <= 64 for p in points)
+
+
+def test_sampled_points_run_through_a_sweep(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\n"
+                    "workload: {prompt: 16, generate: 3}\n"
+                    "sample: {points: 3, seed: 1, ranges: {chip.hbm.bandwidth_gbps_per_channel: [200, 700]}}\n")
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0 and "3 ran, 0 skipped" in result.output, result.output

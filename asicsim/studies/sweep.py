@@ -3,10 +3,11 @@
 A point sets fields by path: ``chip.<field path>`` (a chip field, blocks by name:
 ``chip.hbm.bandwidth_gbps_per_channel``), ``network.<field>`` (the network between chips), and
 ``workload.<field>`` (``batch``, ``prompt``, ``tp`` ...). ``grid`` takes every combination;
-``zip`` varies its fields together, and each zipped tuple is crossed with the grid. Points that
-cannot run (a model that does not fit, a layout that does not divide) are skipped, counted and
-listed with the reason. With ``store`` (a SQLite file, relative to the scenario), each finished
-point is kept under a hash of its full configuration and the simulator version; rerunning the
+``zip`` varies its fields together, and each zipped tuple is crossed with the grid; ``sample``
+adds points drawn over ranges (a Latin hypercube or uniform, seeded), also crossed with the grid.
+Points that cannot run (a model that does not fit, a layout that does not divide) are skipped,
+counted and listed with the reason. With ``store`` (a SQLite file, relative to the scenario),
+each finished point is kept under a hash of its full configuration and the simulator version; rerunning the
 sweep, after an interruption, say, recomputes nothing that finished.
 """
 
@@ -31,6 +32,17 @@ from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_s
 PREFIXES = ("chip.", "network.", "workload.")
 
 
+class SampleSpec(Spec):
+    """``points`` drawn over ``ranges`` (field path -> [low, high]), seeded: ``latin`` (a Latin
+    hypercube: each range cut into ``points`` strata, each stratum used once) or ``random``
+    (uniform). A range of two integers draws integers."""
+
+    method: Literal["latin", "random"] = "latin"
+    points: int = Field(ge=1, le=100_000)
+    seed: int = 0
+    ranges: dict[str, tuple[int | float, int | float]] = Field(min_length=1)
+
+
 class SweepSpec(Spec):
     """``model`` on ``system`` at every point of ``grid`` × ``zip``."""
 
@@ -43,6 +55,7 @@ class SweepSpec(Spec):
     workload: WorkloadSpec = WorkloadSpec()
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Field path -> values; every combination.")
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="Field paths varied together (equal lengths).")
+    sample: SampleSpec | None = Field(None, description="Points drawn from ranges, crossed with the grid.")
     store: str | None = Field(None, description="SQLite file keeping finished points (relative to the scenario).")
 
 
@@ -58,7 +71,29 @@ def _points(spec: SweepSpec, path: Path) -> list[dict[str, Any]]:
         raise InputError(str(path), "zip", f"zipped fields need equal numbers of values, got {sorted(lengths)}")
     zipped = [dict(zip(spec.zip, vals)) for vals in zip(*spec.zip.values())] or [{}]
     grid = [dict(zip(spec.grid, vals)) for vals in itertools.product(*spec.grid.values())]
-    return [z | g for z in zipped for g in grid]
+    drawn = _sampled(spec.sample, path) if spec.sample else [{}]
+    return [z | d | g for z in zipped for d in drawn for g in grid]
+
+
+def _sampled(sample: SampleSpec, path: Path) -> list[dict[str, Any]]:
+    """The sample's points, the same for the same seed."""
+    import numpy as np
+
+    rng = np.random.default_rng(sample.seed)
+    n, columns = sample.points, {}
+    for key, (low, high) in sample.ranges.items():
+        if not key.startswith(PREFIXES):
+            raise InputError(str(path), f"sample.ranges.{key}", "a field path starts with chip., network. or workload.")
+        if not high >= low:
+            raise InputError(str(path), f"sample.ranges.{key}", f"needs low <= high, got [{low}, {high}]")
+        if sample.method == "latin":  # one draw in each of n strata, strata shuffled per field
+            u = (rng.permutation(n) + rng.random(n)) / n
+        else:
+            u = rng.random(n)
+        values = low + u * (high - low)
+        integral = isinstance(low, int) and isinstance(high, int)
+        columns[key] = [int(round(v)) for v in values] if integral else [float(v) for v in values]
+    return [{k: columns[k][i] for k in columns} for i in range(n)]
 
 
 def _configure(spec: SweepSpec, path: Path, point: dict[str, Any]):

@@ -84,3 +84,13 @@ def test_a_long_run_is_cheap_and_says_which_steps_ran():
     indices = [s.index for s in r.program.steps]
     assert indices[0] == 0 and indices[-1] == 1999 and len(indices) < 120
     assert r.program.meta["decode_steps"] == 1999 and r.program.meta["fast"] is True
+
+
+def test_a_run_too_big_to_simulate_whole_is_refused_at_once_with_the_estimate():
+    from asicsim.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        predict("llama-3.1-8b", "h100-sxm", prompt=64, generate=100_000)
+    assert e.value.field == "generate" and "--fast" in e.value.reason and "tasks" in e.value.reason
+    r = predict("llama-3.1-8b", "h100-sxm", prompt=64, generate=100_000, fast=True)
+    assert r.program.n_tasks < 400_000 and r.metrics.tpot_ms > 0

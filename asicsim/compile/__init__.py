@@ -316,6 +316,19 @@ class _Emitter:
         return self.model.blocks[op.layer].ffn.top_k
 
 
+MAX_TASKS = 8_000_000   # about 6 GB of Program and Trace at ~700 bytes a task
+
+
+def _check_budget(tasks: int, workload: Workload) -> None:
+    """Refuse, before building it, a Program too large to simulate on a workstation."""
+    if tasks > MAX_TASKS:
+        hint = ("simulate with --fast (sampled decode steps, within 0.5 %)" if not workload.fast
+                else "lower the batch or the prompt")
+        raise InputError("workload", "generate" if not workload.fast else "batch",
+                         f"this run would simulate about {tasks:,} tasks (~{tasks * 700 / 1e9:.0f} GB), more than "
+                         f"the {MAX_TASKS:,} the simulator takes in one run; {hint}")
+
+
 def _expert_ends(ops) -> tuple[set[int], set[int]]:
     """Indices of each layer's first and last routed-expert op (where dispatch and combine go)."""
     first: dict[int, int] = {}
@@ -343,7 +356,12 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
     graphs: dict[StepShape, tuple] = {}
     indices = simulated_steps(plan, model, workload)
-    for index, (phase, shape) in zip([0] + indices, step_shapes(workload, indices)):
+    before = 0
+    for k, (index, (phase, shape)) in enumerate(zip([0] + indices, step_shapes(workload, indices))):
+        if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
+            per_step = b.n_tasks - before if k == 2 else 0
+            _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)
+            before = b.n_tasks
         step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context)
         tokens = mb_shape.batch * mb_shape.tokens

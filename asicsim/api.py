@@ -120,6 +120,9 @@ def system(name_or_path: str | ChipSpec | System, chips: int | None = None) -> S
     return with_chips(sys_, chips) if chips is not None else sys_
 
 
+_system = system  # predict's own ``system`` argument shadows the function
+
+
 def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: int = 1, prompt: int = 512,
             generate: int = 128, dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
             mapping: str | Mapping | None = None, chips: int | None = None, tp: int | None = None,
@@ -141,7 +144,7 @@ def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: i
     if chips is not None and chips < 1:
         raise InputError("--chips", None, f"must be at least 1, got {chips}")
     spec = model if isinstance(model, ModelSpec) else load_model(model)
-    return run(spec, globals()["system"](system, chips), wl)
+    return run(spec, _system(system, chips), wl)
 
 
 def compare(systems: list, model: str | ModelSpec, **workload):

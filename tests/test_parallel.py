@@ -186,3 +186,15 @@ def test_pipeline_stages_of_tensor_parallel_groups_work_at_once(llama70b):
     dma = np.array([b.kind == "dma" for b in p.blocks])[p.block]
     busy = (p.service_ns + p.fixed_ns + tr.wait_ns)[decode & dma].sum() / 3  # per decode step
     assert busy > 2.5 * r.metrics.tpot_ms * 1e6
+
+
+def test_a_rank_past_the_kv_heads_reads_one_whole_kv_head(llama70b):
+    """Llama-3.1-70B has 8 KV heads: over 16 ranks each keeps (and reads) 1/8 of the cache, while
+    its FLOPs and query heads still split 16 ways."""
+    from asicsim.compile.shard import shard_op
+
+    attn = next(op for op in build_graph(llama70b, StepShape(2, 1, 500), Numerics()).ops if op.name == "L0.attn")
+    for tp, kv in ((4, 4), (8, 8), (16, 8)):
+        part = shard_op(attn, tp, 1, 2)
+        assert part.kv_read_bytes == pytest.approx(attn.kv_read_bytes / kv)
+        assert part.flops == pytest.approx(attn.flops / tp)

@@ -198,7 +198,7 @@ def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
                 (model.kv_bytes(workload.batch, workload.max_context, num)
                  + model.state_bytes(workload.batch, num)) / len(system.chips))
     return Plan(model.name, system, par, num, weights_in, kv_in, stages, par.micro_batches,
-                Fabric.choose(system, system.network.collective if system.network else Collective.AUTO),
+                system.network.collective if system.network else Collective.AUTO,
                 held[0], held[1])
 
 

@@ -48,18 +48,13 @@ class Fabric:
 
     def __init__(self, b: ProgramBuilder, system: System, algorithm: Collective = Collective.AUTO):
         self.b, self.system = b, system
-        self.algorithm = self.choose(system, algorithm)
+        self.algorithm = algorithm
         self.overhead_ns = system.network.collective_overhead_ns if system.network else 0.0
         self._paths: dict[tuple, tuple] = {}
         self.lane = "p2p"
         self._memo: dict[tuple, tuple] = {}
         self._servers: dict[Edge, int] = {}
         self._senders: dict[tuple, int] = {}
-
-    @staticmethod
-    def choose(system: System, algorithm: Collective) -> Collective:
-        """The configured algorithm; ``auto`` is decided per message by :meth:`pick`."""
-        return algorithm
 
     def pick(self, ranks: list[int], nbytes: float) -> Collective:
         """The all-reduce algorithm for this message: the configured one, or under ``auto`` the one
@@ -171,10 +166,9 @@ class Fabric:
 
     def reduce_scatter(self, ranks: list[int], nbytes: float, op_id: int,
                        deps: list[list[int]]) -> list[list[int]]:
-        """Each rank ends with the sum of its ``nbytes / n`` share: a ring."""
-        self.lane = tuple(sorted(ranks))
-        n = len(ranks)
-        return [list(deps[0])] if n == 1 else self._ring(ranks, nbytes / n, n - 1, op_id, deps)
+        """Each rank ends with the sum of its ``nbytes / n`` share: the same ring traffic as an
+        all-gather, run the other way round the data (the sums are not charged)."""
+        return self.all_gather(ranks, nbytes, op_id, deps)
 
     def all_to_all(self, ranks: list[int], bytes_per_pair: float, op_id: int,
                    deps: list[list[int]]) -> list[list[int]]:

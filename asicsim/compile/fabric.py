@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 
 from asicsim import cost
-from asicsim.hardware.spec import Collective
+from asicsim.hardware.spec import Collective, Topology
 from asicsim.hardware.system import Edge, System
 from asicsim.program import Category, Level, Program, ProgramBuilder, StepRef
 
@@ -61,23 +61,27 @@ class Fabric:
         whose closed form (uncontended, from the first route's bandwidth and latency) is least."""
         if self.algorithm is not Collective.AUTO:
             return self.algorithm
-        n = len(ranks)
+        n, net = len(ranks), self.system.network
         path = self.system.route(ranks[0], ranks[1])
         bw = min(self.system.link(e)["bandwidth_gbps"] for e in path)
         lat = self.system.route_latency_ns(path)
-        direct = self.system.network is not None and self.system.network.topology.value == "fully_connected"
-        both_ways = 2 if self.system.network is not None and self.system.network.topology.value != "switch" \
-            and n > 2 else 1
+        direct = net is not None and net.topology is Topology.FULLY_CONNECTED
+        both_ways = 2 if self._both_ways(n) else 1
         times = {Collective.RING: 2 * (n - 1) / n * nbytes / bw / both_ways + 2 * (n - 1) * lat,
                  Collective.ONE_SHOT: (1 if direct else n - 1) * nbytes / bw + lat,
                  Collective.TWO_SHOT: 2 * (1 if direct else n - 1) / n * nbytes / bw + 2 * lat}
         if n & (n - 1) == 0:
             times[Collective.TREE] = 2 * (n - 1) / n * nbytes / bw + 2 * math.log2(n) * lat
-        net = self.system.network
         if net is not None and net.in_switch_reduction:
             chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
             times[Collective.IN_SWITCH] = (1 + 1 / chunks) * nbytes / bw + lat
         return min(times, key=lambda k: (times[k], k.value))
+
+    def _both_ways(self, n: int) -> bool:
+        """Whether a ring of ``n`` runs both ways round: over point-to-point links, not a switch's
+        ports (which a second ring would share)."""
+        net = self.system.network
+        return net is not None and net.topology is not Topology.SWITCH and n > 2
 
     def _server(self, e: Edge) -> int:
         if e not in self._servers:
@@ -189,7 +193,7 @@ class Fabric:
         order = ring_order(self.system, ranks)
         pos = {r: i for i, r in enumerate(ranks)}
         d = [deps[pos[r]] for r in order]
-        if self.system.network is not None and self.system.network.topology.value != "switch" and len(ranks) > 2:
+        if self._both_ways(len(ranks)):
             fwd = self._one_ring(order, piece / 2, steps, op_id, d)
             back = self._one_ring(order[::-1], piece / 2, steps, op_id, d[::-1])[::-1]
             done = [f + b for f, b in zip(fwd, back)]

@@ -5,7 +5,9 @@
 - ``scale-out``: Llama-3.1-70B tensor-parallel over the eight H100s of ``dgx-h100``, prompt
   2048 + 128 generated;
 - ``generate-10k``: Llama-3.1-8B on an H100, prompt 512 + 10,000 generated, decode
-  fast-forwarded (``--fast``).
+  fast-forwarded (``--fast``);
+- ``groq-256``: Llama-3.1-8B on as many Groq LPUs as it needs, batch 256 (256 sequences
+  pipelined through the chips), prompt 512 + 128 generated, fast-forwarded.
 
 Wall time covers loading, compiling, simulating and measuring; the engine rate counts only
 ``simulate``. Medians over ``repeat`` runs. Each workload runs in a process of its own (forked),
@@ -52,10 +54,19 @@ def _long() -> list[tuple]:
              Workload(batch=1, prompt=512, generate=10_000, fast=True))]
 
 
+def _groq() -> list[tuple]:
+    from asicsim.hardware import load_system
+    from asicsim.model import load_model
+
+    return [(load_model("llama-3.1-8b"), load_system("groq-lpu"),
+             Workload(batch=256, prompt=512, generate=128, fast=True))]
+
+
 WORKLOADS = {
     "quickstart": ("quickstart.yaml: llama-3.1-8b on h100-sxm and taalas-hc1, prompt 512 + 128", _quickstart),
     "scale-out": ("llama-3.1-70b TP8 on dgx-h100, prompt 2048 + 128", _scale_out),
     "generate-10k": ("llama-3.1-8b on h100-sxm, prompt 512 + 10,000, fast-forwarded", _long),
+    "groq-256": ("llama-3.1-8b on groq-lpu, batch 256, prompt 512 + 128, fast-forwarded", _groq),
 }
 
 

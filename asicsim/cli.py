@@ -146,7 +146,8 @@ def _write_traces(results, path: Path) -> None:
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
 @click.option("--fast/--exact", default=False, show_default=True,
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
-                   "0.5 %); --exact simulates every step.")
+                   "0.5 %; up to 3 % for several sequences pipelined through a spatial chip); --exact simulates "
+                   "every step.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
@@ -173,7 +174,7 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
 
 @main.command()
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs to take the median of.")
-@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k"]), multiple=True,
+@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k", "groq-256"]), multiple=True,
               help="Which reference workload to time (repeatable; default: both).")
 def bench(repeat: int, workloads: tuple[str, ...]) -> None:
     """Time reference workloads: wall time, tasks simulated, engine tasks/s, peak memory."""

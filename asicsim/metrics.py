@@ -6,7 +6,7 @@ simulated again. Phases are 'prefill' (the prompt, ending with the first token) 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import numpy as np
@@ -41,10 +41,16 @@ class Metrics:
     bytes_per_decode_step: dict[str, float]
     bound_share: dict[str, dict[str, float]]           # phase -> bound -> share of op time
     dominant_bound: dict[str, str]                     # phase -> bound
-    ops: list[dict] = field(default_factory=list)      # each op of one representative step
+    ops: list[dict] = field(default_factory=list)      # each op of one representative step (its first micro-batch)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """A copy as plain dicts and lists (of numbers and strings: copied two levels deep)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = ({k: dict(x) if isinstance(x, dict) else x for k, x in v.items()} if isinstance(v, dict)
+                           else [dict(x) for x in v] if isinstance(v, list) else v)
+        return out
 
 
 def step_ends(trace: Trace) -> np.ndarray:
@@ -172,8 +178,12 @@ def compute_metrics(trace: Trace) -> Metrics:
     per_step = ({k: v / sample.total for k, v in by_level["decode"].items()}
                 if len(decode_steps) else {})
     rep_step = int(decode_steps[-1]) if len(decode_steps) else 0
-    ops = [{"name": o.name, "kind": o.kind, "span_us": float(span[i]) / 1e3, "bound": list(Bound)[bound[i]].value}
-           for i, o in enumerate(p.ops) if o.step == rep_step]
+    ops, seen = [], set()  # the first micro-batch's ops (the others repeat their names)
+    for i, o in enumerate(p.ops):
+        if o.step == rep_step and o.name not in seen:
+            seen.add(o.name)
+            ops.append({"name": o.name, "kind": o.kind, "span_us": float(span[i]) / 1e3,
+                        "bound": list(Bound)[bound[i]].value})
     return Metrics(
         ttft_ms=prefill_end / 1e6, tpot_ms=tpot / 1e6 if tpot else None,
         tokens_per_s=batch / tpot * 1e9 if tpot else None,

@@ -168,11 +168,35 @@ class Recording:
         return len(self.cols[0])
 
 
+@dataclass(frozen=True, eq=False)
+class Span:
+    """A stretch of tasks and the ops they belong to (a whole micro-batch of a step), recorded as
+    numpy columns for stamping again: ``op`` relative to the span's first op, dependencies local
+    (>= 0) or external (-1 - k, the k-th of the ``external`` tasks given at replay)."""
+
+    ops: tuple[OpRef, ...]
+    cols: dict
+    dep_count: np.ndarray
+    deps: np.ndarray
+    srv_count: np.ndarray
+    srv: np.ndarray
+    hold: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dep_count)
+
+
+_TYPES = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64, np.float64, np.int8, np.int8)
+
+
 class ProgramBuilder:
     """Appends tasks in dependency order and freezes them into a Program.
 
-    ``record``/``replay`` let a compiler emit an op once and stamp copies of its tasks wherever
-    the same op recurs (every layer of every decode step), which keeps compiling fast.
+    Tasks are appended to Python lists (the *tail*) and moved into numpy chunks at step and
+    micro-batch boundaries (``flush``), which keeps memory near the Program's own. ``record``/
+    ``replay`` let a compiler emit an op once and stamp copies of its tasks wherever the same op
+    recurs (every layer of every decode step); ``record_span``/``replay_span`` do the same for a
+    whole micro-batch, as numpy blocks, where a step's micro-batches are alike.
     """
 
     def __init__(self) -> None:
@@ -180,6 +204,11 @@ class ProgramBuilder:
         self.servers: list[ServerRef] = []
         self.ops: list[OpRef] = []
         self.steps: list[StepRef] = []
+        self._chunks: list[tuple] = []   # (cols, dep_count, dep_idx, srv_count, srv_idx, srv_hold)
+        self._base = 0                   # tasks in chunks
+        self._new_tail()
+
+    def _new_tail(self) -> None:
         self._cols: tuple[list, ...] = tuple([] for _ in _COLUMNS)
         self._dep_ptr: list[int] = [0]
         self._dep_idx: list[int] = []
@@ -189,7 +218,19 @@ class ProgramBuilder:
 
     @property
     def n_tasks(self) -> int:
-        return len(self._cols[0])
+        return self._base + len(self._cols[0])
+
+    def flush(self) -> None:
+        """Move the tail's tasks into a numpy chunk."""
+        n = len(self._cols[0])
+        if not n:
+            return
+        cols = {name: np.array(c, dtype=t) for name, c, t in zip(_COLUMNS, self._cols, _TYPES)}
+        self._chunks.append((cols, np.diff(np.array(self._dep_ptr, np.int64)), np.array(self._dep_idx, np.int64),
+                             np.diff(np.array(self._srv_ptr, np.int64)), np.array(self._srv_idx, np.int64),
+                             np.array(self._srv_hold, np.float64)))
+        self._base += n
+        self._new_tail()
 
     def add_block(self, name: str, kind: str, chip: int = 0, copies: int = 1) -> int:
         self.blocks.append(BlockRef(name, kind, chip, copies))
@@ -228,13 +269,16 @@ class ProgramBuilder:
         return tid
 
     def record(self, first: int, external: list[int]) -> Recording:
-        """The tasks from ``first`` on, as a Recording that ``replay`` can stamp again."""
+        """The tasks from ``first`` on (all in the tail), as a Recording that ``replay`` can stamp again."""
         ext = {d: -1 - k for k, d in enumerate(external)}
-        d0, s0 = self._dep_ptr[first], self._srv_ptr[first]
+        local = first - self._base
+        if local < 0:
+            raise ValueError("record() reaches back past a flush")
+        d0, s0 = self._dep_ptr[local], self._srv_ptr[local]
         deps = [d - first if d >= first else ext[d] for d in self._dep_idx[d0:]]
-        cols = tuple(c[first:] for i, c in enumerate(self._cols) if i != 1)
-        return Recording(cols, [p - d0 for p in self._dep_ptr[first:]], deps,
-                         [p - s0 for p in self._srv_ptr[first:]], self._srv_idx[s0:], self._srv_hold[s0:])
+        cols = tuple(c[local:] for i, c in enumerate(self._cols) if i != 1)
+        return Recording(cols, [p - d0 for p in self._dep_ptr[local:]], deps,
+                         [p - s0 for p in self._srv_ptr[local:]], self._srv_idx[s0:], self._srv_hold[s0:])
 
     def replay(self, rec: Recording, op: int, external: list[int]) -> int:
         """Append copies of recorded tasks for ``op``; returns the id of the last one."""
@@ -251,12 +295,63 @@ class ProgramBuilder:
         self._srv_ptr.extend([s0 + p for p in rec.srv_ptr[1:]])
         return base + n - 1
 
+    def mark(self) -> tuple[int, int]:
+        """Where a span starts (its first task and first op); flushes the tail first."""
+        self.flush()
+        return self.n_tasks, len(self.ops)
+
+    def record_span(self, mark: tuple[int, int], external: list[int]) -> Span | None:
+        """The tasks and ops since ``mark``, or None where a task depends on an earlier task
+        that is not among ``external`` (a span that is not self-contained cannot be stamped)."""
+        self.flush()
+        first, first_op = mark
+        if self._base == first:
+            return None
+        cols, dep_count, deps, srv_count, srv, hold = self._chunks[-1]
+        if self._base - len(dep_count) != first:
+            return None
+        ext = {d: -1 - k for k, d in enumerate(external)}
+        outside = deps < first
+        if outside.any():
+            try:
+                mapped = np.array([ext[d] for d in deps[outside].tolist()], np.int64)
+            except KeyError:
+                return None
+        rel = deps - first
+        if outside.any():
+            rel[outside] = mapped
+        span_cols = dict(cols)
+        span_cols["op"] = cols["op"] - first_op
+        return Span(tuple(self.ops[first_op:]), span_cols, dep_count, rel, srv_count, srv, hold)
+
+    def replay_span(self, span: Span, external: list[int]) -> int:
+        """Append a copy of ``span`` whose external dependencies are ``external``; returns the id
+        of its first task."""
+        self.flush()
+        base, op_base = self.n_tasks, len(self.ops)
+        self.ops.extend(span.ops)
+        cols = dict(span.cols)
+        cols["op"] = span.cols["op"] + op_base
+        deps = span.deps + base
+        outside = span.deps < 0
+        if outside.any():
+            deps[outside] = np.asarray(external, np.int64)[-1 - span.deps[outside]]
+        self._chunks.append((cols, span.dep_count, deps, span.srv_count, span.srv, span.hold))
+        self._base += len(span)
+        return base
+
     def build(self, meta: dict | None = None) -> Program:
-        f64, i64 = np.float64, np.int64
-        types = (i64, i64, f64, f64, f64, f64, f64, np.int8, np.int8)
-        cols = {name: np.array(c, dtype=t) for name, c, t in zip(_COLUMNS, self._cols, types)}
+        self.flush()
+        chunks = self._chunks
+
+        def cat(i, dtype):
+            return np.concatenate([c[i] for c in chunks]) if chunks else np.zeros(0, dtype)
+
+        cols = {name: (np.concatenate([c[0][name] for c in chunks]) if chunks else np.zeros(0, t))
+                for name, t in zip(_COLUMNS, _TYPES)}
+        dep_ptr = np.concatenate([[0], np.cumsum(cat(1, np.int64))]).astype(np.int64)
+        srv_ptr = np.concatenate([[0], np.cumsum(cat(3, np.int64))]).astype(np.int64)
         return Program(
             blocks=tuple(self.blocks), servers=tuple(self.servers), ops=tuple(self.ops), steps=tuple(self.steps),
-            dep_ptr=np.array(self._dep_ptr, i64), dep_idx=np.array(self._dep_idx, i64),
-            srv_ptr=np.array(self._srv_ptr, i64), srv_idx=np.array(self._srv_idx, i64),
-            srv_hold_ns=np.array(self._srv_hold, f64), meta=meta or {}, **cols)
+            dep_ptr=dep_ptr, dep_idx=cat(2, np.int64), srv_ptr=srv_ptr, srv_idx=cat(4, np.int64),
+            srv_hold_ns=cat(5, np.float64), meta=meta or {}, **cols)

@@ -36,7 +36,7 @@ from asicsim.model.ops import OpKind, StepShape
 from asicsim.program import Level, Program, ProgramBuilder, StepRef
 
 __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
-           "compile_run", "plan_run", "step_shapes"]
+           "compile_run", "plan_run", "simulated_steps", "step_breaks", "step_shapes"]
 
 
 def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tuple[str, StepShape]]:
@@ -49,15 +49,20 @@ def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tu
     return steps
 
 
+def step_breaks(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
+    """The decode steps (1-based) whose shape differs from the step before."""
+    tp = plan.parallel.tp if plan.mapping is Mapping.TEMPORAL else 1
+    return break_points(model, workload.prompt, workload.generate - 1, workload.batch // plan.micro_batches,
+                        plan.numerics, tp)
+
+
 def simulated_steps(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
     """The decode steps (1-based) the Program holds: all of them, or under ``fast`` a sample
     that straddles every point where a step's shape changes."""
     n = workload.generate - 1
     if not workload.fast:
         return list(range(1, n + 1))
-    tp = plan.parallel.tp if plan.mapping is Mapping.TEMPORAL else 1
-    breaks = break_points(model, workload.prompt, n, workload.batch // plan.micro_batches, plan.numerics, tp)
-    return sampled_steps(n, breaks)
+    return sampled_steps(n, step_breaks(plan, model, workload))
 
 
 class _Blocks:
@@ -316,6 +321,7 @@ class _Emitter:
         return self.model.blocks[op.layer].ffn.top_k
 
 
+STAMP_MICRO_BATCHES = True  # False emits every micro-batch op by op (the same Program, slower)
 MAX_TASKS = 8_000_000   # about 6 GB of Program and Trace at ~700 bytes a task
 
 
@@ -344,8 +350,9 @@ def _join(per_rank: list[list[int]]) -> list[int]:
     return [t for tasks in per_rank for t in tasks]
 
 
-def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
-    """The Program that carries out ``plan``: every step, every op, every task."""
+def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list[int] | None = None) -> Program:
+    """The Program that carries out ``plan``: every step, every op, every task (of the decode
+    steps ``indices`` where given, else of :func:`simulated_steps`)."""
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics
@@ -355,7 +362,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     bytes_per_token = model.hidden * num.act_bytes
     last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
     graphs: dict[StepShape, tuple] = {}
-    indices = simulated_steps(plan, model, workload)
+    indices = simulated_steps(plan, model, workload) if indices is None else indices
     before = 0
     for k, (index, (phase, shape)) in enumerate(zip([0] + indices, step_shapes(workload, indices))):
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
@@ -370,7 +377,14 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
             graphs[mb_shape] = (graph, [e.shard(op, mb_shape.batch) for op in graph.ops], *_expert_ends(graph.ops))
         graph, shards, firsts, lasts = graphs[mb_shape]
         ops = graph.ops
+        b.flush()
+        span = None
         for mb in range(micro):
+            if span is not None:  # alike micro-batches: stamp the recorded one
+                last[mb] = span.stamp(b, last[mb])
+                continue
+            if mb == 1 and micro > 2 and STAMP_MICRO_BATCHES:
+                span = _Span(b, last[mb])
             outs: list[list[tuple[tuple[int, ...], int, float]]] = []  # per op: (output tasks, chip, share)
             for i, op in enumerate(ops):
                 op_id = b.add_op(op.name, op.layer, op.kind.value, step)
@@ -392,9 +406,46 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
                     mine.append((tuple(done), here, 1.0 / len(parts)))
                 outs.append(mine)
             last[mb] = outs[-1]
+            if span is not None:
+                span = span.close(outs[-1])
     return b.build(plan.to_dict() | {"model": model.name, "batch": workload.batch, "prompt": workload.prompt,
                                      "generate": workload.generate, "dtype": workload.dtype.value,
                                      "decode_steps": workload.generate - 1, "fast": workload.fast})
+
+
+class _Span:
+    """A step's second micro-batch, recorded so that the third on are stamped from it: a
+    micro-batch after the first (which alone pays the step's launch) emits the same tasks as the
+    one before it, shifted, with its own previous token as its only input from outside."""
+
+    def __init__(self, b: ProgramBuilder, inputs: list):
+        self.mark, self.inputs = b.mark(), _flat(inputs)
+        self.b = b
+
+    def close(self, outputs: list) -> _Span | None:
+        """Record the micro-batch just emitted; None where it cannot be stamped."""
+        self.span = self.b.record_span(self.mark, self.inputs)
+        if self.span is None:
+            return None
+        first, n = self.mark[0], len(self.span)
+        ext = {t: k for k, t in enumerate(self.inputs)}
+        # each output: a task of the span (>= 0, its offset) or one of the inputs (-1 - k)
+        try:
+            self.outputs = [([t - first if first <= t < first + n else -1 - ext[t] for t in ts], chip, share)
+                            for ts, chip, share in outputs]
+        except KeyError:
+            return None
+        return self
+
+    def stamp(self, b: ProgramBuilder, inputs: list) -> list:
+        flat = _flat(inputs)
+        base = b.replay_span(self.span, flat)
+        return [(tuple(base + t if t >= 0 else flat[-1 - t] for t in ts), chip, share)
+                for ts, chip, share in self.outputs]
+
+
+def _flat(outputs: list) -> list[int]:
+    return [t for ts, _, _ in outputs for t in ts]
 
 
 def _adapter(b: ProgramBuilder, lower: Lowerer, op, step: int, st: Stage, deps: list[int], base: int,

@@ -9,6 +9,12 @@ break points, the simulated steps are exact and the rest are interpolated by
 Steps are simulated in *probes* of three consecutive steps, so that each probe's later steps
 are measured after their predecessor (a pipeline in steady state): a probe at the start, one at
 the end, one on each side of every break point, and a few spread evenly between.
+
+A known limit: where a step's sequences are pipelined one after another (a spatial chip's
+batch), a step's last sequences overlap the next step's first, so a sampled step is timed
+beside a neighbour of another context than in the whole run, and contention between them can
+differ: Groq with 16 to 32 sequences and a 64-token prompt is up to 2.8 % off exact (0.002 %
+with a 1,000-token prompt). Everywhere else measured, within 0.5 %.
 """
 
 from __future__ import annotations

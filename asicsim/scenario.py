@@ -138,6 +138,24 @@ def write_results(spec: Spec, output: StudyOutput, out: Path) -> Path:
     return path
 
 
+def study_tables(doc: dict) -> list:
+    """The tables of a results document (``scenario`` and the study's own keys): the
+    ``tables(doc, scenario)`` of the module that defines the runner of its kind, as the terminal
+    showed them; [] for a kind without one."""
+    _import_studies()
+    scenario = doc.get("scenario") or {}
+    entry = STUDIES.get(scenario.get("kind", "compare"))
+    hook = getattr(sys.modules.get(entry[1].__module__), "tables", None) if entry else None
+    return list(hook(doc, scenario)) if hook else []
+
+
+def tables(doc: dict, scenario: dict | None = None) -> list:
+    """The tables of a ``compare`` results document: its runs side by side."""
+    from asicsim.report_text import comparison_tables
+
+    return comparison_tables(doc["results"])
+
+
 def study_figures(spec: Spec, doc: dict, folder: Path) -> list[Path]:
     """A study's own figures: the optional ``write_figures(doc, folder)`` of the module that
     defines its runner (a comparison has none; its per-run figures come from asicsim.plots)."""

@@ -234,14 +234,13 @@ def models(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = f"{'name':<22}{'params':>10}{'active':>10}{'KV B/token':>12}{'state B/seq':>13}  layer mix"
-    click.echo(header)
-    click.echo("-" * len(header))
-    for r in rows:
-        mix = ", ".join(f"{k} {v}" for k, v in r["layer_mix"].items())
-        click.echo(f"{r['name']:<22}{r['params'] / 1e9:>9.2f}B{r['active_params'] / 1e9:>9.2f}B"
-                   f"{r['kv_bytes_per_token']:>12,.0f}{r['state_bytes_per_sequence']:>13,.0f}  {mix}")
+    from asicsim.tables import Table, render_text
 
+    body = [[r["name"], f"{r['params'] / 1e9:.2f}B", f"{r['active_params'] / 1e9:.2f}B",
+             f"{r['kv_bytes_per_token']:,.0f}", f"{r['state_bytes_per_sequence']:,.0f}",
+             ", ".join(f"{k} {v}" for k, v in r["layer_mix"].items())] for r in rows]
+    header = ["name", "params", "active", "KV B/token", "state B/seq", "layer mix"]
+    click.echo(render_text([Table("", header, body, left=(5,))]))
 
 if __name__ == "__main__":
     main()

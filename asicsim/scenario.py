@@ -131,10 +131,14 @@ def run_scenario(path: str | Path, progress: Callable[[str], None] = lambda name
 
 
 def write_results(spec: Spec, output: StudyOutput, out: Path) -> Path:
-    """Write ``results.json`` (the scenario, then the study's document) into ``out``."""
+    """Write ``results.json`` (the scenario, then the study's document) into ``out``, and its
+    records as tidy rows in ``results.csv`` (:mod:`asicsim.tidy`)."""
+    from asicsim.tidy import write_csv
+
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     path.write_text(json.dumps({"scenario": spec.model_dump(mode="json"), **output.doc}, indent=2))
+    write_csv(output.doc, out)
     return path
 
 

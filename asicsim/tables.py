@@ -15,14 +15,15 @@ TEXT_WIDTH = 250
 
 @dataclass(frozen=True)
 class Table:
-    """A grid of formatted cells. The first ``labels`` columns are left-aligned labels, the rest
-    right-aligned values; ``notes`` are sentences printed under it."""
+    """A grid of formatted cells. The first ``labels`` columns, and those listed in ``left``, are
+    left-aligned text; the rest right-aligned values. ``notes`` are sentences printed under it."""
 
     title: str
     header: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
     labels: int = 1
+    left: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for row in self.rows:
@@ -30,7 +31,7 @@ class Table:
                 raise ValueError(f"table {self.title!r}: a row of {len(row)} cells under {len(self.header)} columns")
 
     def align(self, i: int) -> str:
-        return "left" if i < self.labels else "right"
+        return "left" if i < self.labels or i in self.left else "right"
 
 
 def render_text(tables: list[Table], trailer: list[str] = ()) -> str:

@@ -332,3 +332,32 @@ def test_an_unknown_document_falls_back_to_records_in_human_units(tmp_path):
     assert "kv (GB)" in html and '<td class="r">15.1</td>' in html and '<td class="r">5.61</td>' in html
     assert "15,077,359,616" not in html
 
+
+
+def test_results_csv_is_tidy_rows_pandas_reads(results, open_closed):
+    """results.csv beside results.json: one row per run, a column per scalar, values in full."""
+    import pandas as pd
+
+    for folder, key in ((results, "results"), (open_closed, "systems")):
+        records = json.loads((folder / "results.json").read_text())[key]
+        table = pd.read_csv(folder / "results.csv")
+        assert list(table["system"]) == [r["system"] for r in records]
+        assert list(table["tpot_ms"]) == [r["tpot_ms"] for r in records]  # repr: no digit lost
+    table = pd.read_csv(results / "results.csv")
+    runs = json.loads((results / "results.json").read_text())["results"]
+    assert list(table["utilisation.decode.matmul"]) == [r["utilisation"]["decode"]["matmul"] for r in runs]
+    assert "ops" not in table.columns  # per-op detail stays in results.json
+    table = pd.read_csv(open_closed / "results.csv")
+    assert table["zoo_runs"].iloc[-1] == ";".join(json.loads((open_closed / "results.json").read_text())
+                                                  ["systems"][-1]["zoo_runs"])
+
+
+def test_a_second_record_list_gets_its_own_csv(tmp_path):
+    from asicsim.tidy import write_csv
+
+    doc = {"model": "m", "rows": [{"setup": "a", "fits": True, "layout": {"tp": 2}}],
+           "link_sweep": [{"bandwidth_gbps": 50.0, "tpot_ms": None}]}
+    paths = write_csv(doc, tmp_path)
+    assert [p.name for p in paths] == ["results.csv", "link_sweep.csv"]
+    assert (tmp_path / "results.csv").read_text() == "setup,fits,layout.tp\na,True,2\n"
+    assert (tmp_path / "link_sweep.csv").read_text() == "bandwidth_gbps,tpot_ms\n50.0,\n"

@@ -37,8 +37,12 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder for results.json and figures (default: results/<scenario name>).")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system).")
-def run(scenario: str, out: str | None, trace_path: str | None) -> None:
+              help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system; "
+                   "gzip-compressed if it ends in .gz).")
+@click.option("--trace-steps", default=None, metavar="all|first:N|every:K",
+              help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
+                   "decode step (default first:8: a few MB that opens quickly).")
+def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str | None) -> None:
     """Run SCENARIO.yaml; print a table, write results.json and figures to the output folder."""
     from asicsim.plots import write_plots
     from asicsim.scenario import (
@@ -48,6 +52,7 @@ def run(scenario: str, out: str | None, trace_path: str | None) -> None:
         write_results,
     )
 
+    steps = _trace_steps(trace_path, trace_steps)
     spec = load_scenario(scenario)
     with _Progress(len(getattr(spec, "systems", ())) or None) as note:
         output = run_scenario(scenario, note)
@@ -62,8 +67,8 @@ def run(scenario: str, out: str | None, trace_path: str | None) -> None:
     if figures:
         plural = "s" if len(figures) != 1 else ""
         click.echo(f"wrote {len(figures)} figure{plural} to {folder} (see them all: asicsim report {folder})")
-    if trace_path:
-        _write_traces(output.results, Path(trace_path))
+    if steps:
+        _write_traces(output.results, trace_path, steps)
 
 
 class _Progress:
@@ -111,17 +116,34 @@ def report(results_dir: str, out: str | None) -> None:
     click.echo(f"wrote {path}")
 
 
-def _write_traces(results, path: Path) -> None:
+def _trace_steps(path: str | None, steps: str | None):
+    """The checked ``--trace-steps`` (default first:8) when a trace is asked for, else None;
+    checked before anything runs."""
+    from asicsim.perfetto import DEFAULT_STEPS, parse_steps
+
+    if steps and not path:
+        raise InputError("--trace-steps", None, "chooses the steps of a trace; give --trace FILE.json (or .json.gz) too")
+    return parse_steps(steps or DEFAULT_STEPS) if path else None
+
+
+def _write_traces(results, path: str, choice) -> None:
+    """One trace per run (``NAME.SYSTEM.json`` when there are several) of the ``choice`` of steps
+    (all lifts the slice cap); a name ending in .gz is written compressed."""
     from asicsim.perfetto import write_chrome_trace
 
+    path = Path(path)
     for r in results:
-        target = path if len(results) == 1 else path.with_name(f"{path.stem}.{r.system.name}{path.suffix}")
+        name = path.name.removesuffix(".gz")
+        stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+        gz = ".gz" if path.name.endswith(".gz") else ""
+        target = path if len(results) == 1 else path.with_name(f"{stem}.{r.system.name}{dot}{ext}{gz}")
         try:
-            summary = write_chrome_trace(r.trace, target)
+            summary = write_chrome_trace(r.trace, target, max_slices=None if choice.mode == "all" else 200_000,
+                                         steps=choice)
         except OSError as e:
             raise InputError("--trace", None, f"cannot write {target}: {e.strerror or e}") from None
-        sampled = " (sampled by whole steps)" if summary["sampled"] else ""
-        click.echo(f"wrote {target}: {summary['slices']:,} slices{sampled}", err=True)
+        click.echo(f"wrote {target} ({summary['bytes'] / 1e6:,.1f} MB): {summary['slices']:,} of "
+                   f"{summary['slices'] + summary['dropped']:,} tasks as slices; {summary['kept']}", err=True)
 
 
 @main.command()
@@ -150,14 +172,19 @@ def _write_traces(results, path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a Chrome/Perfetto trace-event JSON of the run.")
+              help="Write a Chrome/Perfetto trace-event JSON of the run (gzip-compressed if it ends in .gz).")
+@click.option("--trace-steps", default=None, metavar="all|first:N|every:K",
+              help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
+                   "decode step (default first:8: a few MB that opens quickly).")
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None) -> None:
+            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None,
+            trace_steps: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.report_text import comparison_table
 
+    steps = _trace_steps(trace_path, trace_steps)
     result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
                          mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches,
                          fast=fast)
@@ -167,8 +194,8 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(comparison_table([result]))
-    if trace_path:
-        _write_traces([result], Path(trace_path))
+    if steps:
+        _write_traces([result], trace_path, steps)
 
 
 @main.command()

@@ -28,8 +28,91 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="asicsim")
-def main() -> None:
-    """asicsim: simulate transformer inference on programmable and hardwired chips."""
+@click.option("-q", "--quiet", is_flag=True, help="Print results only: no progress, no 'wrote ...' lines.")
+@click.option("-v", "--verbose", is_flag=True, help="Also time each stage on stderr, on a terminal or not.")
+def main(quiet: bool, verbose: bool) -> None:
+    """asicsim: simulate transformer inference on programmable and hardwired chips.
+
+    Results go to stdout; progress (on a terminal only) and 'wrote ...' lines go to stderr."""
+    _OUT.quiet, _OUT.verbose = quiet, verbose and not quiet
+
+
+# --- output conventions: results on stdout; status and progress on stderr -------------------------
+
+class _Out:
+    """How chatty the commands are: ``--quiet`` keeps only results; progress shows on a terminal;
+    ``--verbose`` times every stage, on a terminal or not."""
+
+    quiet = False
+    verbose = False
+
+    def status(self, message: str) -> None:
+        """A line about what was done ('wrote ...'), on stderr unless --quiet."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def live(self) -> bool:
+        """Whether to draw progress: stderr is a terminal and not --quiet."""
+        return not self.quiet and sys.stderr.isatty()
+
+
+_OUT = _Out()
+
+
+class _Stage:
+    """A stage that may take more than a second (drawing figures, writing traces, validating):
+    its label on stderr while it runs (on a terminal), its time after it with --verbose."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __enter__(self) -> Self:
+        import time
+
+        self.t0 = time.perf_counter()
+        if _OUT.live():
+            sys.stderr.write(f"{self.label} ...\r")
+            sys.stderr.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import time
+
+        if _OUT.live():
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+        if _OUT.verbose and exc[0] is None:
+            click.echo(f"{self.label}: {time.perf_counter() - self.t0:.1f} s", err=True)
+
+
+def _figure_count(paths: list[Path]) -> str:
+    """'7 figures (PNG+SVG)': one figure per name, whatever formats it was saved in."""
+    formats: dict[Path, list[str]] = {}
+    for p in paths:
+        formats.setdefault(p.with_suffix(""), []).append(p.suffix.lstrip(".").upper())
+    kinds: dict[str, int] = {}
+    for fmts in formats.values():
+        key = "+".join(sorted(set(fmts), key=lambda f: (f != "PNG", f)))
+        kinds[key] = kinds.get(key, 0) + 1
+    n = len(formats)
+    what = ", ".join(f"{k}" if len(kinds) == 1 else f"{c} {k}" for k, c in kinds.items())
+    return f"{n} figure{'s' if n != 1 else ''} ({what})"
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict[str, object]:
+    """``--set PATH=VALUE`` pairs as a dict; the value is read as YAML (8, 1e3, true, [a, b])."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key.strip():
+            raise InputError("--set", None, f"takes FIELD.PATH=VALUE (e.g. workload.batch=8), got {pair[:60]!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError("--set", key.strip(), f"cannot read the value {text[:60]!r}") from None
+    return out
 
 
 @main.command()
@@ -42,8 +125,15 @@ def main() -> None:
 @click.option("--trace-steps", default=None, metavar="all|first:N|every:K",
               help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
                    "decode step (default first:8: a few MB that opens quickly).")
-def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str | None) -> None:
-    """Run SCENARIO.yaml; print a table, write results.json and figures to the output folder."""
+@click.option("--set", "sets", multiple=True, metavar="FIELD.PATH=VALUE",
+              help="Override a scenario field, e.g. --set workload.batch=8 --set systems=[h100-sxm] "
+                   "(repeatable; the value is read as YAML).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print results.json's document (the scenario and the study's results) instead of the table.")
+def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str | None,
+        sets: tuple[str, ...], as_json: bool) -> None:
+    """Run SCENARIO.yaml; print a table, write results.json, results.csv and figures to the
+    output folder."""
     from asicsim.plots import write_plots
     from asicsim.scenario import (
         load_scenario,
@@ -53,20 +143,24 @@ def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str
     )
 
     steps = _trace_steps(trace_path, trace_steps)
-    spec = load_scenario(scenario)
+    overrides = _overrides(sets)
+    spec = load_scenario(scenario, overrides)
     with _Progress(len(getattr(spec, "systems", ())) or None) as note:
-        output = run_scenario(scenario, note)
-    click.echo(output.text)
+        output = run_scenario(scenario, note, overrides)
     folder = Path(out) if out else Path("results") / spec.name
     try:
         path = write_results(spec, output, folder)
     except OSError as e:
         raise InputError("--out", None, f"cannot write results into {folder}: {e.strerror or e}") from None
-    click.echo(f"\nwrote {path}")
-    figures = write_plots(output, folder) + study_figures(spec, output.doc, folder)
+    if as_json:
+        click.echo(path.read_text())
+    else:
+        click.echo(output.text)
+    _OUT.status(f"\nwrote {path} and {path.with_suffix('.csv').name}")
+    with _Stage("drawing figures"):
+        figures = write_plots(output, folder) + study_figures(spec, output.doc, folder)
     if figures:
-        plural = "s" if len(figures) != 1 else ""
-        click.echo(f"wrote {len(figures)} figure{plural} to {folder} (see them all: asicsim report {folder})")
+        _OUT.status(f"wrote {_figure_count(figures)} to {folder} (see them all: asicsim report {folder})")
     if steps:
         _write_traces(output.results, trace_path, steps)
 
@@ -82,7 +176,7 @@ class _Progress:
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0  # no monitor thread: the figures are drawn in forked processes
-        self.bar = tqdm(total=total, unit="run", file=sys.stderr, disable=not sys.stderr.isatty(),
+        self.bar = tqdm(total=total, unit="run", file=sys.stderr, disable=not _OUT.live(),
                         leave=False, dynamic_ncols=True)
         self.started = False
 
@@ -110,10 +204,11 @@ def report(results_dir: str, out: str | None) -> None:
     from asicsim.report_html import write_report
 
     try:
-        path = write_report(Path(results_dir), Path(out) if out else None)
+        with _Stage("writing the report"):
+            path = write_report(Path(results_dir), Path(out) if out else None)
     except OSError as e:
         raise InputError("--out", None, f"cannot write the report: {e.strerror or e}") from None
-    click.echo(f"wrote {path}")
+    _OUT.status(f"wrote {path}")
 
 
 def _trace_steps(path: str | None, steps: str | None):
@@ -138,12 +233,13 @@ def _write_traces(results, path: str, choice) -> None:
         gz = ".gz" if path.name.endswith(".gz") else ""
         target = path if len(results) == 1 else path.with_name(f"{stem}.{r.system.name}{dot}{ext}{gz}")
         try:
-            summary = write_chrome_trace(r.trace, target, max_slices=None if choice.mode == "all" else 200_000,
-                                         steps=choice)
+            with _Stage(f"writing {target}"):
+                summary = write_chrome_trace(r.trace, target, max_slices=None if choice.mode == "all" else 200_000,
+                                             steps=choice)
         except OSError as e:
             raise InputError("--trace", None, f"cannot write {target}: {e.strerror or e}") from None
-        click.echo(f"wrote {target} ({summary['bytes'] / 1e6:,.1f} MB): {summary['slices']:,} of "
-                   f"{summary['slices'] + summary['dropped']:,} tasks as slices; {summary['kept']}", err=True)
+        _OUT.status(f"wrote {target} ({summary['bytes'] / 1e6:,.1f} MB): {summary['slices']:,} of "
+                    f"{summary['slices'] + summary['dropped']:,} tasks as slices; {summary['kept']}")
 
 
 @main.command()
@@ -217,7 +313,8 @@ def validate(as_json: bool) -> None:
 
     from asicsim.validation import run_checks, table
 
-    checks = run_checks()
+    with _Stage("simulating every measured setup"):
+        checks = run_checks()
     if as_json:
         click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks], indent=2))
     else:

@@ -102,7 +102,7 @@ def results(tmp_path_factory) -> Path:
     out = root / "results"
     result = invoke("run", str(root / "short.yaml"), "--out", str(out))
     assert result.exit_code == 0, result.output
-    assert "wrote 14 figures" in result.output
+    assert "wrote 7 figures (PNG+SVG)" in result.stderr and "wrote" not in result.stdout
     result = invoke("report", str(out))
     assert result.exit_code == 0, result.output
     return out

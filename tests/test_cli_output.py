@@ -1,0 +1,72 @@
+"""Command-line conventions: results on stdout, status on stderr, --json on run, --set overrides
+(validated, the unknown field named), --quiet and --verbose, counts that say what they count."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from asicsim.cli import _figure_count, main
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ["--set", "workload.prompt=16", "--set", "workload.generate=2", "--set", "systems=[taalas-hc1]"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def run_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "res"
+    result = invoke("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(out), "--json",
+                    "--set", "workload.batch=3", *QUICK)
+    assert result.exit_code == 0, result.output
+    return result, out
+
+
+def test_run_json_is_the_results_document_on_stdout(run_json):
+    result, out = run_json
+    doc = json.loads(result.stdout)
+    assert doc == json.loads((out / "results.json").read_text())
+    assert doc["scenario"]["workload"]["batch"] == 3 and doc["results"][0]["batch"] == 3  # --set took effect
+    assert doc["scenario"]["systems"] == ["taalas-hc1"]
+
+
+def test_status_lines_go_to_stderr_and_count_figures_not_files(run_json):
+    result, out = run_json
+    assert "wrote" not in result.stdout
+    assert f"wrote {out / 'results.json'} and results.csv" in result.stderr
+    assert "wrote 3 figures (PNG+SVG)" in result.stderr
+    assert len(list(out.glob("*.png"))) == len(list(out.glob("*.svg"))) == 3
+
+
+def test_figure_count_names_the_formats():
+    p = Path("f")
+    assert _figure_count([p / "a.png", p / "a.svg", p / "b.png", p / "b.svg"]) == "2 figures (PNG+SVG)"
+    assert _figure_count([p / "a.png", p / "a.svg", p / "c.png"]) == "2 figures (1 PNG+SVG, 1 PNG)"
+    assert _figure_count([p / "c.png"]) == "1 figure (PNG)"
+
+
+@pytest.mark.parametrize("override, words", [
+    ("workload.bach=4", "field 'workload.bach': workload has no field 'bach'; its fields are: batch,"),
+    ("modle=x", "field 'modle': the scenario has no field 'modle'"),
+    ("workload.batch=0", "field 'workload.batch': Input should be greater than or equal to 1"),
+    ("workload.batch", "takes FIELD.PATH=VALUE"),
+])
+def test_bad_overrides_name_the_field_and_exit_2(tmp_path, override, words):
+    result = invoke("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "x"),
+                    "--set", override)
+    assert result.exit_code == 2 and "--set" in result.output and words in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_quiet_prints_results_only_and_verbose_times_stages(tmp_path):
+    quiet = invoke("-q", "run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "q"), *QUICK)
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "TPOT (ms)" in quiet.stdout
+    loud = invoke("-v", "report", str(tmp_path / "q"))
+    assert loud.exit_code == 0 and "writing the report: " in loud.stderr and " s\n" in loud.stderr
+    assert f"wrote {tmp_path / 'q' / 'report.html'}" in loud.stderr and loud.stdout == ""

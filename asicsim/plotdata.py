@@ -126,15 +126,31 @@ def _covered(starts: np.ndarray, ends: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def busy_over_time(trace: Trace, bins: int = 200) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Bin edges (ns) and, per block kind and per server kind, the mean busy fraction in each bin.
+def step_edges(trace: Trace) -> np.ndarray:
+    """Time bins one per step: 0, then the end of each step's last task, in time order (ns).
+    Busy fractions over these are smoothed per step: a spatial chip's stages taking turns within
+    a step read as the step's mean, not as a sawtooth."""
+    p = trace.program
+    step_of = p.step_of_task()
+    ends = np.full(len(p.steps), -np.inf)
+    np.maximum.at(ends, step_of, trace.end_ns)
+    ends = np.unique(ends[np.isfinite(ends) & (ends > 0)])
+    ends[-1] = max(ends[-1], trace.makespan_ns) if len(ends) else trace.makespan_ns
+    return np.concatenate([[0.0], ends]) if len(ends) else np.array([0.0, max(trace.makespan_ns, 1.0)])
+
+
+def busy_over_time(trace: Trace, bins: int = 200,
+                   edges: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bin edges (ns) and, per block kind and per server kind, the mean busy fraction in each bin
+    (``bins`` equal bins over the run, or the given ``edges``, e.g. :func:`step_edges`).
 
     A block is busy from a task's start for its fixed, service and queueing time (as in the
     metrics); a server from when its holder starts using it, for the hold time. Server kinds are
     labelled ``hbm (server)``-style apart from blocks of the same name.
     """
     p = trace.program
-    edges = np.linspace(0.0, max(trace.makespan_ns, 1.0), bins + 1)
+    if edges is None:
+        edges = np.linspace(0.0, max(trace.makespan_ns, 1.0), bins + 1)
     width = np.diff(edges)
     out: dict[str, np.ndarray] = {}
     busy_end = trace.start_ns + p.fixed_ns + p.service_ns + trace.wait_ns

@@ -21,9 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+import numpy as np
+
 from asicsim.api import Result
 from asicsim.metrics import Bound
-from asicsim.plotdata import OpGroup, busy_over_time, op_groups, roofs
+from asicsim.plotdata import OpGroup, busy_over_time, op_groups, roofs, step_edges
 from asicsim.scenario import StudyOutput
 
 FORMATS = ("png", "svg")
@@ -194,30 +196,36 @@ def _labels(groups: list[OpGroup], edge: float) -> dict[tuple[float, float, str]
 
 
 def utilisation_figure(r: Result, bins: int = 200) -> Figure:
-    """Busy fraction of each block kind and of each kind of server over the run, in ``bins``.
-
-    The y axis zooms in when nothing is more than 20 % busy (a spatial chip at batch 1 keeps one
-    stage of many busy at a time), and says so.
+    """Busy % of each block kind and of each kind of server over the run, as the mean over each
+    step (prefill, then every decode step: :func:`asicsim.plotdata.step_edges`), on a fixed
+    0-100 % axis. Each legend entry gives the decode (steady-state) figure beside the whole run's;
+    the legend sits beside the plot, off the data. ``bins`` is used only for a run without steps.
     """
-    edges, series = busy_over_time(r.trace, bins)
-    mid = (edges[:-1] + edges[1:]) / 2 / 1e6
-    fig = Figure(figsize=(9, 4))
+    edges = step_edges(r.trace)
+    if len(edges) < 3:
+        edges = None
+    edges, series = busy_over_time(r.trace, bins, edges)
+    whole = {name: float(np.sum(frac * np.diff(edges)) / edges[-1]) for name, frac in series.items()}
+    decode = (r.metrics.utilisation or {}).get("decode") or {}
+    fig = Figure(figsize=(10, 4))
     ax = fig.add_subplot()
     ttft = r.metrics.ttft_ms
     ax.axvspan(0, ttft, color="#eeeeee", zorder=0)
     ax.text(ttft, 1.01, "prefill | decode", fontsize=7, ha="center", va="bottom",
             transform=ax.get_xaxis_transform())
     for name, frac in series.items():
-        ax.plot(mid, frac, linewidth=1.2, linestyle="--" if "server" in name else "-", label=name)
-    peak = max((float(f.max()) for f in series.values()), default=1.0)
-    zoom = peak < 0.2
-    ax.set_ylim(0, max(peak * 1.25, 0.01) if zoom else 1.05)
-    ax.set(xlim=(0, edges[-1] / 1e6), xlabel="time (ms)",
-           ylabel="busy fraction (mean over blocks of a kind)" + (", zoomed" if zoom else ""))
+        kind = name.removesuffix(" (server)")
+        steady = decode.get(kind) if "server" not in name or kind not in (b.kind for b in r.program.blocks) \
+            else None
+        label = f"{name}: {whole[name]:.1%} whole run" + (f", {steady:.1%} decode" if steady is not None else "")
+        ax.stairs(100 * frac, edges / 1e6, linewidth=1.3, linestyle="--" if "server" in name else "-",
+                  label=label, baseline=None)
+    ax.set_ylim(0, 100)
+    ax.set(xlim=(0, edges[-1] / 1e6), xlabel="time (ms)", ylabel="busy (%), mean over each step")
     ax.set_title(_title(r, "Utilisation"), pad=14)
-    ax.legend(loc="center right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.grid(True, alpha=0.3)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.88)
+    fig.subplots_adjust(left=0.07, right=0.66, bottom=0.13, top=0.88)
     return fig
 
 

@@ -19,6 +19,7 @@ from asicsim.plotdata import (
     pattern,
     representative_steps,
     roofs,
+    step_edges,
 )
 from asicsim.scenario import StudyOutput
 
@@ -44,6 +45,42 @@ def test_busy_time_is_conserved_by_the_bins(runs):
             members = [i for i, s in enumerate(p.servers) if s.kind == s_kind]
             held = p.srv_hold_ns[np.isin(p.srv_idx, members)].sum()
             assert (series[f"{s_kind} (server)"] * width).sum() * len(members) == pytest.approx(held, rel=1e-6)
+
+
+def test_step_bins_end_each_step_and_conserve_busy_time(runs):
+    """The utilisation figure's bins are the steps: one edge at the end of each step's last
+    task, the last at the end of the run, and binning by them still conserves busy time."""
+    for r in runs:
+        p, t = r.program, r.trace
+        edges = step_edges(t)
+        step_of = p.step_of_task()
+        ends = sorted({float(t.end_ns[step_of == s].max()) for s in np.unique(step_of)})
+        assert edges[0] == 0 and list(edges[1:]) == pytest.approx(ends) and edges[-1] == t.makespan_ns
+        assert len(edges) == len(p.steps) + 1  # prefill and 3 decode steps, each its own bin
+        edges, series = busy_over_time(t, edges=edges)
+        for b_kind in {b.kind for b in p.blocks}:
+            members = [i for i, b in enumerate(p.blocks) if b.kind == b_kind]
+            busy = (p.fixed_ns + p.service_ns + t.wait_ns)[np.isin(p.block, members)].sum()
+            assert (series[b_kind] * np.diff(edges)).sum() * len(members) == pytest.approx(busy, rel=1e-6)
+
+
+def test_utilisation_figure_reads_in_percent_on_a_fixed_axis_with_the_legend_outside(runs):
+    from asicsim.plots import utilisation_figure
+
+    for r in runs:
+        fig = utilisation_figure(r)
+        ax = fig.axes[0]
+        assert ax.get_ylim() == (0, 100) and "%" in ax.get_ylabel()
+        legend = ax.get_legend()
+        fig.canvas.draw()
+        box = legend.get_window_extent()
+        assert box.x0 >= ax.get_window_extent().x1  # beside the plot, not over the data
+        labels = [t.get_text() for t in legend.get_texts()]
+        matmul = next(lb for lb in labels if lb.startswith("matmul:"))
+        assert matmul.endswith(f", {r.metrics.utilisation['decode']['matmul']:.1%} decode") and "whole run" in matmul
+        edges, series = busy_over_time(r.trace, edges=step_edges(r.trace))
+        drawn = {p.get_label(): p.get_data().values for p in ax.patches if p.get_label().startswith("matmul:")}
+        assert np.allclose(drawn[matmul], 100 * series["matmul"])  # percent, one value per step
 
 
 def test_op_groups_conserve_flops_of_the_steps_they_stand_for(runs):

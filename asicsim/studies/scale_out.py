@@ -130,7 +130,7 @@ def tables(doc: dict, scenario: dict) -> list[Table]:
                      f"{r['tokens_per_s_per_chip']:,.1f}", _busy(r)])
     title = (f"{doc['model']}: batch {w.get('batch', 1)}, prompt {w.get('prompt', 512)}, "
              f"generate {w.get('generate', 128)}")
-    out = [Table(title, header, body, notes, labels=4)]
+    out = [Table(title, header, body, notes, left=(2, 3))]
     sweep = doc.get("link_sweep") or []
     if sweep:
         best = min((r["tpot_ms"] for r in sweep if r["fits"]), default=None)

@@ -145,10 +145,12 @@ def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
         marker, colour = PHASE_STYLE[phase]
         xs_, ys_ = [p[0] for p in points], [p[1] for p in points]
         ax.scatter(xs_, ys_, marker=">" if inplace else marker, color=colour, s=36, zorder=3)
+    notes = []
     for (x, y, colour), names in _labels(groups, hi / 1.5).items():
         below = colour == PHASE_STYLE["decode"][1]  # decode names under their points, prefill above
-        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, -10 if below else 3),
-                    fontsize=7, color=colour, ha="right" if x >= hi / 2 else "left")
+        notes.append(ax.annotate(", ".join(names), (x, y), textcoords="offset points",
+                                 xytext=(5, -10 if below else 3), fontsize=7, color=colour,
+                                 ha="right" if x >= hi / 2 else "left"))
     for phase, (marker, colour) in PHASE_STYLE.items():
         ax.scatter([], [], marker=marker, color=colour, label=f"{phase} ops")
     if any(g.intensity == float("inf") for g in groups):
@@ -161,7 +163,46 @@ def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
     _plain_log(ax.yaxis)
     ax.legend(loc="lower right", fontsize=7)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.93)
+    _separate(fig, notes)
     return fig
+
+
+def _separate(fig: Figure, notes: list, gap_px: float = 1.0, rounds: int = 30) -> None:
+    """Move point labels apart vertically until no two overlap: each overlapping pair pushes the
+    lower one down and the upper one up by half the overlap (in points), a few rounds."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if len(notes) < 2:
+        return
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    to_pt = 72.0 / fig.dpi
+    for _ in range(rounds):
+        boxes = [n.get_window_extent(renderer) for n in notes]
+        moved = False
+        for i in range(len(notes)):
+            for j in range(i + 1, len(notes)):
+                a, b = boxes[i], boxes[j]
+                if a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 + gap_px <= b.y0 or b.y1 + gap_px <= a.y0:
+                    continue
+                over = (min(a.y1, b.y1) - max(a.y0, b.y0) + gap_px) / 2 * to_pt
+                up, down = (i, j) if (a.y0 + a.y1) >= (b.y0 + b.y1) else (j, i)
+                for k, dy in ((up, over), (down, -over)):
+                    x, y = notes[k].xyann
+                    notes[k].xyann = (x, y + dy)
+                moved = True
+        if not moved:
+            return
+
+
+def overlapping_labels(fig: Figure, notes: list) -> int:
+    """How many pairs of ``notes`` overlap on the drawn figure (0 after :func:`_separate`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [n.get_window_extent(renderer) for n in notes]
+    return sum(1 for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+               if boxes[i].overlaps(boxes[j]))
 
 
 def _point(g: OpGroup, edge: float) -> tuple[float, float]:

@@ -70,3 +70,22 @@ def test_quiet_prints_results_only_and_verbose_times_stages(tmp_path):
     loud = invoke("-v", "report", str(tmp_path / "q"))
     assert loud.exit_code == 0 and "writing the report: " in loud.stderr and " s\n" in loud.stderr
     assert f"wrote {tmp_path / 'q' / 'report.html'}" in loud.stderr and loud.stdout == ""
+
+
+def test_validate_json_parses(monkeypatch):
+    """validate --json prints a JSON list, one object per measurement row (two rows here, to stay
+    quick: the command's output path is what is checked, not the whole table)."""
+    from functools import partial
+
+    import asicsim.validation as validation
+
+    monkeypatch.setattr(validation, "run_checks", partial(validation.run_checks, ids={"P19", "P20"}))
+    result = invoke("validate", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["id"] for r in rows] == ["P19", "P20"] and all(r["predicted"] > 0 for r in rows)
+
+
+def test_chips_json_parses():
+    result = invoke("chips", "--json")
+    assert result.exit_code == 0 and {"h100-sxm", "taalas-hc1"} <= {r["name"] for r in json.loads(result.stdout)}

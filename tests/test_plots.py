@@ -123,3 +123,20 @@ def test_figures_are_byte_identical_across_writes(runs, tmp_path):
     assert len(first) == 14
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_roofline_point_labels_do_not_collide(monkeypatch, llama8b, h100):
+    """At prompt 512 the H100's prefill lm_head label and its decode label land on each other;
+    the figure moves them apart (and without that step they would overlap)."""
+    import asicsim.plots as plots
+
+    r = run(llama8b, h100, Workload(batch=1, prompt=512, generate=2, dtype=DType.BF16))
+
+    def labels(fig):
+        return [t for t in fig.axes[0].texts if hasattr(t, "xyann")]
+
+    fig = plots.roofline_figure(r)
+    assert len(labels(fig)) >= 4 and plots.overlapping_labels(fig, labels(fig)) == 0
+    monkeypatch.setattr(plots, "_separate", lambda fig, notes: None)
+    fig = plots.roofline_figure(r)
+    assert plots.overlapping_labels(fig, labels(fig)) > 0

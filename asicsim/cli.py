@@ -59,6 +59,21 @@ class _Out:
 _OUT = _Out()
 
 
+def _chatty(command):
+    """-q/--quiet and -v/--verbose after the command name too (``asicsim run -q FILE``)."""
+    def setter(name: str):
+        def set_flag(ctx, param, value: bool) -> None:
+            if value:
+                setattr(_OUT, name, True)
+                _OUT.verbose = _OUT.verbose and not _OUT.quiet
+        return set_flag
+
+    command = click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=setter("verbose"),
+                           help="Also time each stage on stderr.")(command)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=setter("quiet"),
+                        help="Print results only: no progress, no 'wrote ...' lines.")(command)
+
+
 class _Stage:
     """A stage that may take more than a second (drawing figures, writing traces, validating):
     its label on stderr while it runs (on a terminal), its time after it with --verbose."""
@@ -130,6 +145,7 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, object]:
                    "(repeatable; the value is read as YAML).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print results.json's document (the scenario and the study's results) instead of the table.")
+@_chatty
 def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str | None,
         sets: tuple[str, ...], as_json: bool) -> None:
     """Run SCENARIO.yaml; print a table, write results.json, results.csv and figures to the
@@ -199,6 +215,7 @@ class _Progress:
 @click.argument("results_dir", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="The HTML file to write (default: RESULTS_DIR/report.html).")
+@_chatty
 def report(results_dir: str, out: str | None) -> None:
     """Write one self-contained HTML page of RESULTS_DIR: scenario, tables and every figure."""
     from asicsim.report_html import write_report
@@ -272,6 +289,7 @@ def _write_traces(results, path: str, choice) -> None:
 @click.option("--trace-steps", default=None, metavar="all|first:N|every:K",
               help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
                    "decode step (default first:8: a few MB that opens quickly).")
+@_chatty
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
             micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None,
@@ -307,6 +325,7 @@ def bench(repeat: int, workloads: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows instead of a table.")
+@_chatty
 def validate(as_json: bool) -> None:
     """Compare predictions with public measurements of real chips (calibration rows apart)."""
     from dataclasses import asdict

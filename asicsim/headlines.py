@@ -158,9 +158,12 @@ def _scale_out(doc: dict) -> list[str]:
     if len(sweep) > 1:
         best = min(sweep, key=lambda r: r["tpot_ms"])
         slow = min(sweep, key=lambda r: r["bandwidth_gbps"])
-        out.append(f"Link sweep: at {slow['bandwidth_gbps']:g} GB/s TPOT is {times(slow['tpot_ms'] / best['tpot_ms'])} "
-                   f"the best ({best['bandwidth_gbps']:g} GB/s) and TTFT "
-                   f"{times(slow['ttft_ms'] / min(r['ttft_ms'] for r in sweep))} the best.")
+        def vs_best(r: float) -> str:
+            return f"within {100 * (r - 1):.0f} % of the best" if r < CLOSE else f"{times(r)} the best"
+
+        out.append(f"Link sweep: at {slow['bandwidth_gbps']:g} GB/s, TTFT is "
+                   f"{vs_best(slow['ttft_ms'] / min(r['ttft_ms'] for r in sweep))} and TPOT "
+                   f"{vs_best(slow['tpot_ms'] / best['tpot_ms'])} (best at {best['bandwidth_gbps']:g} GB/s).")
     return out
 
 
@@ -180,7 +183,8 @@ def _context_scaling(doc: dict) -> list[str]:
                    f"{hi[2]['context']:,} to {hi[3]['context']:,} ({num(hi[2]['tpot_ms'])} to {num(hi[3]['tpot_ms'])} ms).")
         if len(growth) > 1:
             lo = growth[0]
-            out.append(f"Least growth: {lo[1]}, {times(lo[0])} ({num(lo[2]['tpot_ms'])} to {num(lo[3]['tpot_ms'])} ms).")
+            how = times(lo[0]) if lo[0] >= CLOSE else f"within {100 * abs(lo[0] - 1):.0f} %"
+            out.append(f"Least growth: {lo[1]}, {how} ({num(lo[2]['tpot_ms'])} to {num(lo[3]['tpot_ms'])} ms).")
     big = max(rows, key=lambda r: r["kv_bytes"] + r["state_bytes"])
     out.append(f"Largest cache: {big['model']} at context {big['context']:,}, "
                f"{num((big['kv_bytes'] + big['state_bytes']) / 1e9)} GB of KV cache and state.")

@@ -89,3 +89,10 @@ def test_validate_json_parses(monkeypatch):
 def test_chips_json_parses():
     result = invoke("chips", "--json")
     assert result.exit_code == 0 and {"h100-sxm", "taalas-hc1"} <= {r["name"] for r in json.loads(result.stdout)}
+
+
+def test_quiet_after_the_command_name_too(tmp_path):
+    quiet = invoke("run", "-q", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "q"), *QUICK)
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "TPOT (ms)" in quiet.stdout
+    loud = invoke("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "q"), *QUICK)
+    assert "wrote" in loud.stderr  # the flag does not stick to the next command

@@ -361,3 +361,29 @@ def test_a_second_record_list_gets_its_own_csv(tmp_path):
     assert [p.name for p in paths] == ["results.csv", "link_sweep.csv"]
     assert (tmp_path / "results.csv").read_text() == "setup,fits,layout.tp\na,True,2\n"
     assert (tmp_path / "link_sweep.csv").read_text() == "bandwidth_gbps,tpot_ms\n50.0,\n"
+
+
+def test_headlines_of_the_study_kinds_come_from_their_numbers():
+    """Scale-out, context-scaling and sweep documents get sentences computed from their rows."""
+    from asicsim.headlines import headlines
+
+    rows = [{"setup": "a", "fits": True, "chips": 2, "tpot_ms": 10.0, "ttft_ms": 50.0, "tokens_per_s_per_chip": 50.0},
+            {"setup": "b", "fits": True, "chips": 8, "tpot_ms": 4.0, "ttft_ms": 20.0, "tokens_per_s_per_chip": 31.0},
+            {"setup": "c", "fits": False, "chips": 1, "reason": "too big"}]
+    sweep = [{"fits": True, "bandwidth_gbps": 50.0, "tpot_ms": 4.04, "ttft_ms": 60.0},
+             {"fits": True, "bandwidth_gbps": 900.0, "tpot_ms": 4.0, "ttft_ms": 20.0}]
+    said = headlines({"scenario": {"kind": "scale-out"}, "model": "m", "rows": rows, "link_sweep": sweep})
+    assert said == ["Fastest decode: b on 8 chips, TPOT 4.00 ms, 2.5× faster than a.",
+                    "Most tokens/s per chip: a (50.0).", "Refused (does not fit): c.",
+                    "Link sweep: at 50 GB/s, TTFT is 3.0× the best and TPOT within 1 % of the best "
+                    "(best at 900 GB/s)."]
+    ctx = [{"model": m, "context": c, "tpot_ms": t, "kv_bytes": kv, "state_bytes": 0.0}
+           for m, c, t, kv in (("x", 1024, 5.0, 1e8), ("x", 8192, 6.0, 8e8), ("y", 1024, 2.0, 0.0), ("y", 8192, 2.02, 0.0))]
+    said = headlines({"scenario": {"kind": "context-scaling"}, "system": "s", "rows": ctx})
+    assert said[:2] == ["On s, decode TPOT of x grows 1.2× from context 1,024 to 8,192 (5.00 to 6.00 ms).",
+                        "Least growth: y, within 1 % (2.00 to 2.02 ms)."]
+    pts = [{"point": {"workload.batch": b}, "ok": True, "tpot_ms": t} for b, t in ((1, 5.0), (8, 6.5))]
+    said = headlines({"scenario": {"kind": "sweep"}, "model": "m", "system": "s", "rows": pts})
+    assert said == ["2 of 2 points ran (m on s).",
+                    "Fastest decode: TPOT 5.00 ms at batch=1; slowest 6.50 ms at batch=8 (1.3×)."]
+    assert headlines({"scenario": {"kind": "scale-out"}, "rows": "not rows"}) == []  # unreadable: no claim

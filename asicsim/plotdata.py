@@ -3,7 +3,7 @@
 - :func:`op_groups`: ops summed by name pattern (``L7.qkv`` → ``qkv``) over the prefill and one
   representative decode step (the last, as in the metrics): FLOPs, bytes, span, span per bound.
 - :func:`busy_over_time`: the busy fraction of each block kind, and of each kind of server, in
-  equal time bins over the whole run.
+  equal time bins over the whole run, or in one bin per step (:func:`step_edges`).
 - :func:`roofs`: the compute and memory ceilings one op meets on a chip.
 """
 
@@ -39,6 +39,7 @@ class OpGroup:
     rom_bytes: float           # weights read in place from ROM
     span_ns: float             # summed op spans (ops of a group may overlap in time)
     span_by_bound_ns: tuple[float, ...]  # in the order of ``Bound``
+    chips: int = 1             # the most chips one of its ops computed on (an op split over chips)
 
     @property
     def intensity(self) -> float:
@@ -78,6 +79,10 @@ def op_groups(trace: Trace) -> list[OpGroup]:
     rbytes = np.bincount(p.op[rom], weights=p.nbytes[rom], minlength=n_ops)
     span, bound = op_bounds(trace)
     op_step = np.array([o.step for o in p.ops], dtype=np.int64)
+    chip_of_block = np.array([b.chip for b in p.blocks], dtype=np.int64)
+    computing = p.flops > 0
+    pairs = np.unique(p.op[computing] * (int(chip_of_block.max()) + 1) + chip_of_block[p.block[computing]])
+    chips = np.bincount(pairs // (int(chip_of_block.max()) + 1), minlength=n_ops)
     groups = []
     for phase, steps in representative_steps(trace).items():
         chosen = np.flatnonzero(np.isin(op_step, steps))
@@ -88,7 +93,7 @@ def op_groups(trace: Trace) -> list[OpGroup]:
             by_bound = np.bincount(bound[idx], weights=span[idx], minlength=len(Bound))
             groups.append(OpGroup(phase, name, p.ops[idx[0]].kind, len(idx), float(flops[idx].sum()),
                                   float(sbytes[idx].sum()), float(rbytes[idx].sum()), float(span[idx].sum()),
-                                  tuple(float(x) for x in by_bound)))
+                                  tuple(float(x) for x in by_bound), max(1, int(chips[idx].max()))))
     return groups
 
 

@@ -141,6 +141,12 @@ def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
                 linestyle=("-", "--", ":", "-.")[i % 4], linewidth=1.2,
                 label=f"{name}: {peak / 1e12:,.0f} TFLOP/s peak")
     ax.plot([], [], " ", label=f"{roof.memory_name}: {roof.memory_bps / 1e12:,.2f} TB/s")
+    # An op split over several chips runs under their roofs together: one line per such placement.
+    for n in sorted({g.chips for g in groups if g.chips > 1}):
+        names = ", ".join(dict.fromkeys(g.name for g in groups if g.chips == n))
+        peak = max(p for _, p in roof.compute)
+        ax.plot(xs, [n * min(peak, roof.memory_bps * x) / 1e12 for x in xs], color="grey", linestyle=":",
+                linewidth=1.0, label=f"{n} chips' roof ({names}: split over {n} chips)")
     for (phase, inplace), points in _clusters(groups, hi / 1.5).items():
         marker, colour = PHASE_STYLE[phase]
         xs_, ys_ = [p[0] for p in points], [p[1] for p in points]

@@ -27,9 +27,11 @@ CAPTIONS = {
                "and, where the chip has an energy model, joules per generated token.",
     "roofline": "Each op pattern, summed over layers, in the prefill and in one decode step: achieved "
                 "FLOP/s against FLOPs per byte streamed from HBM or SRAM, under the chip's compute and "
-                "memory roofs. Points on the slope are bandwidth-bound; on the flat, compute-bound.",
-    "utilisation": "Busy fraction of each kind of block, and of each kind of memory or link server, over "
-                   "the whole run in 200 time bins; the shaded span is the prefill.",
+                "memory roofs (dotted: the roofs of several chips together, for ops split over them). Points on "
+                "the slope are bandwidth-bound; on the flat, compute-bound.",
+    "utilisation": "Busy % of each kind of block, and of each kind of memory or link server, as the mean "
+                   "over each step (the prefill, then every decode step) on a 0-100 % axis; the legend gives "
+                   "the whole run's and the decode phase's figures. The shaded span is the prefill.",
     "latency": "Summed op spans by op pattern, coloured by what bound each op (compute, memory, link, "
                "fixed overhead, or waiting on other ops), and each phase's share of op time per bound.",
     "usd_per_mtok_vs_model_lifetime": "Dollars per million generated tokens against how long the model stays "

@@ -140,3 +140,22 @@ def test_roofline_point_labels_do_not_collide(monkeypatch, llama8b, h100):
     monkeypatch.setattr(plots, "_separate", lambda fig, notes: None)
     fig = plots.roofline_figure(r)
     assert plots.overlapping_labels(fig, labels(fig)) > 0
+
+
+def test_an_op_split_over_chips_is_drawn_under_their_roofs_together(llama8b):
+    """On groq-lpu the LM head is split over several chips: its point exceeds one chip's roof,
+    so the figure draws the roof of the chips it ran on, and every point sits under its own."""
+    from asicsim.hardware import load_system
+    from asicsim.plots import roofline_figure
+
+    r = run(llama8b, load_system("groq-lpu"), Workload(batch=1, prompt=64, generate=3, dtype=DType.BF16))
+    groups = op_groups(r.trace)
+    roof = roofs(r.plan.chip, DType.BF16)
+    peak = max(p for _, p in roof.compute)
+    split = [g for g in groups if g.chips > 1]
+    assert any(g.achieved_flops > peak for g in split)  # one chip's roof would be wrong for them
+    for g in groups:
+        assert g.achieved_flops <= g.chips * min(peak, roof.memory_bps * g.intensity) * (1 + 1e-9)
+    labels = [line.get_label() for line in roofline_figure(r).axes[0].lines]
+    for n in {g.chips for g in split}:
+        assert any(label.startswith(f"{n} chips' roof") for label in labels)

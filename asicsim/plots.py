@@ -346,10 +346,12 @@ def comparison_figure(results: list[Result]) -> Figure:
             text = "-" if v is None else _short(v)
             ax.text(i, max(0, shown[i]), text, ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(results)), labels, rotation=20, ha="right", fontsize=7)
-        ax.set_title(f"{name}{', log scale' if log else ''}")
         ax.margins(y=0.15)
-        if ax.get_yscale() == "log":
+        if log:  # bars start at the decade below the smallest value, a labelled tick, and say so
+            floor = 10.0 ** math.floor(math.log10(min(positive)))
+            ax.set_ylim(floor, 10.0 ** (math.log10(max(positive)) + 0.3))
             _plain_log(ax.yaxis)
+        ax.set_title(f"{name}\nlog scale, bars from {floor:g}" if log else name, fontsize=9)
     w = results[0].workload
     fig.suptitle(f"{results[0].model.name}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}, "
                  f"{w.dtype.value}", fontsize=10)

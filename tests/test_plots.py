@@ -159,3 +159,18 @@ def test_an_op_split_over_chips_is_drawn_under_their_roofs_together(llama8b):
     labels = [line.get_label() for line in roofline_figure(r).axes[0].lines]
     for n in {g.chips for g in split}:
         assert any(label.startswith(f"{n} chips' roof") for label in labels)
+
+
+def test_log_scale_bars_start_at_a_labelled_decade_below_the_smallest(runs):
+    import math
+
+    from asicsim.plots import comparison_figure
+
+    fig = comparison_figure(runs)
+    logged = [ax for ax in fig.axes if ax.get_yscale() == "log"]
+    assert logged  # TPOT and tokens/s differ by more than 20x between these chips
+    for ax in logged:
+        heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
+        bottom = ax.get_ylim()[0]
+        assert bottom == 10.0 ** math.floor(math.log10(min(heights))) and min(heights) / 10 < bottom
+        assert f"bars from {bottom:g}" in ax.get_title()

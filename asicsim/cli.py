@@ -299,9 +299,10 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
     from asicsim.report_text import comparison_table
 
     steps = _trace_steps(trace_path, trace_steps)
-    result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                         mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches,
-                         fast=fast)
+    with _Stage(f"simulating {model} on {system}"):
+        result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
+                             mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                             micro_batches=micro_batches, fast=fast)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")

@@ -28,8 +28,106 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="asicsim")
-def main() -> None:
-    """asicsim: simulate transformer inference on programmable and hardwired chips."""
+@click.option("-q", "--quiet", is_flag=True, help="Print results only: no progress, no 'wrote ...' lines.")
+@click.option("-v", "--verbose", is_flag=True, help="Also time each stage on stderr, on a terminal or not.")
+def main(quiet: bool, verbose: bool) -> None:
+    """asicsim: simulate transformer inference on programmable and hardwired chips.
+
+    Results go to stdout; progress (on a terminal only) and 'wrote ...' lines go to stderr."""
+    _OUT.quiet, _OUT.verbose = quiet, verbose and not quiet
+
+
+# --- output conventions: results on stdout; status and progress on stderr -------------------------
+
+class _Out:
+    """How chatty the commands are: ``--quiet`` keeps only results; progress shows on a terminal;
+    ``--verbose`` times every stage, on a terminal or not."""
+
+    quiet = False
+    verbose = False
+
+    def status(self, message: str) -> None:
+        """A line about what was done ('wrote ...'), on stderr unless --quiet."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def live(self) -> bool:
+        """Whether to draw progress: stderr is a terminal and not --quiet."""
+        return not self.quiet and sys.stderr.isatty()
+
+
+_OUT = _Out()
+
+
+def _chatty(command):
+    """-q/--quiet and -v/--verbose after the command name too (``asicsim run -q FILE``)."""
+    def setter(name: str):
+        def set_flag(ctx, param, value: bool) -> None:
+            if value:
+                setattr(_OUT, name, True)
+                _OUT.verbose = _OUT.verbose and not _OUT.quiet
+        return set_flag
+
+    command = click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=setter("verbose"),
+                           help="Also time each stage on stderr.")(command)
+    return click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=setter("quiet"),
+                        help="Print results only: no progress, no 'wrote ...' lines.")(command)
+
+
+class _Stage:
+    """A stage that may take more than a second (drawing figures, writing traces, validating):
+    its label on stderr while it runs (on a terminal), its time after it with --verbose."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __enter__(self) -> Self:
+        import time
+
+        self.t0 = time.perf_counter()
+        if _OUT.live():
+            sys.stderr.write(f"{self.label} ...\r")
+            sys.stderr.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import time
+
+        if _OUT.live():
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+        if _OUT.verbose and exc[0] is None:
+            click.echo(f"{self.label}: {time.perf_counter() - self.t0:.1f} s", err=True)
+
+
+def _figure_count(paths: list[Path]) -> str:
+    """'7 figures (PNG+SVG)': one figure per name, whatever formats it was saved in."""
+    formats: dict[Path, list[str]] = {}
+    for p in paths:
+        formats.setdefault(p.with_suffix(""), []).append(p.suffix.lstrip(".").upper())
+    kinds: dict[str, int] = {}
+    for fmts in formats.values():
+        key = "+".join(sorted(set(fmts), key=lambda f: (f != "PNG", f)))
+        kinds[key] = kinds.get(key, 0) + 1
+    n = len(formats)
+    what = ", ".join(f"{k}" if len(kinds) == 1 else f"{c} {k}" for k, c in kinds.items())
+    return f"{n} figure{'s' if n != 1 else ''} ({what})"
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict[str, object]:
+    """``--set PATH=VALUE`` pairs as a dict; the value is read as YAML (8, 1e3, true, [a, b])."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, eq, text = pair.partition("=")
+        if not eq or not key.strip():
+            raise InputError("--set", None, f"takes FIELD.PATH=VALUE (e.g. workload.batch=8), got {pair[:60]!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError("--set", key.strip(), f"cannot read the value {text[:60]!r}") from None
+    return out
 
 
 @main.command()
@@ -37,9 +135,21 @@ def main() -> None:
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder for results.json and figures (default: results/<scenario name>).")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system).")
-def run(scenario: str, out: str | None, trace_path: str | None) -> None:
-    """Run SCENARIO.yaml; print a table, write results.json and figures to the output folder."""
+              help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system; "
+                   "gzip-compressed if it ends in .gz).")
+@click.option("--trace-steps", default=None, metavar="all|first:N|every:K",
+              help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
+                   "decode step (default first:8: a few MB that opens quickly).")
+@click.option("--set", "sets", multiple=True, metavar="FIELD.PATH=VALUE",
+              help="Override a scenario field, e.g. --set workload.batch=8 --set systems=[h100-sxm] "
+                   "(repeatable; the value is read as YAML).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print results.json's document (the scenario and the study's results) instead of the table.")
+@_chatty
+def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str | None,
+        sets: tuple[str, ...], as_json: bool) -> None:
+    """Run SCENARIO.yaml; print a table, write results.json, results.csv and figures to the
+    output folder."""
     from asicsim.plots import write_plots
     from asicsim.scenario import (
         load_scenario,
@@ -48,22 +158,27 @@ def run(scenario: str, out: str | None, trace_path: str | None) -> None:
         write_results,
     )
 
-    spec = load_scenario(scenario)
+    steps = _trace_steps(trace_path, trace_steps)
+    overrides = _overrides(sets)
+    spec = load_scenario(scenario, overrides)
     with _Progress(len(getattr(spec, "systems", ())) or None) as note:
-        output = run_scenario(scenario, note)
-    click.echo(output.text)
+        output = run_scenario(scenario, note, overrides)
     folder = Path(out) if out else Path("results") / spec.name
     try:
         path = write_results(spec, output, folder)
     except OSError as e:
         raise InputError("--out", None, f"cannot write results into {folder}: {e.strerror or e}") from None
-    click.echo(f"\nwrote {path}")
-    figures = write_plots(output, folder) + study_figures(spec, output.doc, folder)
+    if as_json:
+        click.echo(path.read_text())
+    else:
+        click.echo(output.text)
+    _OUT.status(f"\nwrote {path} and {path.with_suffix('.csv').name}")
+    with _Stage("drawing figures"):
+        figures = write_plots(output, folder) + study_figures(spec, output.doc, folder)
     if figures:
-        plural = "s" if len(figures) != 1 else ""
-        click.echo(f"wrote {len(figures)} figure{plural} to {folder} (see them all: asicsim report {folder})")
-    if trace_path:
-        _write_traces(output.results, Path(trace_path))
+        _OUT.status(f"wrote {_figure_count(figures)} to {folder} (see them all: asicsim report {folder})")
+    if steps:
+        _write_traces(output.results, trace_path, steps)
 
 
 class _Progress:
@@ -77,7 +192,7 @@ class _Progress:
         from tqdm import tqdm
 
         tqdm.monitor_interval = 0  # no monitor thread: the figures are drawn in forked processes
-        self.bar = tqdm(total=total, unit="run", file=sys.stderr, disable=not sys.stderr.isatty(),
+        self.bar = tqdm(total=total, unit="run", file=sys.stderr, disable=not _OUT.live(),
                         leave=False, dynamic_ncols=True)
         self.started = False
 
@@ -100,28 +215,48 @@ class _Progress:
 @click.argument("results_dir", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="The HTML file to write (default: RESULTS_DIR/report.html).")
+@_chatty
 def report(results_dir: str, out: str | None) -> None:
     """Write one self-contained HTML page of RESULTS_DIR: scenario, tables and every figure."""
     from asicsim.report_html import write_report
 
     try:
-        path = write_report(Path(results_dir), Path(out) if out else None)
+        with _Stage("writing the report"):
+            path = write_report(Path(results_dir), Path(out) if out else None)
     except OSError as e:
         raise InputError("--out", None, f"cannot write the report: {e.strerror or e}") from None
-    click.echo(f"wrote {path}")
+    _OUT.status(f"wrote {path}")
 
 
-def _write_traces(results, path: Path) -> None:
+def _trace_steps(path: str | None, steps: str | None):
+    """The checked ``--trace-steps`` (default first:8) when a trace is asked for, else None;
+    checked before anything runs."""
+    from asicsim.perfetto import DEFAULT_STEPS, parse_steps
+
+    if steps and not path:
+        raise InputError("--trace-steps", None, "chooses the steps of a trace; give --trace FILE.json (or .json.gz) too")
+    return parse_steps(steps or DEFAULT_STEPS) if path else None
+
+
+def _write_traces(results, path: str, choice) -> None:
+    """One trace per run (``NAME.SYSTEM.json`` when there are several) of the ``choice`` of steps
+    (all lifts the slice cap); a name ending in .gz is written compressed."""
     from asicsim.perfetto import write_chrome_trace
 
+    path = Path(path)
     for r in results:
-        target = path if len(results) == 1 else path.with_name(f"{path.stem}.{r.system.name}{path.suffix}")
+        name = path.name.removesuffix(".gz")
+        stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+        gz = ".gz" if path.name.endswith(".gz") else ""
+        target = path if len(results) == 1 else path.with_name(f"{stem}.{r.system.name}{dot}{ext}{gz}")
         try:
-            summary = write_chrome_trace(r.trace, target)
+            with _Stage(f"writing {target}"):
+                summary = write_chrome_trace(r.trace, target, max_slices=None if choice.mode == "all" else 200_000,
+                                             steps=choice)
         except OSError as e:
             raise InputError("--trace", None, f"cannot write {target}: {e.strerror or e}") from None
-        sampled = " (sampled by whole steps)" if summary["sampled"] else ""
-        click.echo(f"wrote {target}: {summary['slices']:,} slices{sampled}", err=True)
+        _OUT.status(f"wrote {target} ({summary['bytes'] / 1e6:,.1f} MB): {summary['slices']:,} of "
+                    f"{summary['slices'] + summary['dropped']:,} tasks as slices; {summary['kept']}")
 
 
 @main.command()
@@ -151,25 +286,32 @@ def _write_traces(results, path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
-              help="Write a Chrome/Perfetto trace-event JSON of the run.")
+              help="Write a Chrome/Perfetto trace-event JSON of the run (gzip-compressed if it ends in .gz).")
+@click.option("--trace-steps", default=None, metavar="all|first:N|every:K",
+              help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
+                   "decode step (default first:8: a few MB that opens quickly).")
+@_chatty
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None) -> None:
+            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None,
+            trace_steps: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.report_text import comparison_table
 
-    result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                         mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches,
-                         fast=fast)
+    steps = _trace_steps(trace_path, trace_steps)
+    with _Stage(f"simulating {model} on {system}"):
+        result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
+                             mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                             micro_batches=micro_batches, fast=fast)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(comparison_table([result]))
-    if trace_path:
-        _write_traces([result], Path(trace_path))
+    if steps:
+        _write_traces([result], trace_path, steps)
 
 
 @main.command()
@@ -185,13 +327,15 @@ def bench(repeat: int, workloads: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows instead of a table.")
+@_chatty
 def validate(as_json: bool) -> None:
     """Compare predictions with public measurements of real chips (calibration rows apart)."""
     from dataclasses import asdict
 
     from asicsim.validation import run_checks, table
 
-    checks = run_checks()
+    with _Stage("simulating every measured setup"):
+        checks = run_checks()
     if as_json:
         click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks], indent=2))
     else:
@@ -235,14 +379,13 @@ def models(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = f"{'name':<22}{'params':>10}{'active':>10}{'KV B/token':>12}{'state B/seq':>13}  layer mix"
-    click.echo(header)
-    click.echo("-" * len(header))
-    for r in rows:
-        mix = ", ".join(f"{k} {v}" for k, v in r["layer_mix"].items())
-        click.echo(f"{r['name']:<22}{r['params'] / 1e9:>9.2f}B{r['active_params'] / 1e9:>9.2f}B"
-                   f"{r['kv_bytes_per_token']:>12,.0f}{r['state_bytes_per_sequence']:>13,.0f}  {mix}")
+    from asicsim.tables import Table, render_text
 
+    body = [[r["name"], f"{r['params'] / 1e9:.2f}B", f"{r['active_params'] / 1e9:.2f}B",
+             f"{r['kv_bytes_per_token']:,.0f}", f"{r['state_bytes_per_sequence']:,.0f}",
+             ", ".join(f"{k} {v}" for k, v in r["layer_mix"].items())] for r in rows]
+    header = ["name", "params", "active", "KV B/token", "state B/seq", "layer mix"]
+    click.echo(render_text([Table("", header, body, left=(5,))]))
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,12 @@ last one is still in flight, so the full ``[start, end]`` spans of one block ove
 nest on one track; the latency is kept in the slice's args, and the flow arrow to a dependent
 shows the gap.
 
+Which steps go in is the caller's choice (:func:`parse_steps`: ``all``, ``first:N``, ``every:K``;
+the command line's default is ``first:8``, the prefill and eight decode steps, a few MB that a
+browser tab opens in seconds); a path ending in ``.gz`` is written gzip-compressed (Perfetto
+opens it as it is). The trace says what it kept: ``otherData.kept`` and a global instant event at
+time 0 carry one sentence such as "kept the prefill and decode steps 1-8 of 127 (first:8)".
+
 Times are rounded to whole ns (Perfetto's own resolution) before they become microseconds, and
 each microsecond value is nudged up by at most one ulp where ``value * 1000`` would otherwise
 truncate to the ns below (Perfetto converts with a truncating cast). Rounding is monotone, so
@@ -16,7 +22,10 @@ slices that did not overlap in ns still do not overlap after it.
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +35,53 @@ from asicsim.engine import Trace
 
 _LEVELS = {int(lv): lv.name for lv in Level}
 _FLOW = "dep"  # name and category of every flow event
+DEFAULT_STEPS = "first:8"  # what the command line writes unless told: small enough to open quickly
 
 
-def write_chrome_trace(trace: Trace, path: str | Path, max_slices: int = 200_000) -> dict:
-    """Write ``trace`` to ``path`` as Chrome trace-event JSON and return a short summary.
+@dataclass(frozen=True)
+class Steps:
+    """Which steps a trace keeps: ``all``; ``first`` (the prefill and the first ``n`` decode
+    steps); ``every`` (the prefill, every ``n``-th decode step from the first, and the last)."""
+
+    mode: str = "all"
+    n: int = 0
+
+    def __str__(self) -> str:
+        return self.mode if self.mode == "all" else f"{self.mode}:{self.n}"
+
+
+def parse_steps(text: str, where: str = "--trace-steps") -> Steps:
+    """``all``, ``first:N`` or ``every:K`` (N, K ≥ 1) as a :class:`Steps`; anything else is an
+    InputError naming ``where``."""
+    from asicsim.errors import InputError
+
+    m = re.fullmatch(r"\s*(all|first:(\d+)|every:(\d+))\s*", str(text))
+    if not m or (m.group(1) != "all" and int(m.group(2) or m.group(3)) < 1):
+        raise InputError(where, None, f"must be all, first:N or every:K with N, K at least 1 "
+                         f"(e.g. first:8, every:16), got {str(text)[:40]!r}")
+    if m.group(1) == "all":
+        return Steps()
+    return Steps("first", int(m.group(2))) if m.group(2) else Steps("every", int(m.group(3)))
+
+
+def select_steps(prog, choice: Steps) -> list[int]:
+    """The indices of ``prog.steps`` that ``choice`` keeps, in run order."""
+    decode = [i for i, st in enumerate(prog.steps) if st.phase == "decode"]
+    other = [i for i, st in enumerate(prog.steps) if st.phase != "decode"]
+    if choice.mode == "first":
+        decode = decode[:choice.n]
+    elif choice.mode == "every":
+        decode = sorted(set(decode[::choice.n] + decode[-1:]))
+    return sorted(other + decode)
+
+
+def write_chrome_trace(trace: Trace, path: str | Path, max_slices: int | None = 200_000,
+                       steps: Steps | str = "all") -> dict:
+    """Write ``trace`` to ``path`` as Chrome trace-event JSON (gzip-compressed when the name ends
+    in ``.gz``) and return a short summary.
+
+    ``steps`` chooses the steps to keep (a :class:`Steps` or its text, see :func:`parse_steps`);
+    the cap below then applies to those (``max_slices=None``: no cap).
 
     Every task becomes one complete event on its block's track, named after its op, with the
     op kind as category and the task id, step, phase, flops, bytes, memory level and server wait
@@ -43,12 +95,14 @@ def write_chrome_trace(trace: Trace, path: str | Path, max_slices: int = 200_000
     ``otherData`` records that the trace is sampled, which steps were kept and the total number
     of tasks. The same trace always gives a byte-identical file.
 
-    The summary has ``slices`` (written), ``dropped``, ``sampled``, ``steps_kept``, ``flows`` and
-    ``counter_samples``.
+    The summary has ``slices`` (written), ``dropped``, ``sampled``, ``steps_kept``, ``flows``,
+    ``counter_samples``, ``kept`` (the sentence the trace carries) and ``bytes`` (the file's size).
     """
+    choice = parse_steps(steps) if isinstance(steps, str) else steps
     prog = trace.program
     step_of = prog.step_of_task()
-    kept_steps = _choose_steps(prog, step_of, max_slices)
+    chosen = select_steps(prog, choice)
+    kept_steps = _choose_steps(prog, step_of, max_slices, chosen)
     keep = np.isin(step_of, kept_steps)
     tasks = np.flatnonzero(keep)
     lo, hi = _slice_bounds(trace, tasks)
@@ -66,23 +120,51 @@ def write_chrome_trace(trace: Trace, path: str | Path, max_slices: int = 200_000
     events += flows + counters
 
     sampled = len(tasks) < prog.n_tasks
+    has_tasks = np.bincount(step_of, minlength=len(prog.steps)) > 0
+    capped = len(kept_steps) < int(has_tasks[chosen].sum())
+    kept = _kept_sentence(prog, kept_steps, choice, capped, max_slices)
+    events.append({"ph": "i", "s": "g", "name": kept, "pid": 1, "tid": 1, "ts": 0})
     other = {"generator": "asicsim.perfetto", **prog.meta, "total_tasks": prog.n_tasks,
-             "slices": len(tasks), "max_slices": max_slices, "sampled": sampled,
-             "kept_steps": [int(s) for s in kept_steps], "total_steps": len(prog.steps),
+             "slices": len(tasks), "max_slices": max_slices, "sampled": sampled, "steps": str(choice),
+             "kept": kept, "kept_steps": [int(s) for s in kept_steps], "total_steps": len(prog.steps),
              "slice_span": "block occupancy: start_ns to end_ns - latency_ns, rounded to 1 ns"}
     doc = {"traceEvents": events, "displayTimeUnit": "ns", "otherData": other}
     # json.dumps is json.dump's exact output, through the C encoder (dump streams in pure Python).
-    Path(path).write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+    data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)  # no time or name inside: same bytes each run
+    Path(path).write_bytes(data)
     return {"slices": len(tasks), "dropped": prog.n_tasks - len(tasks), "sampled": sampled,
-            "steps_kept": len(kept_steps), "flows": len(flows) // 2, "counter_samples": len(counters)}
+            "steps_kept": len(kept_steps), "flows": len(flows) // 2, "counter_samples": len(counters),
+            "kept": kept, "bytes": len(data)}
 
 
-def _choose_steps(prog, step_of: np.ndarray, max_slices: int) -> list[int]:
-    """Whole steps to keep: all of them if they fit, else prefill, first and last decode, then
-    evenly spaced decode steps between those two; the first of those is kept even if too big."""
+def _kept_sentence(prog, kept: list[int], choice: Steps, capped: bool, max_slices: int | None) -> str:
+    """What the trace holds, in words: "kept the prefill and decode steps 1-8 of 127 (first:8)"."""
+    decode = [i for i, st in enumerate(prog.steps) if st.phase == "decode"]
+    rank = {step: n + 1 for n, step in enumerate(decode)}
+    nums = [rank[i] for i in kept if i in rank]
+    runs, start = [], None
+    for k, n in enumerate(nums):
+        start = n if start is None else start
+        if k + 1 == len(nums) or nums[k + 1] != n + 1:
+            runs.append(f"{start}" if start == n else f"{start}-{n}")
+            start = None
+    prefill = any(prog.steps[i].phase != "decode" for i in kept)
+    parts = (["the prefill"] if prefill else []) + (
+        [f"decode step{'s' if len(nums) > 1 else ''} {', '.join(runs)} of {len(decode)}"] if nums else [])
+    why = f"{choice}" + (f", then whole steps sampled to stay under {max_slices:,} slices" if capped else "")
+    return f"kept {' and '.join(parts) or 'no step'} ({why})"
+
+
+def _choose_steps(prog, step_of: np.ndarray, max_slices: int | None, chosen: list[int] | None = None) -> list[int]:
+    """Whole steps to keep, from ``chosen`` (default: all): all of them if they fit, else prefill,
+    first and last decode, then evenly spaced decode steps between those two; the first of those
+    is kept even if too big."""
     sizes = np.bincount(step_of, minlength=len(prog.steps))
-    everything = [i for i in range(len(prog.steps)) if sizes[i]]
-    if sizes.sum() <= max_slices:
+    pool = set(range(len(prog.steps)) if chosen is None else chosen)
+    everything = [i for i in range(len(prog.steps)) if sizes[i] and i in pool]
+    if max_slices is None or sizes[everything].sum() <= max_slices:
         return everything
     decode = [i for i in everything if prog.steps[i].phase == "decode"]
     core = [i for i in everything if prog.steps[i].phase != "decode"] + decode[:1] + decode[-1:]

@@ -3,7 +3,7 @@
 - :func:`op_groups`: ops summed by name pattern (``L7.qkv`` → ``qkv``) over the prefill and one
   representative decode step (the last, as in the metrics): FLOPs, bytes, span, span per bound.
 - :func:`busy_over_time`: the busy fraction of each block kind, and of each kind of server, in
-  equal time bins over the whole run.
+  equal time bins over the whole run, or in one bin per step (:func:`step_edges`).
 - :func:`roofs`: the compute and memory ceilings one op meets on a chip.
 """
 
@@ -39,6 +39,7 @@ class OpGroup:
     rom_bytes: float           # weights read in place from ROM
     span_ns: float             # summed op spans (ops of a group may overlap in time)
     span_by_bound_ns: tuple[float, ...]  # in the order of ``Bound``
+    chips: int = 1             # the most chips one of its ops computed on (an op split over chips)
 
     @property
     def intensity(self) -> float:
@@ -78,6 +79,10 @@ def op_groups(trace: Trace) -> list[OpGroup]:
     rbytes = np.bincount(p.op[rom], weights=p.nbytes[rom], minlength=n_ops)
     span, bound = op_bounds(trace)
     op_step = np.array([o.step for o in p.ops], dtype=np.int64)
+    chip_of_block = np.array([b.chip for b in p.blocks], dtype=np.int64)
+    computing = p.flops > 0
+    pairs = np.unique(p.op[computing] * (int(chip_of_block.max()) + 1) + chip_of_block[p.block[computing]])
+    chips = np.bincount(pairs // (int(chip_of_block.max()) + 1), minlength=n_ops)
     groups = []
     for phase, steps in representative_steps(trace).items():
         chosen = np.flatnonzero(np.isin(op_step, steps))
@@ -88,7 +93,7 @@ def op_groups(trace: Trace) -> list[OpGroup]:
             by_bound = np.bincount(bound[idx], weights=span[idx], minlength=len(Bound))
             groups.append(OpGroup(phase, name, p.ops[idx[0]].kind, len(idx), float(flops[idx].sum()),
                                   float(sbytes[idx].sum()), float(rbytes[idx].sum()), float(span[idx].sum()),
-                                  tuple(float(x) for x in by_bound)))
+                                  tuple(float(x) for x in by_bound), max(1, int(chips[idx].max()))))
     return groups
 
 
@@ -126,15 +131,31 @@ def _covered(starts: np.ndarray, ends: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
-def busy_over_time(trace: Trace, bins: int = 200) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Bin edges (ns) and, per block kind and per server kind, the mean busy fraction in each bin.
+def step_edges(trace: Trace) -> np.ndarray:
+    """Time bins one per step: 0, then the end of each step's last task, in time order (ns).
+    Busy fractions over these are smoothed per step: a spatial chip's stages taking turns within
+    a step read as the step's mean, not as a sawtooth."""
+    p = trace.program
+    step_of = p.step_of_task()
+    ends = np.full(len(p.steps), -np.inf)
+    np.maximum.at(ends, step_of, trace.end_ns)
+    ends = np.unique(ends[np.isfinite(ends) & (ends > 0)])
+    ends[-1] = max(ends[-1], trace.makespan_ns) if len(ends) else trace.makespan_ns
+    return np.concatenate([[0.0], ends]) if len(ends) else np.array([0.0, max(trace.makespan_ns, 1.0)])
+
+
+def busy_over_time(trace: Trace, bins: int = 200,
+                   edges: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Bin edges (ns) and, per block kind and per server kind, the mean busy fraction in each bin
+    (``bins`` equal bins over the run, or the given ``edges``, e.g. :func:`step_edges`).
 
     A block is busy from a task's start for its fixed, service and queueing time (as in the
     metrics); a server from when its holder starts using it, for the hold time. Server kinds are
     labelled ``hbm (server)``-style apart from blocks of the same name.
     """
     p = trace.program
-    edges = np.linspace(0.0, max(trace.makespan_ns, 1.0), bins + 1)
+    if edges is None:
+        edges = np.linspace(0.0, max(trace.makespan_ns, 1.0), bins + 1)
     width = np.diff(edges)
     out: dict[str, np.ndarray] = {}
     busy_end = trace.start_ns + p.fixed_ns + p.service_ns + trace.wait_ns

@@ -21,9 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+import numpy as np
+
 from asicsim.api import Result
 from asicsim.metrics import Bound
-from asicsim.plotdata import OpGroup, busy_over_time, op_groups, roofs
+from asicsim.plotdata import OpGroup, busy_over_time, op_groups, roofs, step_edges
 from asicsim.scenario import StudyOutput
 
 FORMATS = ("png", "svg")
@@ -139,14 +141,22 @@ def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
                 linestyle=("-", "--", ":", "-.")[i % 4], linewidth=1.2,
                 label=f"{name}: {peak / 1e12:,.0f} TFLOP/s peak")
     ax.plot([], [], " ", label=f"{roof.memory_name}: {roof.memory_bps / 1e12:,.2f} TB/s")
+    # An op split over several chips runs under their roofs together: one line per such placement.
+    for n in sorted({g.chips for g in groups if g.chips > 1}):
+        names = ", ".join(dict.fromkeys(g.name for g in groups if g.chips == n))
+        peak = max(p for _, p in roof.compute)
+        ax.plot(xs, [n * min(peak, roof.memory_bps * x) / 1e12 for x in xs], color="grey", linestyle=":",
+                linewidth=1.0, label=f"{n} chips' roof ({names}: split over {n} chips)")
     for (phase, inplace), points in _clusters(groups, hi / 1.5).items():
         marker, colour = PHASE_STYLE[phase]
         xs_, ys_ = [p[0] for p in points], [p[1] for p in points]
         ax.scatter(xs_, ys_, marker=">" if inplace else marker, color=colour, s=36, zorder=3)
+    notes = []
     for (x, y, colour), names in _labels(groups, hi / 1.5).items():
         below = colour == PHASE_STYLE["decode"][1]  # decode names under their points, prefill above
-        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, -10 if below else 3),
-                    fontsize=7, color=colour, ha="right" if x >= hi / 2 else "left")
+        notes.append(ax.annotate(", ".join(names), (x, y), textcoords="offset points",
+                                 xytext=(5, -10 if below else 3), fontsize=7, color=colour,
+                                 ha="right" if x >= hi / 2 else "left"))
     for phase, (marker, colour) in PHASE_STYLE.items():
         ax.scatter([], [], marker=marker, color=colour, label=f"{phase} ops")
     if any(g.intensity == float("inf") for g in groups):
@@ -159,7 +169,46 @@ def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
     _plain_log(ax.yaxis)
     ax.legend(loc="lower right", fontsize=7)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.93)
+    _separate(fig, notes)
     return fig
+
+
+def _separate(fig: Figure, notes: list, gap_px: float = 1.0, rounds: int = 30) -> None:
+    """Move point labels apart vertically until no two overlap: each overlapping pair pushes the
+    lower one down and the upper one up by half the overlap (in points), a few rounds."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if len(notes) < 2:
+        return
+    canvas = FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    to_pt = 72.0 / fig.dpi
+    for _ in range(rounds):
+        boxes = [n.get_window_extent(renderer) for n in notes]
+        moved = False
+        for i in range(len(notes)):
+            for j in range(i + 1, len(notes)):
+                a, b = boxes[i], boxes[j]
+                if a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 + gap_px <= b.y0 or b.y1 + gap_px <= a.y0:
+                    continue
+                over = (min(a.y1, b.y1) - max(a.y0, b.y0) + gap_px) / 2 * to_pt
+                up, down = (i, j) if (a.y0 + a.y1) >= (b.y0 + b.y1) else (j, i)
+                for k, dy in ((up, over), (down, -over)):
+                    x, y = notes[k].xyann
+                    notes[k].xyann = (x, y + dy)
+                moved = True
+        if not moved:
+            return
+
+
+def overlapping_labels(fig: Figure, notes: list) -> int:
+    """How many pairs of ``notes`` overlap on the drawn figure (0 after :func:`_separate`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [n.get_window_extent(renderer) for n in notes]
+    return sum(1 for i in range(len(boxes)) for j in range(i + 1, len(boxes))
+               if boxes[i].overlaps(boxes[j]))
 
 
 def _point(g: OpGroup, edge: float) -> tuple[float, float]:
@@ -194,30 +243,36 @@ def _labels(groups: list[OpGroup], edge: float) -> dict[tuple[float, float, str]
 
 
 def utilisation_figure(r: Result, bins: int = 200) -> Figure:
-    """Busy fraction of each block kind and of each kind of server over the run, in ``bins``.
-
-    The y axis zooms in when nothing is more than 20 % busy (a spatial chip at batch 1 keeps one
-    stage of many busy at a time), and says so.
+    """Busy % of each block kind and of each kind of server over the run, as the mean over each
+    step (prefill, then every decode step: :func:`asicsim.plotdata.step_edges`), on a fixed
+    0-100 % axis. Each legend entry gives the decode (steady-state) figure beside the whole run's;
+    the legend sits beside the plot, off the data. ``bins`` is used only for a run without steps.
     """
-    edges, series = busy_over_time(r.trace, bins)
-    mid = (edges[:-1] + edges[1:]) / 2 / 1e6
-    fig = Figure(figsize=(9, 4))
+    edges = step_edges(r.trace)
+    if len(edges) < 3:
+        edges = None
+    edges, series = busy_over_time(r.trace, bins, edges)
+    whole = {name: float(np.sum(frac * np.diff(edges)) / edges[-1]) for name, frac in series.items()}
+    decode = (r.metrics.utilisation or {}).get("decode") or {}
+    fig = Figure(figsize=(10, 4))
     ax = fig.add_subplot()
     ttft = r.metrics.ttft_ms
     ax.axvspan(0, ttft, color="#eeeeee", zorder=0)
     ax.text(ttft, 1.01, "prefill | decode", fontsize=7, ha="center", va="bottom",
             transform=ax.get_xaxis_transform())
     for name, frac in series.items():
-        ax.plot(mid, frac, linewidth=1.2, linestyle="--" if "server" in name else "-", label=name)
-    peak = max((float(f.max()) for f in series.values()), default=1.0)
-    zoom = peak < 0.2
-    ax.set_ylim(0, max(peak * 1.25, 0.01) if zoom else 1.05)
-    ax.set(xlim=(0, edges[-1] / 1e6), xlabel="time (ms)",
-           ylabel="busy fraction (mean over blocks of a kind)" + (", zoomed" if zoom else ""))
+        kind = name.removesuffix(" (server)")
+        steady = decode.get(kind) if "server" not in name or kind not in (b.kind for b in r.program.blocks) \
+            else None
+        label = f"{name}: {whole[name]:.1%} whole run" + (f", {steady:.1%} decode" if steady is not None else "")
+        ax.stairs(100 * frac, edges / 1e6, linewidth=1.3, linestyle="--" if "server" in name else "-",
+                  label=label, baseline=None)
+    ax.set_ylim(0, 100)
+    ax.set(xlim=(0, edges[-1] / 1e6), xlabel="time (ms)", ylabel="busy (%), mean over each step")
     ax.set_title(_title(r, "Utilisation"), pad=14)
-    ax.legend(loc="center right", fontsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.grid(True, alpha=0.3)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.88)
+    fig.subplots_adjust(left=0.07, right=0.66, bottom=0.13, top=0.88)
     return fig
 
 
@@ -291,10 +346,12 @@ def comparison_figure(results: list[Result]) -> Figure:
             text = "-" if v is None else _short(v)
             ax.text(i, max(0, shown[i]), text, ha="center", va="bottom", fontsize=7)
         ax.set_xticks(range(len(results)), labels, rotation=20, ha="right", fontsize=7)
-        ax.set_title(f"{name}{', log scale' if log else ''}")
         ax.margins(y=0.15)
-        if ax.get_yscale() == "log":
+        if log:  # bars start at the decade below the smallest value, a labelled tick, and say so
+            floor = 10.0 ** math.floor(math.log10(min(positive)))
+            ax.set_ylim(floor, 10.0 ** (math.log10(max(positive)) + 0.3))
             _plain_log(ax.yaxis)
+        ax.set_title(f"{name}\nlog scale, bars from {floor:g}" if log else name, fontsize=9)
     w = results[0].workload
     fig.suptitle(f"{results[0].model.name}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}, "
                  f"{w.dtype.value}", fontsize=10)

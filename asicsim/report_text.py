@@ -1,8 +1,9 @@
-"""Terminal tables: runs side by side, one column per system."""
+"""The comparison table: runs side by side, one column per system (terminal and report)."""
 
 from __future__ import annotations
 
 from asicsim.api import Result
+from asicsim.tables import Table, render_text
 
 KINDS = ("matmul", "vector", "dma", "hbm", "sram")
 LEVELS = ("hbm_read", "hbm_write", "sram_read", "sram_write", "rom_read", "link")
@@ -73,17 +74,12 @@ def comparison_grid(summaries: list[dict]) -> tuple[str, list[str], list[list[st
     return title, header, body
 
 
+def comparison_tables(summaries: list[dict]) -> list[Table]:
+    """The comparison grid of ``summaries`` as a table (what ``compare`` prints and reports)."""
+    title, header, body = comparison_grid(summaries)
+    return [Table(title, header, body)]
+
+
 def comparison_table(results: list[Result]) -> str:
-    """One row per metric, one column per system."""
-    return format_grid(*comparison_grid([r.summary() for r in results]))
-
-
-def format_grid(title: str, header: list[str], body: list[list[str]]) -> str:
-    """A grid as aligned text: labels left, values right."""
-    widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-
-    lines = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(row) for row in body]
-    return "\n".join([title, ""] + lines)
+    """One row per metric, one column per system, as text."""
+    return render_text(comparison_tables([r.summary() for r in results]))

@@ -84,8 +84,10 @@ def study(kind: str, spec_class: type[Spec]) -> Callable[[Runner], Runner]:
     return register
 
 
-def load_scenario(path: str | Path) -> Spec:
-    """Read and validate a scenario file (its ``kind`` picks the schema)."""
+def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) -> Spec:
+    """Read and validate a scenario file (its ``kind`` picks the schema), with ``overrides``
+    (dotted field path -> value, as ``run --set workload.batch=8``) applied first; an override
+    of a field the kind does not have, or of a bad value, is an InputError naming ``--set``."""
     path = Path(path)
     if not path.is_file():
         raise InputError(str(path), None, "no such scenario file")
@@ -94,14 +96,56 @@ def load_scenario(path: str | Path) -> Spec:
     kind = data.get("kind", "compare")
     if not isinstance(kind, str) or kind not in STUDIES:
         raise InputError(str(path), "kind", f"unknown scenario kind {kind!r}; known: {', '.join(sorted(STUDIES))}")
+    for key, value in (overrides or {}).items():
+        _override(data, STUDIES[kind][0], key, value)
     try:
         spec = STUDIES[kind][0].model_validate(data)
     except ValidationError as e:
-        raise validation_error(str(path), e) from None
+        err = validation_error(str(path), e)
+        if err.field and any(err.field == k or err.field.startswith(k + ".") for k in overrides or {}):
+            raise InputError("--set", err.field, err.reason) from None
+        raise err from None
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", spec.name):
         raise InputError(str(path), "name", f"names the output folder results/NAME, so it must be a plain name "
                          f"(letters, digits, '.', '_', '-'; at most 100), got {spec.name[:40]!r}")
     return spec
+
+
+def _override(data: dict, schema: type, key: str, value: object) -> None:
+    """Set ``data[a][b]... = value`` for ``key`` = "a.b...", after checking each name is a field
+    of the schema there (into nested specs; a dict or list field takes any key or index below)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    parts = key.split(".")
+    node, model = data, schema
+    for i, name in enumerate(parts):
+        here = ".".join(parts[:i + 1])
+        if model is not None:
+            fields = model.model_fields
+            if name not in fields:
+                raise InputError("--set", key, f"{'the scenario' if i == 0 else '.'.join(parts[:i])} has no field "
+                                 f"{name!r}; its fields are: {', '.join(fields)}")
+            ann = fields[name].annotation
+            models = [a for a in (typing.get_args(ann) or (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+            model = models[0] if models else None
+        if i == len(parts) - 1:
+            if isinstance(node, list) and name.isdigit() and int(name) < len(node):
+                node[int(name)] = value
+            elif isinstance(node, dict):
+                node[name] = value
+            else:
+                raise InputError("--set", key, f"{'.'.join(parts[:i]) or 'the scenario'} is not a mapping")
+            return
+        if isinstance(node, list) and name.isdigit() and int(name) < len(node):
+            node = node[int(name)]
+        elif isinstance(node, dict):
+            if not isinstance(node.get(name), (dict, list)):
+                node[name] = {}  # absent (the default) or null: the override starts it
+            node = node[name]
+        else:
+            raise InputError("--set", key, f"{here} is not a mapping")
 
 
 def resolve_model(path: Path, ref: str, field_name: str = "model") -> ModelSpec:
@@ -125,18 +169,42 @@ def _relative_to(base: Path, ref: str) -> str:
     return str(candidate) if ref.endswith((".yaml", ".yml", ".json")) and candidate.exists() else ref
 
 
-def run_scenario(path: str | Path, progress: Callable[[str], None] = lambda name: None) -> StudyOutput:
-    """Run the scenario at ``path``; ``progress(label)`` is called before each simulation."""
-    spec = load_scenario(path)
+def run_scenario(path: str | Path, progress: Callable[[str], None] = lambda name: None,
+                 overrides: dict[str, object] | None = None) -> StudyOutput:
+    """Run the scenario at ``path`` (with ``overrides``, see :func:`load_scenario`);
+    ``progress(label)`` is called before each simulation."""
+    spec = load_scenario(path, overrides)
     return STUDIES[spec.kind][1](spec, Path(path), progress)
 
 
 def write_results(spec: Spec, output: StudyOutput, out: Path) -> Path:
-    """Write ``results.json`` (the scenario, then the study's document) into ``out``."""
+    """Write ``results.json`` (the scenario, then the study's document) into ``out``, and its
+    records as tidy rows in ``results.csv`` (:mod:`asicsim.tidy`)."""
+    from asicsim.tidy import write_csv
+
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     path.write_text(json.dumps({"scenario": spec.model_dump(mode="json"), **output.doc}, indent=2))
+    write_csv(output.doc, out)
     return path
+
+
+def study_tables(doc: dict) -> list:
+    """The tables of a results document (``scenario`` and the study's own keys): the
+    ``tables(doc, scenario)`` of the module that defines the runner of its kind, as the terminal
+    showed them; [] for a kind without one."""
+    _import_studies()
+    scenario = doc.get("scenario") or {}
+    entry = STUDIES.get(scenario.get("kind", "compare"))
+    hook = getattr(sys.modules.get(entry[1].__module__), "tables", None) if entry else None
+    return list(hook(doc, scenario)) if hook else []
+
+
+def tables(doc: dict, scenario: dict | None = None) -> list:
+    """The tables of a ``compare`` results document: its runs side by side."""
+    from asicsim.report_text import comparison_tables
+
+    return comparison_tables(doc["results"])
 
 
 def study_figures(spec: Spec, doc: dict, folder: Path) -> list[Path]:

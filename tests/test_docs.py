@@ -8,6 +8,10 @@ blocks, which are not run. Two rules keep this honest and quick:
   README's ``pytest`` (this very suite) uses it;
 - a block whose text already ran successfully in this session (the README's quickstart, repeated
   in getting-started.md) is not run again;
+- a ```text block right after a run block (only blank lines between) shows its output: each of
+  its lines, in order, must be (part of) a line the block printed, "..." standing for text left
+  out, so a printed number that moved fails the test. ``python -m asicsim.docgen
+  --update-outputs`` rewrites those numbers from a fresh run;
 - a block with an install command (the README's ``pip install -e '.[dev]'``) runs in a throwaway
   virtual environment made for this session in a temporary folder, which sees the running
   environment's packages through a ``.pth`` file: the install goes there, the block's commands run
@@ -30,7 +34,7 @@ PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s*\((.+?)\)\s*-->\s*$")
 TIMEOUT_S = 240
-_done: set[str] = set()
+_done: dict[str, str] = {}  # code -> what it printed
 
 
 def blocks(page: Path) -> list[tuple[str, str, int, str | None]]:
@@ -72,17 +76,55 @@ def throwaway_env(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_every_code_block_runs(page, monkeypatch, request):
+def test_every_code_block_runs_and_prints_what_the_page_shows(page, monkeypatch, request):
+    from asicsim.docgen import mismatches, page_blocks
+
     monkeypatch.chdir(ROOT)
-    for lang, code, line, skip in blocks(page):
-        if skip or lang not in ("bash", "python") or code in _done:
+    stale = []
+    for b in page_blocks(page.read_text(encoding="utf-8")):
+        if b.skip or b.lang not in ("bash", "python"):
             continue
-        where = f"{page.relative_to(ROOT)}:{line}"
-        if lang == "bash":
-            env = request.getfixturevalue("throwaway_env") if INSTALLS.search(code) else os.environ
-            done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=ROOT, capture_output=True,
-                                  text=True, timeout=TIMEOUT_S, env={**env, "MPLBACKEND": "Agg"}, check=False)
-            assert done.returncode == 0, f"{where} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        else:
-            exec(compile(code, where, "exec"), {"__name__": "__docs__"})  # noqa: S102 (our own docs)
-        _done.add(code)
+        where = f"{page.relative_to(ROOT)}:{b.line}"
+        if b.code not in _done:
+            _done[b.code] = _run(b.lang, b.code, where, request)
+        if b.shown is not None:
+            stale += [f"{page.relative_to(ROOT)}:{b.shown.line}: {line.strip()}"
+                      for line in mismatches(b.shown.code, _done[b.code])]
+    assert not stale, ("printed output differs from what the page shows (rewrite the numbers with "
+                       "`python -m asicsim.docgen --update-outputs`):\n" + "\n".join(stale))
+
+
+def _run(lang: str, code: str, where: str, request) -> str:
+    """Run one block; what it printed (stdout and stderr together)."""
+    import contextlib
+    import io
+
+    if lang == "bash":
+        env = request.getfixturevalue("throwaway_env") if INSTALLS.search(code) else os.environ
+        done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S,
+                              env={**env, "MPLBACKEND": "Agg"}, check=False)
+        assert done.returncode == 0, f"{where} exited {done.returncode}:\n{done.stdout[-3000:]}"
+        return done.stdout
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        exec(compile(code, where, "exec"), {"__name__": "__docs__"})  # noqa: S102 (our own docs)
+    return buf.getvalue()
+
+
+def test_a_changed_number_in_shown_output_fails_and_the_update_restores_it():
+    """The test of the test: a real page's shown output matches what its block prints; one digit
+    changed makes it fail; --update-outputs' rewrite brings the digit back."""
+    from asicsim.docgen import mismatches, page_blocks, run_block, updated
+
+    page = ROOT / "docs" / "tutorials" / "01-decode-is-memory-bound.md"
+    block = next(b for b in page_blocks(page.read_text(encoding="utf-8")) if b.shown and b.lang == "bash")
+    output = run_block(block, ROOT)
+    assert mismatches(block.shown.code, output) == []
+    number = re.search(r"\d+\.\d+", block.shown.code)
+    digit = number.group(0)[-1]
+    changed = (block.shown.code[:number.end() - 1] + str((int(digit) + 1) % 10)
+               + block.shown.code[number.end():])
+    assert changed != block.shown.code
+    assert len(mismatches(changed, output)) == 1
+    assert updated(changed, output) == (block.shown.code, [])

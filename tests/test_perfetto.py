@@ -79,7 +79,7 @@ def test_document_shape_and_required_fields(written):
         if e["ph"] == "X":
             assert isinstance(e["dur"], (int, float)) and e["dur"] >= 0
             assert isinstance(e["cat"], str) and isinstance(e["args"], dict)
-    assert {e["ph"] for e in doc["traceEvents"]} <= {"M", "X", "s", "f", "C"}
+    assert {e["ph"] for e in doc["traceEvents"]} <= {"M", "X", "s", "f", "C", "i"}
 
 
 def test_one_slice_per_task_with_its_op_and_args(written):
@@ -207,6 +207,81 @@ def test_sampling_keeps_whole_steps_and_says_so(tmp_path):
         assert _bound_task(tracks, e) is not None
     assert Counter(e["id"] for e in _by_ph(doc, "s")) == Counter(e["id"] for e in _by_ph(doc, "f"))
     assert {(e["pid"], e["tid"]) for e in _by_ph(doc, "M") if e["name"] == "thread_name"} == set(tracks)
+
+
+@pytest.mark.parametrize("choice, want", [("first:3", [1, 2, 3]), ("every:4", [1, 5, 9, 11]),
+                                          ("all", list(range(1, 12)))])
+def test_trace_steps_choose_whole_steps_and_the_trace_says_which(tmp_path, choice, want):
+    trace = _run("h100-sxm", generate=12)
+    prog = trace.program
+    step_of = prog.step_of_task()
+    decode = [i for i, s in enumerate(prog.steps) if s.phase == "decode"]
+    prefill = [i for i, s in enumerate(prog.steps) if s.phase != "decode"]
+    summary = write_chrome_trace(trace, tmp_path / "t.json", max_slices=None, steps=choice)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    kept = prefill + [decode[n - 1] for n in want]
+    assert doc["otherData"]["kept_steps"] == kept and doc["otherData"]["steps"] == choice
+    slices = _by_ph(doc, "X")
+    assert sorted(e["args"]["task"] for e in slices) == np.flatnonzero(np.isin(step_of, kept)).tolist()
+    runs = {"first:3": "1-3", "every:4": "1, 5, 9, 11", "all": "1-11"}[choice]
+    sentence = f"kept the prefill and decode steps {runs} of 11 ({choice})"
+    assert summary["kept"] == doc["otherData"]["kept"] == sentence
+    note = _by_ph(doc, "i")
+    assert len(note) == 1 and note[0]["name"] == sentence and note[0]["s"] == "g" and note[0]["ts"] == 0
+    assert summary["bytes"] == (tmp_path / "t.json").stat().st_size
+
+
+def test_a_cap_on_chosen_steps_is_named_in_the_note(tmp_path):
+    trace = _run("h100-sxm", generate=12)
+    sizes = np.bincount(trace.program.step_of_task())
+    summary = write_chrome_trace(trace, tmp_path / "t.json", max_slices=int(sizes[0] + 3 * sizes[1]),
+                                 steps="every:2")
+    assert summary["kept"].endswith(f"(every:2, then whole steps sampled to stay under {int(sizes[0] + 3 * sizes[1]):,} slices)")
+
+
+def test_gz_trace_is_the_json_compressed_and_the_same_bytes_every_time(tmp_path):
+    import gzip
+
+    trace = _run("taalas-hc1")
+    write_chrome_trace(trace, tmp_path / "t.json", steps="first:1")
+    write_chrome_trace(trace, tmp_path / "a.json.gz", steps="first:1")
+    write_chrome_trace(trace, tmp_path / "b.json.gz", steps="first:1")
+    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+    assert gzip.decompress((tmp_path / "a.json.gz").read_bytes()) == (tmp_path / "t.json").read_bytes()
+    assert (tmp_path / "a.json.gz").stat().st_size < (tmp_path / "t.json").stat().st_size / 4
+
+
+@pytest.mark.parametrize("text", ["first:0", "every:", "some", "first:2x", "every:-1"])
+def test_bad_trace_steps_are_refused_by_name(text):
+    from asicsim.errors import InputError
+    from asicsim.perfetto import parse_steps
+
+    with pytest.raises(InputError, match="--trace-steps.*all, first:N or every:K"):
+        parse_steps(text)
+
+
+def test_cli_trace_steps(tmp_path):
+    """predict writes the chosen steps, gzip on .gz, says what it kept on stderr; a bad choice or
+    --trace-steps without --trace exits 2 before simulating."""
+    from click.testing import CliRunner
+
+    from asicsim.cli import main
+
+    args = ["predict", "--model", "llama-3.1-8b", "--system", "taalas-hc1", "--prompt", "16", "--generate", "4"]
+    ok = CliRunner().invoke(main, args + ["--trace", str(tmp_path / "t.json.gz"), "--trace-steps", "first:2"])
+    assert ok.exit_code == 0, ok.output
+    assert "kept the prefill and decode steps 1-2 of 3 (first:2)" in ok.output
+    assert json.loads(gzip_text(tmp_path / "t.json.gz"))["otherData"]["steps"] == "first:2"
+    for bad in (["--trace", str(tmp_path / "x.json"), "--trace-steps", "every:0"], ["--trace-steps", "all"]):
+        result = CliRunner().invoke(main, args + bad)
+        assert result.exit_code == 2 and "--trace-steps" in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "x.json").exists()
+
+
+def gzip_text(path) -> str:
+    import gzip
+
+    return gzip.decompress(path.read_bytes()).decode()
 
 
 def test_a_cap_below_one_step_still_keeps_one_whole_step(tmp_path):

@@ -20,6 +20,7 @@ from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
+from asicsim.tables import Table, render_text
 
 
 class ContextScalingSpec(Spec):
@@ -55,21 +56,25 @@ def run_context_scaling(spec: ContextScalingSpec, path: Path, progress) -> Study
             except InputError as e:
                 row.update(tpot_ms=None, bound="does not fit", reason=e.reason)
             rows.append(row)
-    return StudyOutput(_table(spec, rows), {"system": system.name, "rows": rows})
+    doc = {"system": system.name, "rows": rows}
+    return StudyOutput(render_text(tables(doc, spec.model_dump(mode="json"))), doc)
 
 
-def _table(spec: ContextScalingSpec, rows: list[dict]) -> str:
-    head = f"{'model':<22}" + "".join(f"{c:>11,}" for c in spec.contexts)
-    lines = [f"decode TPOT (ms) on {spec.system}, batch {spec.batch}, by context length", head]
-    for name in spec.models:
-        mine = [r for r in rows if r["model"] == name]
-        lines.append(f"{name:<22}" + "".join(f"{r['tpot_ms']:>11.3f}" if r["tpot_ms"] else f"{'-':>11}"
-                                             for r in mine))
-    lines += ["", "KV cache + state per batch (MB)", head]
-    for name in spec.models:
-        mine = [r for r in rows if r["model"] == name]
-        lines.append(f"{name:<22}" + "".join(f"{(r['kv_bytes'] + r['state_bytes']) / 1e6:>11,.1f}" for r in mine))
-    return "\n".join(lines)
+def tables(doc: dict, scenario: dict) -> list[Table]:
+    """Decode TPOT by model and context, then the KV cache and state each needs."""
+    rows = doc["rows"]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    contexts = list(dict.fromkeys(r["context"] for r in rows))
+    header = ["model"] + [f"{c:,}" for c in contexts]
+    cell = {(r["model"], r["context"]): r for r in rows}
+    tpot = [[m] + [f"{cell[m, c]['tpot_ms']:.3f}" if cell[m, c]["tpot_ms"] else "-" for c in contexts]
+            for m in models]
+    cache = [[m] + [f"{(cell[m, c]['kv_bytes'] + cell[m, c]['state_bytes']) / 1e6:,.1f}" for c in contexts]
+             for m in models]
+    refused = [f"{r['model']} @ {r['context']:,}: {r['reason']}" for r in rows if r.get("reason")]
+    return [Table(f"decode TPOT (ms) on {doc['system']}, batch {scenario.get('batch', 1)}, by context length",
+                  header, tpot, refused[:3]),
+            Table("KV cache + state per batch (MB)", header, cache)]
 
 
 def write_figures(doc: dict, folder: Path) -> list[Path]:

@@ -33,7 +33,8 @@ from asicsim.model.hf import MODELS_DIR
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
 from asicsim.studies.economics import amortisation_months, cost_per_mtok, lifetime_curve
 from asicsim.studies.open_closed_plots import figure_specs, write_figures  # noqa: F401  (the CLI's hook)
-from asicsim.studies.open_closed_table import text_table
+from asicsim.studies.open_closed_table import tables
+from asicsim.tables import render_text
 
 
 class ChipEconomics(Spec):
@@ -223,4 +224,4 @@ def run_open_closed(spec: OpenClosedSpec, path: Path, progress) -> StudyOutput:
                 "cooling and mask re-spin costs are not counted."),
            ]}
     doc["figures"] = figure_specs(doc)
-    return StudyOutput(text_table(doc), doc, results)
+    return StudyOutput(render_text(tables(doc)), doc, results)

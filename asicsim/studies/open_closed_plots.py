@@ -62,6 +62,14 @@ def write_figures(doc: dict, folder: Path) -> list[Path]:
             ax.legend(fontsize=8)
         if data.get("log"):
             ax.set_yscale("log")
+            if fig_spec["kind"] == "bar" and pairs:  # bars from a labelled decade below the smallest
+                import math
+
+                values = [v for _, v in pairs]
+                floor = 10.0 ** math.floor(math.log10(min(values)))
+                ax.set_ylim(floor, 10.0 ** (math.log10(max(values)) + 0.2))
+                ax.text(0.01, 0.98, f"log scale; bars from {floor:g}", transform=ax.transAxes, fontsize=7,
+                        va="top", color="#555555")
         ax.set_ylabel(data["ylabel"])
         ax.grid(alpha=0.3, which="both")
         fig.suptitle(f"open vs closed: {doc['model']}")

@@ -1,6 +1,9 @@
-"""The terminal table of the ``open-vs-closed`` study, drawn from its results document."""
+"""The tables of the ``open-vs-closed`` study, drawn from its results document (the terminal and
+the report show the same)."""
 
 from __future__ import annotations
+
+from asicsim.tables import Table
 
 SHOWN_LIFETIMES_MONTHS = (3, 6, 12, 24, 36)
 
@@ -14,7 +17,7 @@ def _usd(x: float) -> str:
     return f"{x:,.2f}" if x >= 1 else f"{x:.4f}"
 
 
-def text_table(doc: dict) -> str:
+def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
     """One row per system: speed, capacity, energy, reach over the zoo and $/Mtok; then $/Mtok by
     model lifetime, and which models the narrowest chips can run."""
     rows = doc["systems"]
@@ -25,31 +28,28 @@ def text_table(doc: dict) -> str:
     title = f"open vs closed: {doc['model']}, prompt {doc['prompt']}, generate {doc['generate']}, {doc['dtype']}"
     if lora:
         title += f", LoRA rank {lora['rank']} on {'/'.join(lora['targets'])}"
-    lines = [title, ""]
-    head = (f"{'system':<15}{'chips':>6}{'tok/s/user':>12}{'max batch':>11}{'tok/s total':>13}"
-            f"{'J/tok b=1':>11}{'J/tok max':>11}{'zoo':>8}{'$/Mtok':>10}{f'@{life}mo':>10}")
-    lines += [head, "-" * len(head)]
+    header = ["system", "chips", "tok/s/user", "max batch", "tok/s total", "J/tok b=1", "J/tok max", "zoo",
+              "$/Mtok", f"@{life}mo"]
+    body = []
     for r in rows:
         batch = f"{r['largest_batch']:,}" + ("+" if r["batch_capped"] else "")
-        lines.append(
-            f"{r['system']:<15}{r['chips']:>6,}{r['tokens_per_s_per_user']:>12,.0f}{batch:>11}"
-            f"{r['tokens_per_s']:>13,.0f}{_num(r['j_per_token'], '.4f'):>11}"
-            f"{_num(r['j_per_token_at_largest_batch'], '.4f'):>11}{len(r['zoo_runs']):>4}/{n_zoo:<3}"
-            f"{_usd(r['usd_per_mtok_full_life']):>10}{_usd(r['usd_per_mtok']):>10}")
-    lines += ["", (f"$/Mtok by model lifetime (months; service life {econ['service_life_months']:g}, "
-                   f"utilisation {econ['utilisation']:.0%}, electricity ${econ['electricity_usd_per_kwh']:g}/kWh)")]
-    shown = [m for m in SHOWN_LIFETIMES_MONTHS if f"{m:g}" in (rows[0]["usd_per_mtok_by_lifetime"] if rows else {})]
-    lines.append(f"{'system':<15}" + "".join(f"{m:>10}" for m in shown))
-    for r in rows:
-        curve = r["usd_per_mtok_by_lifetime"]
-        lines.append(f"{r['system']:<15}" + "".join(f"{_usd(curve[f'{m:g}']):>10}" for m in shown))
+        body.append([r["system"], f"{r['chips']:,}", f"{r['tokens_per_s_per_user']:,.0f}", batch,
+                     f"{r['tokens_per_s']:,.0f}", _num(r["j_per_token"], ".4f"),
+                     _num(r["j_per_token_at_largest_batch"], ".4f"), f"{len(r['zoo_runs'])}/{n_zoo}",
+                     _usd(r["usd_per_mtok_full_life"]), _usd(r["usd_per_mtok"])])
     narrow = [r for r in rows if len(r["zoo_runs"]) <= 3]
-    if narrow:
-        lines.append("")
-        lines += [f"{r['system']} runs only: {', '.join(r['zoo_runs']) or 'none'}" for r in narrow]
-    lines += ["", "tok/s/user: batch 1. tok/s total: at the largest batch that fits ('+': capped at max_batch).",
+    notes = [f"{r['system']} runs only: {', '.join(r['zoo_runs']) or 'none'}" for r in narrow]
+    notes += ["tok/s/user: batch 1. tok/s total: at the largest batch that fits ('+': capped at max_batch).",
               "J/tok: decode energy per generated token, '-' where the chip has no energy spec.",
               (f"$/Mtok: over the full service life; @{life}mo: the model superseded after {life} months "
                "(a hardwired chip's capex then spans only that)."),
               *doc["notes"][:1]]
-    return "\n".join(lines)
+    main = Table(title, header, body, notes)
+    curve_keys = rows[0]["usd_per_mtok_by_lifetime"] if rows else {}
+    shown = [m for m in SHOWN_LIFETIMES_MONTHS if f"{m:g}" in curve_keys]
+    by_life = Table(
+        (f"$/Mtok by model lifetime (months; service life {econ['service_life_months']:g}, "
+         f"utilisation {econ['utilisation']:.0%}, electricity ${econ['electricity_usd_per_kwh']:g}/kWh)"),
+        ["system"] + [f"{m} mo" for m in shown],
+        [[r["system"]] + [_usd(r["usd_per_mtok_by_lifetime"][f"{m:g}"]) for m in shown] for r in rows])
+    return [main, by_life]

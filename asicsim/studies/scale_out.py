@@ -20,6 +20,7 @@ from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.hardware.system import System, SystemSpec, build_system, merged_network
 from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_system, study
+from asicsim.tables import Table, render_text
 
 
 class SetupSpec(Spec):
@@ -99,7 +100,8 @@ def run_scale_out(spec: ScaleOutSpec, path: Path, progress) -> StudyOutput:
             system = _system(path, spec.link_sweep.setup, "link_sweep.setup", gbps)
             progress(f"links at {gbps:g} GB/s")
             sweep.append(_row(f"{gbps:g} GB/s", model, system, spec, spec.link_sweep.setup) | {"bandwidth_gbps": gbps})
-    return StudyOutput(_table(spec, rows, sweep), {"model": model.name, "rows": rows, "link_sweep": sweep})
+    doc = {"model": model.name, "rows": rows, "link_sweep": sweep}
+    return StudyOutput(render_text(tables(doc, spec.model_dump(mode="json"))), doc)
 
 
 def _layout(row: dict) -> str:
@@ -112,31 +114,40 @@ def _busy(row: dict) -> str:
     return f"{row['busiest_link']:.0%}" if row["busiest_link"] is not None else "-"
 
 
-def _table(spec: ScaleOutSpec, rows: list[dict], sweep: list[dict]) -> str:
-    w = spec.workload
-    lines = [f"{spec.model}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}", "",
-             f"{'setup':<22}{'chips':>6}  {'dtype':<6}{'layout':<14}{'TTFT ms':>9}{'TPOT ms':>9}"
-             f"{'tok/s/user':>11}{'tok/s/chip':>11}{'busiest link, prefill':>23}"]
-    for r in rows:
+def tables(doc: dict, scenario: dict) -> list[Table]:
+    """One row per setup; then, when there is a link sweep, one row per bandwidth."""
+    w = scenario.get("workload") or {}
+    header = ["setup", "chips", "dtype", "layout", "TTFT ms", "TPOT ms", "tok/s/user", "tok/s/chip",
+              "busiest link, prefill"]
+    body, notes = [], []
+    for r in doc["rows"]:
         if not r["fits"]:
-            lines.append(f"{r['setup']:<22}{r['chips']:>6}  {r['dtype']:<6}refused: {r['reason']}")
+            body.append([r["setup"], f"{r['chips']}", r["dtype"], "refused"] + ["-"] * 5)
+            notes.append(f"{r['setup']} refused: {r['reason']}")
             continue
-        lines.append(f"{r['setup']:<22}{r['chips']:>6}  {r['dtype']:<6}{_layout(r):<14}{r['ttft_ms']:>9.2f}"
-                     f"{r['tpot_ms']:>9.3f}{r['tokens_per_s_per_user']:>11,.1f}{r['tokens_per_s_per_chip']:>11,.1f}"
-                     f"{_busy(r):>23}")
+        body.append([r["setup"], f"{r['chips']}", r["dtype"], _layout(r), f"{r['ttft_ms']:.2f}",
+                     f"{r['tpot_ms']:.3f}", f"{r['tokens_per_s_per_user']:,.1f}",
+                     f"{r['tokens_per_s_per_chip']:,.1f}", _busy(r)])
+    title = (f"{doc['model']}: batch {w.get('batch', 1)}, prompt {w.get('prompt', 512)}, "
+             f"generate {w.get('generate', 128)}")
+    out = [Table(title, header, body, notes, left=(2, 3))]
+    sweep = doc.get("link_sweep") or []
     if sweep:
         best = min((r["tpot_ms"] for r in sweep if r["fits"]), default=None)
         first = min((r["ttft_ms"] for r in sweep if r["fits"]), default=None)
-        lines += ["", f"link sweep on {spec.link_sweep.setup.system}: chip-to-chip GB/s each way",
-                  f"{'GB/s':>8}{'TTFT ms':>10}{'TTFT / best':>13}{'TPOT ms':>10}{'TPOT / best':>13}"
-                  f"{'busiest link, prefill':>23}"]
+        body, notes = [], []
         for r in sweep:
             if not r["fits"]:
-                lines.append(f"{r['bandwidth_gbps']:>8g}  refused: {r['reason']}")
+                body.append([f"{r['bandwidth_gbps']:g}"] + ["-"] * 5)
+                notes.append(f"{r['bandwidth_gbps']:g} GB/s refused: {r['reason']}")
                 continue
-            lines.append(f"{r['bandwidth_gbps']:>8g}{r['ttft_ms']:>10.2f}{r['ttft_ms'] / first:>13.2f}"
-                         f"{r['tpot_ms']:>10.3f}{r['tpot_ms'] / best:>13.2f}{_busy(r):>23}")
-    return "\n".join(lines)
+            body.append([f"{r['bandwidth_gbps']:g}", f"{r['ttft_ms']:.2f}", f"{r['ttft_ms'] / first:.2f}",
+                         f"{r['tpot_ms']:.3f}", f"{r['tpot_ms'] / best:.2f}", _busy(r)])
+        system = ((scenario.get("link_sweep") or {}).get("setup") or {}).get("system", "")
+        out.append(Table(f"link sweep on {system}: chip-to-chip GB/s each way",
+                         ["GB/s", "TTFT ms", "TTFT / best", "TPOT ms", "TPOT / best", "busiest link, prefill"],
+                         body, notes, labels=0))
+    return out
 
 
 def write_figures(doc: dict, folder: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.hardware.system import SystemSpec, build_system, merged_network, with_chips
 from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_system, study
+from asicsim.tables import Table, render_text
 
 PREFIXES = ("chip.", "network.", "workload.")
 
@@ -160,23 +161,26 @@ def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
                 row = {"point": point, "ok": False, "reason": e.reason}
             store.put(key, row)
         rows.append(row)
-    return StudyOutput(_table(spec, rows, reused), {"model": model.name, "system": spec.system, "rows": rows,
-                                                    "reused": reused})
+    doc = {"model": model.name, "system": spec.system, "rows": rows, "reused": reused}
+    return StudyOutput(render_text(tables(doc)), doc)
 
 
-def _table(spec: SweepSpec, rows: list[dict], reused: int) -> str:
-    fields = list(spec.zip) + list(spec.grid)
-    head = "".join(f"{f.split('.')[-1][:18]:>20}" for f in fields) + f"{'TTFT ms':>10}{'TPOT ms':>10}{'tok/s':>12}"
-    lines = [f"{spec.model} on {spec.system}: {len(rows)} points", head]
-    skipped = [r for r in rows if not r["ok"]]
+def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
+    """One row per point: its field values, then TTFT, TPOT and tokens/s (or why it was skipped)."""
+    rows = doc["rows"]
+    fields = list(dict.fromkeys(f for r in rows for f in r["point"]))
+    header = [f.split(".")[-1][:18] for f in fields] + ["TTFT ms", "TPOT ms", "tok/s"]
+    body, notes = [], []
     for r in rows:
-        cells = "".join(f"{str(r['point'][f]):>20}" for f in fields)
+        cells = [str(r["point"][f]) for f in fields]
         if r["ok"]:
-            tpot = f"{r['tpot_ms']:>10.3f}" if r["tpot_ms"] is not None else f"{'-':>10}"
-            tps = f"{r['tokens_per_s']:>12,.0f}" if r["tokens_per_s"] is not None else f"{'-':>12}"
-            lines.append(f"{cells}{r['ttft_ms']:>10.2f}{tpot}{tps}")
+            tpot = f"{r['tpot_ms']:.3f}" if r["tpot_ms"] is not None else "-"
+            tps = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] is not None else "-"
+            body.append(cells + [f"{r['ttft_ms']:.2f}", tpot, tps])
         else:
-            lines.append(f"{cells}  skipped: {r['reason'][:100]}")
-    lines.append(f"\n{len(rows) - len(skipped)} ran, {len(skipped)} skipped (cannot run), "
-                 f"{reused} taken from the store")
-    return "\n".join(lines)
+            body.append(cells + ["skipped", "-", "-"])
+            notes.append(f"skipped {', '.join(cells)}: {r['reason'][:100]}")
+    skipped = sum(not r["ok"] for r in rows)
+    notes.append(f"{len(rows) - skipped} ran, {skipped} skipped (cannot run), "
+                 f"{doc.get('reused', 0)} taken from the store")
+    return [Table(f"{doc['model']} on {doc['system']}: {len(rows)} points", header, body, notes, labels=0)]

@@ -200,7 +200,8 @@ def validate(as_json: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def chips(as_json: bool) -> None:
-    """List the chip and system presets: peak bf16 TFLOP/s, memory, and the network between chips."""
+    """List the chip and system presets: peak bf16 TFLOP/s, memory, die area (estimated and public, per
+    chip; see docs/area.md) and the network between chips."""
     from asicsim.hardware.catalog import catalog
 
     rows = catalog()
@@ -208,7 +209,7 @@ def chips(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     header = (f"{'name':<16}{'chips':>6}  {'mapping':<9}{'bf16 TFLOP/s':>13}{'HBM GB':>8}{'HBM GB/s':>9}"
-              f"{'SRAM MB':>9}  network (GB/s each way per link)")
+              f"{'SRAM MB':>9}{'mm² est':>9}{'mm² pub':>9}  network (GB/s each way per link)")
     click.echo(header)
     click.echo("-" * len(header))
     for r in rows:
@@ -220,8 +221,14 @@ def chips(as_json: bool) -> None:
         click.echo(f"{r['name']:<16}{r['chips']:>6}  {r['mapping']:<9}"
                    f"{f'{tflops:,.0f}' if tflops >= 10 else f'{tflops:.2g}':>13}"
                    f"{r['hbm_gb'] * r['chips']:>8,.0f}{r['hbm_gbps'] * r['chips']:>9,.0f}"
-                   f"{r['sram_mb'] * r['chips']:>9,.0f}  {link}")
-    click.echo("\nrows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' together")
+                   f"{r['sram_mb'] * r['chips']:>9,.0f}{_mm2(r['area_mm2_estimate']):>9}{_mm2(r['area_mm2_public']):>9}"
+                   f"  {link}")
+    click.echo("\nrows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' together;"
+               " die areas are per chip ('-': no process node or no public area)")
+
+
+def _mm2(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
 
 
 @main.command()

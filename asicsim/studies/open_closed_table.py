@@ -43,6 +43,7 @@ def text_table(doc: dict) -> str:
     for r in rows:
         curve = r["usd_per_mtok_by_lifetime"]
         lines.append(f"{r['system']:<15}" + "".join(f"{_usd(curve[f'{m:g}']):>10}" for m in shown))
+    lines += _silicon_lines(rows)
     narrow = [r for r in rows if len(r["zoo_runs"]) <= 3]
     if narrow:
         lines.append("")
@@ -53,3 +54,22 @@ def text_table(doc: dict) -> str:
                "(a hardwired chip's capex then spans only that)."),
               *doc["notes"][:1]]
     return "\n".join(lines)
+
+
+def _silicon_lines(rows: list[dict]) -> list[str]:
+    """Die area (estimated and public) and, where the scenario prices silicon, the build cost."""
+    if not any(r.get("area_mm2_estimate") for r in rows):
+        return []
+    head = (f"{'system':<15}{'node':>10}{'mm² est':>9}{'mm² pub':>9}{'dies/wafer':>11}{'yield':>7}"
+            f"{'$/die':>9}{'$/chip built':>13}{'$/Mtok @build':>14}")
+    lines = ["", "silicon (docs/area.md): die area estimated from the blocks beside the public one; build cost", head]
+    for r in rows:
+        built = r.get("build_usd") is not None
+        per_wafer = format(r["dies_per_wafer"], ",") if built else "-"
+        yld = format(r["yield"], ".0%") if built else "-"
+        at_build = _usd(r["usd_per_mtok_at_build_cost"]) if built else "-"
+        lines.append(
+            f"{r['system']:<15}{r.get('process_node') or '-':>10}{_num(r.get('area_mm2_estimate'), ',.0f'):>9}"
+            f"{_num(r.get('area_mm2_public'), ',.0f'):>9}{per_wafer:>11}{yld:>7}"
+            f"{_num(r.get('die_usd'), ',.0f'):>9}{_num(r.get('build_usd'), ',.0f'):>13}{at_build:>14}")
+    return lines

@@ -111,3 +111,24 @@ def test_chips_json_shows_estimate_beside_public_area():
     assert rows["h100-sxm"]["area_mm2_public"] == 814
     assert rows["h100-sxm"]["area_mm2_estimate"] == pytest.approx(estimate_area(load_chip("h100-sxm")).total_mm2)
     assert rows["tpu-v6e"]["area_mm2_estimate"] is None
+
+
+def test_a_hardwired_model_spreads_over_the_dies_its_rom_needs():
+    """scenarios/chips/hardwired-llama-3.1-70b.yaml holds a slice of Llama-3.1-70B per 33 Gbit die:
+    a run takes ceil(282 Gbit / 33) = 9 dies; smaller dies take more; another model is refused by
+    identity, not by count."""
+    from asicsim.compile import Workload, check_run
+    from asicsim.hardware import load_system
+
+    root = Path(__file__).resolve().parents[1]
+    system = load_system(str(root / "scenarios" / "chips" / "hardwired-llama-3.1-70b.yaml"))
+    model = load_model("llama-3.1-70b")
+    wl = Workload(1, 64, 4)
+    assert check_run(model, system, wl) == 9
+    smaller = system.chip.with_(**{"weights.capacity_gbit": 20.0})
+    from asicsim.hardware.system import SystemSpec, build_system
+
+    small_system = build_system(SystemSpec(name="s", chip=smaller, count=1, network=smaller.network), "test")
+    assert check_run(model, small_system, wl) == -(-model.params() * 4.0 // 20e9) == 15
+    with pytest.raises(InputError, match="hardwires llama-3.1-70b; llama-3.1-8b differs"):
+        check_run(load_model("llama-3.1-8b"), system, wl)

@@ -7,6 +7,7 @@ Every refusal is an InputError naming the chip file, the field, and the numbers 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from asicsim.compile.adapters import Adapters, adapter_bytes
@@ -116,9 +117,10 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         if diffs:
             raise InputError(src, f"blocks.{rom.name}.model",
                              f"this chip hardwires {rom.model}; {model.name} differs: " + "; ".join(diffs))
-        if model.params() * rom.weight_bits > rom.capacity_gbit * 1e9:
+        if model.params() * rom.weight_bits > rom.capacity_gbit * 1e9 * n_chips:
             raise InputError(src, f"blocks.{rom.name}.capacity_gbit",
-                             f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM")
+                             f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM; "
+                             f"{n_chips} chip(s) hold {rom.capacity_gbit * n_chips:g} Gbit")
     hbm = chip.hbm
     if hbm is not None and chip.mapping is Mapping.TEMPORAL:
         return check_fits_split(model, system, workload.batch, workload.max_context, num,
@@ -174,8 +176,15 @@ def weight_level(chip: ChipSpec) -> tuple[Level, SRAMSpec | None]:
 
 def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Numerics) -> int:
     """How many chips of this kind a model needs: more than one only for a spatial chip that keeps
-    weights in SRAM and has too little of it (Groq-like); every other chip holds it alone or not."""
-    if chip.mapping is not Mapping.SPATIAL or chip.rom is not None:
+    weights in SRAM and has too little of it (Groq-like), or a hardwired chip whose ROM holds a
+    slice of its model (each chip its share of the layers); every other chip holds it alone or not."""
+    if chip.rom is not None:
+        from asicsim.model.hf import load_model
+
+        if structural_difference(load_model(chip.rom.model), model):
+            return 1  # not the model the ROM holds: check_fits refuses it, naming the difference
+        return max(1, math.ceil(model.params() * chip.rom.weight_bits / (chip.rom.capacity_gbit * 1e9)))
+    if chip.mapping is not Mapping.SPATIAL:
         return 1
     w_sram, kv_sram = chip.sram_for("weights"), chip.sram_for("kv")
     if w_sram is None:

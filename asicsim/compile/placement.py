@@ -42,6 +42,7 @@ class Workload:
     dp: int | None = None
     micro_batches: int | None = None
     fast: bool = False  # fast-forward decode: simulate sampled steps, interpolate the rest
+    tokens_per_step: int = 1  # tokens each decode step adds per sequence (k + 1 for a speculative verifier)
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):
@@ -52,10 +53,15 @@ class Workload:
                 raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
         if self.adapters is not None:
             self.adapters.check(f"{source}.adapters")
+        if self.tokens_per_step < 1:
+            raise InputError(source, "tokens_per_step", f"must be at least 1, got {self.tokens_per_step}")
+        if self.tokens_per_step > 1 and self.fast:
+            raise InputError(source, "fast", "fast-forward samples one-token decode steps; a verifier run "
+                             f"({self.tokens_per_step} tokens per step) needs exact mode")
 
     @property
     def max_context(self) -> int:
-        return self.prompt + self.generate
+        return self.prompt + 1 + (self.generate - 1) * self.tokens_per_step
 
 
 def numerics_for(workload: Workload, chip: ChipSpec) -> Numerics:

@@ -147,20 +147,25 @@ def _write_traces(results, path: Path) -> None:
 @click.option("--fast/--exact", default=False, show_default=True,
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
                    "0.5 %); --exact simulates every step.")
+@click.option("--lora", default=None, metavar="RANK[:TARGETS]",
+              help="LoRA-style adapters of RANK on the projections TARGETS (comma-separated; default "
+                   "qkv,o,gate_up,down), e.g. 16 or 8:qkv,o. A hardwired chip keeps them in its KV SRAM.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Chrome/Perfetto trace-event JSON of the run.")
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None) -> None:
+            micro_batches: int | None, fast: bool, lora: str | None, as_json: bool, trace_path: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
+    from asicsim.compile.adapters import parse_lora
     from asicsim.report_text import comparison_table
 
+    adapters = parse_lora(lora) if lora is not None else None
     result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                         mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp, micro_batches=micro_batches,
-                         fast=fast)
+                         adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                         micro_batches=micro_batches, fast=fast)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")

@@ -145,7 +145,8 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         raise InputError(src, f"blocks.{kv_sram.name}",
                          f"the KV cache for batch {workload.batch} × {workload.max_context} tokens of "
                          f"{model.name}{with_lora} needs {kv / 1e6:.1f} MB but the chip's KV SRAM holds "
-                         f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context")
+                         f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context"
+                         + (" or the adapter rank" if with_lora else ""))
     if rom is None:
         w_sram = chip.sram_for("weights")
         if w_sram is None or weights > n_chips * w_sram.capacity_bytes:

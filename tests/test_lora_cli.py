@@ -1,0 +1,49 @@
+"""``asicsim predict --lora RANK[:TARGETS]``: adapters from the command line, simulated as the
+Python API's ``Adapters`` are; bad ranks and targets are one-paragraph errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from asicsim.cli import main
+from asicsim.compile.adapters import DEFAULT_TARGETS, Adapters, parse_lora
+from asicsim.errors import InputError
+
+ARGS = ["predict", "--model", "llama-3.1-8b", "--system", "taalas-hc1", "--prompt", "32", "--generate", "3", "--json"]
+
+
+def test_parse_lora():
+    assert parse_lora("16") == Adapters(16, DEFAULT_TARGETS)
+    assert parse_lora("8:qkv, o") == Adapters(8, ("qkv", "o"))
+    assert parse_lora("4:").targets == DEFAULT_TARGETS
+    for bad in ("x", "0", "-3:qkv"):
+        with pytest.raises(InputError):
+            parse_lora(bad)
+
+
+def _run(*extra):
+    return CliRunner().invoke(main, ARGS + list(extra))
+
+
+def test_lora_on_the_command_line_is_simulated():
+    plain, lora = _run(), _run("--lora", "16:qkv,o")
+    assert plain.exit_code == lora.exit_code == 0, lora.output
+    a, b = json.loads(plain.output), json.loads(lora.output)
+    assert b["adapters"] == {"rank": 16, "targets": ["qkv", "o"]} and a["adapters"] is None
+    assert b["tpot_ms"] > a["tpot_ms"]  # the adapters' products run on the programmable array
+
+
+@pytest.mark.parametrize("value, match", [
+    ("x:qkv", "expected RANK or RANK:TARGET"),
+    ("8:foo", "match no weight matmul"),
+    ("4096", "adapters.*lower the batch or the context or the adapter rank"),
+])
+def test_bad_lora_is_a_clear_error(value, match):
+    import re
+
+    out = _run("--lora", value)
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    assert re.search(match, out.output), out.output

@@ -47,3 +47,25 @@ def test_bad_lora_is_a_clear_error(value, match):
     out = _run("--lora", value)
     assert out.exit_code == 2 and "Traceback" not in out.output
     assert re.search(match, out.output), out.output
+
+
+def test_a_same_shape_fine_tune_is_refused_on_a_hardwired_chip(tmp_path):
+    """A copy of the base config under another name has the base's fingerprint and shape, but the
+    hardwired chip's weights are the base's: it must come as adapters on the base."""
+    import shutil
+    from pathlib import Path
+
+    from asicsim.compile.placement import model_fingerprint
+    from asicsim.model import load_model
+
+    base = Path(__file__).resolve().parents[1] / "models" / "llama-3.1-8b.json"
+    tune = tmp_path / "my-finetune.json"
+    shutil.copy(base, tune)
+    assert model_fingerprint(load_model(str(tune))) == model_fingerprint(load_model("llama-3.1-8b"))
+    assert model_fingerprint(load_model("llama-3.1-70b")) != model_fingerprint(load_model("llama-3.1-8b"))
+    out = CliRunner().invoke(main, ["predict", "--model", str(tune), "--system", "taalas-hc1", "--prompt", "16",
+                                    "--generate", "2"])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    fp = model_fingerprint(load_model("llama-3.1-8b"))
+    for text in ("hardwires llama-3.1-8b", f"fingerprint {fp}", "my-finetune has the same shape", "--lora"):
+        assert text in out.output, out.output

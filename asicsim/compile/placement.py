@@ -94,6 +94,15 @@ def structural_difference(built: ModelSpec, asked: ModelSpec) -> list[str]:
     return diffs
 
 
+def model_fingerprint(model: ModelSpec) -> str:
+    """A short hash of a model's shape (width, vocabulary, tied embeddings and every block's spec),
+    the same for two configs that differ only in name: a fine-tune has its base's fingerprint."""
+    import hashlib
+
+    shape = repr((model.hidden, model.vocab, model.tied_embeddings, model.blocks))
+    return hashlib.sha256(shape.encode()).hexdigest()[:12]
+
+
 def adapter_weight_bytes(model: ModelSpec, workload: Workload, num: Numerics) -> float:
     """Bytes of the workload's adapter weights (zero without adapters)."""
     return adapter_bytes(model, workload.adapters, num) if workload.adapters is not None else 0.0
@@ -123,6 +132,13 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         if diffs:
             raise InputError(src, f"blocks.{rom.name}.model",
                              f"this chip hardwires {rom.model}; {model.name} differs: " + "; ".join(diffs))
+        if model.name != rom.model:
+            held = f"{rom.model} (weights {rom.weights_id}; " if rom.weights_id else f"{rom.model} ("
+            raise InputError(src, f"blocks.{rom.name}.model",
+                             f"this chip hardwires {held}fingerprint {model_fingerprint(built)}); {model.name} has "
+                             "the same shape and fingerprint but is another model, a fine-tune perhaps, and a "
+                             "hardwired chip's weights cannot change: run the fine-tune as adapters on the "
+                             f"hardwired base ({rom.model} with --lora RANK[:TARGETS], or adapters in a scenario)")
         if model.params() * rom.weight_bits > rom.capacity_gbit * 1e9 * n_chips:
             raise InputError(src, f"blocks.{rom.name}.capacity_gbit",
                              f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM; "

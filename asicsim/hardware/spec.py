@@ -180,13 +180,16 @@ class SRAMSpec(Spec):
 class ROMSpec(Spec):
     """A hardwired weight store: weights fixed at fabrication beside the arrays that use them.
 
-    ``model`` names the shipped model it was built for; ``weight_bits`` the mean bits per weight.
-    Reading it costs no transfer: the arrays see their weights in place.
+    ``model`` names the shipped model it was built for, and only a model of that name (and shape)
+    runs on it; ``weights_id`` declares which weights were burned in (a checkpoint name), shown in
+    refusals; ``weight_bits`` the mean bits per weight. Reading it costs no transfer: the arrays
+    see their weights in place.
     """
 
     kind: Literal["rom"]
     name: str
     model: str
+    weights_id: str = ""
     weight_bits: Positive
     capacity_gbit: Positive
     source: str = ""

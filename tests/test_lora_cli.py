@@ -69,3 +69,17 @@ def test_a_same_shape_fine_tune_is_refused_on_a_hardwired_chip(tmp_path):
     fp = model_fingerprint(load_model("llama-3.1-8b"))
     for text in ("hardwires llama-3.1-8b", f"fingerprint {fp}", "my-finetune has the same shape", "--lora"):
         assert text in out.output, out.output
+
+
+def test_lora_in_a_scenario_workload(tmp_path):
+    from asicsim.scenario import load_scenario, run_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nmodel: llama-3.1-8b\nsystems: [taalas-hc1]\n"
+                    "workload: {prompt: 16, generate: 2, lora: '8:qkv'}\n")
+    out = run_scenario(path)
+    assert out.results[0].workload.adapters == Adapters(8, ("qkv",))
+    path.write_text(path.read_text().replace("'8:qkv'", "'eight'"))
+    with pytest.raises(InputError, match="expected RANK") as e:
+        load_scenario(path)
+    assert e.value.field == "workload.lora" and e.value.source == str(path)

@@ -132,3 +132,16 @@ def test_a_hardwired_model_spreads_over_the_dies_its_rom_needs():
     assert check_run(model, small_system, wl) == -(-model.params() * 4.0 // 20e9) == 15
     with pytest.raises(InputError, match="hardwires llama-3.1-70b; llama-3.1-8b differs"):
         check_run(load_model("llama-3.1-8b"), system, wl)
+
+
+def test_the_error_table_in_docs_matches_the_model():
+    """docs/area.md's calibration-and-check table is the model's output, rounded."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "area.md").read_text()
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| (tsmc-n\d|gf-14lpp) \| ([\d,]+)[^|]*\| ([\d,]+|not public) \|", text, re.MULTILINE)
+    assert len(rows) == 7
+    for name, node, est, pub in rows:
+        chip = load_chip(name)
+        assert chip.die.process_node == node
+        assert round(estimate_area(chip).total_mm2) == int(est.replace(",", "")), name
+        assert pub == "not public" if chip.area_mm2 is None else int(pub.replace(",", "")) == chip.area_mm2

@@ -13,6 +13,7 @@ Every block is priced in mm² on the chip's node, then the sum is scaled by its 
 - sram: bits × the node's bit cell ÷ 0.668, the fraction of a high-density macro that is bit
   cells (31.8 Mb/mm² for TSMC N5 macros over its 0.021 µm² cell, A8);
 - hbm: ``die.hbm_phys`` interfaces of 10 mm² each (assumption, A9), outside the class factor;
+- every block is divided by ``die.enabled_fraction``: the die carries the units a product disables;
 - a chip with a rom (weights in mask ROM) is priced as a whole by the HC1's density: its ROM bits
   per mm² of die, arrays, KV SRAM and all (33 Gbit in 815 mm² on N6, A1 and S13), scaled to the
   node by logic density. The HC1's own arrays and SRAM are not public (its preset's are

@@ -283,6 +283,9 @@ def _write_traces(results, path: str, choice) -> None:
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
                    "0.5 %; up to 3 % for several sequences pipelined through a spatial chip); --exact simulates "
                    "every step.")
+@click.option("--lora", default=None, metavar="RANK[:TARGETS]",
+              help="LoRA-style adapters of RANK on the projections TARGETS (comma-separated; default "
+                   "qkv,o,gate_up,down), e.g. 16 or 8:qkv,o. A hardwired chip keeps them in its KV SRAM.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object (metrics, the plan, per-link utilisation) instead of a table.")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
@@ -293,16 +296,18 @@ def _write_traces(results, path: str, choice) -> None:
 @_chatty
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, as_json: bool, trace_path: str | None,
+            micro_batches: int | None, fast: bool, lora: str | None, as_json: bool, trace_path: str | None,
             trace_steps: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
+    from asicsim.compile.adapters import parse_lora
     from asicsim.report_text import comparison_table
 
     steps = _trace_steps(trace_path, trace_steps)
+    adapters = parse_lora(lora) if lora is not None else None
     with _Stage(f"simulating {model} on {system}"):
         result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                             mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                             adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
                              micro_batches=micro_batches, fast=fast)
     if as_json:
         summary = result.summary()
@@ -345,7 +350,8 @@ def validate(as_json: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def chips(as_json: bool) -> None:
-    """List the chip and system presets: peak bf16 TFLOP/s, memory, and the network between chips."""
+    """List the chip and system presets: peak bf16 TFLOP/s, memory, die area (estimated and public, per
+    chip; see docs/area.md) and the network between chips."""
     from asicsim.hardware.catalog import catalog
 
     rows = catalog()
@@ -353,7 +359,7 @@ def chips(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     header = (f"{'name':<16}{'chips':>6}  {'mapping':<9}{'bf16 TFLOP/s':>13}{'HBM GB':>8}{'HBM GB/s':>9}"
-              f"{'SRAM MB':>9}  network (GB/s each way per link)")
+              f"{'SRAM MB':>9}{'mm² est':>9}{'mm² pub':>9}  network (GB/s each way per link)")
     click.echo(header)
     click.echo("-" * len(header))
     for r in rows:
@@ -365,8 +371,14 @@ def chips(as_json: bool) -> None:
         click.echo(f"{r['name']:<16}{r['chips']:>6}  {r['mapping']:<9}"
                    f"{f'{tflops:,.0f}' if tflops >= 10 else f'{tflops:.2g}':>13}"
                    f"{r['hbm_gb'] * r['chips']:>8,.0f}{r['hbm_gbps'] * r['chips']:>9,.0f}"
-                   f"{r['sram_mb'] * r['chips']:>9,.0f}  {link}")
-    click.echo("\nrows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' together")
+                   f"{r['sram_mb'] * r['chips']:>9,.0f}{_mm2(r['area_mm2_estimate']):>9}{_mm2(r['area_mm2_public']):>9}"
+                   f"  {link}")
+    click.echo("\nrows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' together;"
+               " die areas are per chip ('-': no process node or no public area)")
+
+
+def _mm2(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
 
 
 @main.command()

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from asicsim.api import Result, run
 from asicsim.compile import Workload
+from asicsim.compile.adapters import parse_lora
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware import System, load_system
@@ -47,9 +48,23 @@ class WorkloadSpec(Spec):
     fast: bool = Field(False, description="Simulate the prefill and sampled decode steps and interpolate the "
                                           "rest (within 0.5 %; up to 3 % for several sequences pipelined through a "
                                           "spatial chip); false simulates every step.")
+    lora: str | None = Field(None, description="LoRA-style adapters as RANK[:TARGETS], e.g. 16 or 8:qkv,o, as "
+                                               "predict --lora (null: none).")
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_parses(cls, lora: str | None) -> str | None:
+        if lora is not None:
+            try:
+                parse_lora(lora)
+            except InputError as e:
+                raise ValueError(e.reason) from None
+        return lora
 
     def workload(self) -> Workload:
-        return Workload(**self.model_dump())
+        data = self.model_dump()
+        lora = data.pop("lora")
+        return Workload(**data, adapters=parse_lora(lora) if lora is not None else None)
 
 
 class CompareSpec(Spec):

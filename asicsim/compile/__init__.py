@@ -41,11 +41,13 @@ __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "
 
 def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tuple[str, StepShape]]:
     """Prefill of the prompt, then one decode step per generated token after the first (or only
-    the decode steps ``indices``, 1-based)."""
+    the decode steps ``indices``, 1-based). With ``tokens_per_step`` t > 1 (a speculative
+    verifier) each decode step adds t tokens per sequence, all scored by the LM head."""
     w = workload
+    t = w.tokens_per_step
     steps = [("prefill", StepShape(w.batch, w.prompt, 0))]
     chosen = range(1, w.generate) if indices is None else indices
-    steps += [("decode", StepShape(w.batch, 1, w.prompt + j - 1)) for j in chosen]
+    steps += [("decode", StepShape(w.batch, t, w.prompt + (j - 1) * t, t)) for j in chosen]
     return steps
 
 
@@ -370,7 +372,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list
             _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)
             before = b.n_tasks
         step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
-        mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context)
+        mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context, shape.logits)
         tokens = mb_shape.batch * mb_shape.tokens
         if mb_shape not in graphs:
             graph = build_graph(model, mb_shape, num)

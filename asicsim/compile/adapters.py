@@ -48,6 +48,20 @@ class Adapters:
         return op.kind is OpKind.MATMUL and op.name.rsplit(".", 1)[-1] in self.targets
 
 
+def parse_lora(text: str, source: str = "--lora") -> Adapters:
+    """``RANK`` or ``RANK:TARGET,TARGET`` (``16``, ``8:qkv,o``) as Adapters; an InputError naming
+    the expected form otherwise."""
+    rank_text, _, targets_text = str(text).partition(":")
+    try:
+        rank = int(rank_text)
+    except ValueError:
+        raise InputError(source, None, f"expected RANK or RANK:TARGET,TARGET (e.g. 16 or 8:qkv,o), got '{text}'") from None
+    targets = tuple(t.strip() for t in targets_text.split(",") if t.strip()) if targets_text else DEFAULT_TARGETS
+    adapters = Adapters(rank, targets)
+    adapters.check(source)
+    return adapters
+
+
 def adapter_ops(op: Op, adapters: Adapters) -> tuple[Op, Op]:
     """The two adapter products of a targeted op: ``x·A`` (``m×k`` by ``k×r``), then ``(xA)·B``
     (``m×r`` by ``r×n``), in the op's layer, ``groups`` times like the op itself."""

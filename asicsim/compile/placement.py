@@ -7,6 +7,7 @@ Every refusal is an InputError naming the chip file, the field, and the numbers 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from asicsim.compile.adapters import Adapters, adapter_bytes
@@ -41,6 +42,7 @@ class Workload:
     dp: int | None = None
     micro_batches: int | None = None
     fast: bool = False  # fast-forward decode: simulate sampled steps, interpolate the rest
+    tokens_per_step: int = 1  # tokens each decode step adds per sequence (k + 1 for a speculative verifier)
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):
@@ -51,10 +53,15 @@ class Workload:
                 raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
         if self.adapters is not None:
             self.adapters.check(f"{source}.adapters")
+        if self.tokens_per_step < 1:
+            raise InputError(source, "tokens_per_step", f"must be at least 1, got {self.tokens_per_step}")
+        if self.tokens_per_step > 1 and self.fast:
+            raise InputError(source, "fast", "fast-forward samples one-token decode steps; a verifier run "
+                             f"({self.tokens_per_step} tokens per step) needs exact mode")
 
     @property
     def max_context(self) -> int:
-        return self.prompt + self.generate
+        return self.prompt + 1 + (self.generate - 1) * self.tokens_per_step
 
 
 def numerics_for(workload: Workload, chip: ChipSpec) -> Numerics:
@@ -87,6 +94,15 @@ def structural_difference(built: ModelSpec, asked: ModelSpec) -> list[str]:
     return diffs
 
 
+def model_fingerprint(model: ModelSpec) -> str:
+    """A short hash of a model's shape (width, vocabulary, tied embeddings and every block's spec),
+    the same for two configs that differ only in name: a fine-tune has its base's fingerprint."""
+    import hashlib
+
+    shape = repr((model.hidden, model.vocab, model.tied_embeddings, model.blocks))
+    return hashlib.sha256(shape.encode()).hexdigest()[:12]
+
+
 def adapter_weight_bytes(model: ModelSpec, workload: Workload, num: Numerics) -> float:
     """Bytes of the workload's adapter weights (zero without adapters)."""
     return adapter_bytes(model, workload.adapters, num) if workload.adapters is not None else 0.0
@@ -116,9 +132,17 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         if diffs:
             raise InputError(src, f"blocks.{rom.name}.model",
                              f"this chip hardwires {rom.model}; {model.name} differs: " + "; ".join(diffs))
-        if model.params() * rom.weight_bits > rom.capacity_gbit * 1e9:
+        if model.name != rom.model:
+            held = f"{rom.model} (weights {rom.weights_id}; " if rom.weights_id else f"{rom.model} ("
+            raise InputError(src, f"blocks.{rom.name}.model",
+                             f"this chip hardwires {held}fingerprint {model_fingerprint(built)}); {model.name} has "
+                             "the same shape and fingerprint but is another model, a fine-tune perhaps, and a "
+                             "hardwired chip's weights cannot change: run the fine-tune as adapters on the "
+                             f"hardwired base ({rom.model} with --lora RANK[:TARGETS], or adapters in a scenario)")
+        if model.params() * rom.weight_bits > rom.capacity_gbit * 1e9 * n_chips:
             raise InputError(src, f"blocks.{rom.name}.capacity_gbit",
-                             f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM")
+                             f"{model.name} needs {model.params() * rom.weight_bits / 1e9:.1f} Gbit of ROM; "
+                             f"{n_chips} chip(s) hold {rom.capacity_gbit * n_chips:g} Gbit")
     hbm = chip.hbm
     if hbm is not None and chip.mapping is Mapping.TEMPORAL:
         return check_fits_split(model, system, workload.batch, workload.max_context, num,
@@ -137,7 +161,8 @@ def check_fits(model: ModelSpec, system: System, workload: Workload, num: Numeri
         raise InputError(src, f"blocks.{kv_sram.name}",
                          f"the KV cache for batch {workload.batch} × {workload.max_context} tokens of "
                          f"{model.name}{with_lora} needs {kv / 1e6:.1f} MB but the chip's KV SRAM holds "
-                         f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context")
+                         f"{kv_sram.capacity_bytes / 1e6:.1f} MB; lower the batch or the context"
+                         + (" or the adapter rank" if with_lora else ""))
     if rom is None:
         w_sram = chip.sram_for("weights")
         if w_sram is None or weights > n_chips * w_sram.capacity_bytes:
@@ -174,8 +199,15 @@ def weight_level(chip: ChipSpec) -> tuple[Level, SRAMSpec | None]:
 
 def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Numerics) -> int:
     """How many chips of this kind a model needs: more than one only for a spatial chip that keeps
-    weights in SRAM and has too little of it (Groq-like); every other chip holds it alone or not."""
-    if chip.mapping is not Mapping.SPATIAL or chip.rom is not None:
+    weights in SRAM and has too little of it (Groq-like), or a hardwired chip whose ROM holds a
+    slice of its model (each chip its share of the layers); every other chip holds it alone or not."""
+    if chip.rom is not None:
+        from asicsim.model.hf import load_model
+
+        if structural_difference(load_model(chip.rom.model), model):
+            return 1  # not the model the ROM holds: check_fits refuses it, naming the difference
+        return max(1, math.ceil(model.params() * chip.rom.weight_bits / (chip.rom.capacity_gbit * 1e9)))
+    if chip.mapping is not Mapping.SPATIAL:
         return 1
     w_sram, kv_sram = chip.sram_for("weights"), chip.sram_for("kv")
     if w_sram is None:

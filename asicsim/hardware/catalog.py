@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asicsim.dtypes import DType
+from asicsim.hardware.area import estimate_area
 from asicsim.hardware.spec import MatmulSpec
 from asicsim.hardware.system import load_system, preset_names
 
@@ -14,6 +15,7 @@ def catalog() -> list[dict]:
         system = load_system(name)
         chip, net = system.chip, system.network
         arrays = chip.blocks_of(MatmulSpec)
+        est = estimate_area(chip)
         rows.append({
             "name": name, "kind": "system" if len(system.chips) > 1 else "chip", "chip": chip.name,
             "chips": len(system.chips), "mapping": chip.mapping.value,
@@ -22,6 +24,10 @@ def catalog() -> list[dict]:
             "hbm_gbps": chip.hbm.channels * chip.hbm.bandwidth_gbps_per_channel if chip.hbm else 0.0,
             "sram_mb": sum(b.capacity_bytes for b in chip.blocks if b.kind == "sram") / 1e6,
             "hardwired": chip.rom.model if chip.rom else None,
+            "process_node": chip.die.process_node if chip.die else None,
+            "area_mm2_public": chip.area_mm2,
+            "area_mm2_estimate": est.total_mm2 if est else None,
+            "area_error": (est.total_mm2 / chip.area_mm2 - 1) if est and chip.area_mm2 else None,
             "network": None if net is None else {
                 "topology": system.topology if len(system.chips) > 1 else net.topology.value,
                 "link_gbps_each_way": net.bandwidth_gbps, "latency_ns": net.latency_ns,

@@ -180,13 +180,16 @@ class SRAMSpec(Spec):
 class ROMSpec(Spec):
     """A hardwired weight store: weights fixed at fabrication beside the arrays that use them.
 
-    ``model`` names the shipped model it was built for; ``weight_bits`` the mean bits per weight.
-    Reading it costs no transfer: the arrays see their weights in place.
+    ``model`` names the shipped model it was built for, and only a model of that name (and shape)
+    runs on it; ``weights_id`` declares which weights were burned in (a checkpoint name), shown in
+    refusals; ``weight_bits`` the mean bits per weight. Reading it costs no transfer: the arrays
+    see their weights in place.
     """
 
     kind: Literal["rom"]
     name: str
     model: str
+    weights_id: str = ""
     weight_bits: Positive
     capacity_gbit: Positive
     source: str = ""
@@ -233,6 +236,41 @@ class EnergySpec(Spec):
 
     def mac_pj(self, dtype: DType) -> float:
         return self.pj_per_mac.get(dtype, max(self.pj_per_mac.values()))
+
+
+class DieSpec(Spec):
+    """The silicon, for the area and cost models (``asicsim.hardware.area``, ``docs/area.md``).
+
+    ``process_node`` names a row of ``asicsim.hardware.nodes.NODES``; ``area_mm2_public`` is the
+    datasheet or disclosed die area (all ``dies`` together), where one is public, and ``area_source``
+    cites it. ``area_class`` says what the blocks leave out: ``dataflow`` chips (arrays, scratchpad
+    SRAM, little control) or ``simt_gpu`` chips, whose SMs carry schedulers, register files,
+    FP64/integer/texture units and caches that the timing blocks do not describe. ``hbm_phys`` is the
+    number of HBM interfaces on the silicon, used or not (the HBM block's ``channels`` is how the
+    timing model stripes transfers, not a count of stacks). ``enabled_fraction`` is the share of the
+    die's compute units (SMs) the product enables (132 of 144 on H100): the die carries all of
+    them, so the area model prices the compute and SRAM blocks divided by it.
+    """
+
+    process_node: str
+    dies: Count = 1
+    area_mm2_public: Positive | None = None
+    area_source: str = ""
+    area_class: Literal["dataflow", "simt_gpu"] = "dataflow"
+    hbm_phys: Annotated[int, Field(ge=0)] = 0
+    enabled_fraction: Fraction = 1.0
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _known_node(self) -> DieSpec:
+        from asicsim.hardware.nodes import NODES
+
+        if self.process_node not in NODES:
+            raise ValueError(f"the area model has no densities for process node '{self.process_node}'; "
+                             f"known nodes: {', '.join(sorted(NODES))}")
+        if self.area_mm2_public is not None and not self.area_source:
+            raise ValueError("area_mm2_public needs an area_source")
+        return self
 
 
 class Topology(str, Enum):
@@ -317,7 +355,8 @@ class ChipSpec(Spec):
     GPU, a stage hand-off on a spatial chip); ``step_overhead_ns`` once per forward pass (launching
     the captured graph of a whole step). ``network`` is how several chips of this kind are
     joined when a run takes more than one (``--chips N``, or as many SRAM-only spatial chips as
-    the weights need); a system file may give another. ``area_mm2`` and ``process`` describe the die, where public.
+    the weights need); a system file may give another. ``die`` describes the silicon (process node,
+    public area) where that is public; ``process`` names the process in words where no node is modelled.
     """
 
     name: str
@@ -330,9 +369,8 @@ class ChipSpec(Spec):
     step_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     network: NetworkSpec | None = None
     energy: EnergySpec | None = None
-    area_mm2: Positive | None = None
+    die: DieSpec | None = None
     process: str = ""
-    area_source: str = ""
 
     @model_validator(mode="after")
     def _check(self) -> ChipSpec:
@@ -357,7 +395,18 @@ class ChipSpec(Spec):
             for end in (link.a, link.b):
                 if end not in names:
                     raise ValueError(f"link end '{end}' is not a block of this chip")
+        if self.die is not None and self.rom is not None:
+            from asicsim.hardware.area import rom_fits_die
+
+            problem = rom_fits_die(self.rom, self.die)
+            if problem:
+                raise ValueError(problem)
         return self
+
+    @property
+    def area_mm2(self) -> float | None:
+        """The public die area (all dies), where one is given."""
+        return self.die.area_mm2_public if self.die else None
 
     def blocks_of(self, kind: type) -> list:
         return [b for b in self.blocks if isinstance(b, kind)]

@@ -25,7 +25,8 @@ class ModelGraph:
 def build_graph(model: ModelSpec, shape: StepShape, num: Numerics) -> ModelGraph:
     """Lower ``model`` for one step of ``shape``: embed, every block, final norm, LM head.
 
-    Logits are computed for the last position of each sequence only, as serving engines do.
+    Logits are computed for the last ``shape.logits`` positions of each sequence (the last one
+    only, as serving engines do, unless a speculative verifier scores several).
     """
     m = shape.batch * shape.tokens
     h = model.hidden
@@ -34,7 +35,7 @@ def build_graph(model: ModelSpec, shape: StepShape, num: Numerics) -> ModelGraph
     for i, block in enumerate(model.blocks):
         ops.extend(block.lower(i, h, shape, num))
     ops.append(_vector("final_norm", -1, m * h, RMSNORM_OPS, num, weight_elements=h))
-    rows = shape.batch
+    rows = shape.batch * min(shape.logits, shape.tokens)
     ops.append(Op("lm_head", -1, OpKind.MATMUL, flops=2.0 * rows * h * model.vocab,
                   weight_bytes=h * model.vocab * num.weight_bytes,
                   act_bytes=(rows * h + rows * model.vocab) * num.act_bytes, m=rows, k=h, n=model.vocab))

@@ -30,11 +30,14 @@ class Numerics:
 
 @dataclass(frozen=True, slots=True)
 class StepShape:
-    """One forward pass: ``batch`` sequences, each adding ``tokens`` to ``context`` cached ones."""
+    """One forward pass: ``batch`` sequences, each adding ``tokens`` to ``context`` cached ones;
+    ``logits`` positions per sequence go through the LM head (the last one when serving; every
+    checked position when a speculative verifier scores drafted tokens)."""
 
     batch: int
     tokens: int
     context: int
+    logits: int = 1
 
 
 @dataclass(frozen=True, slots=True)

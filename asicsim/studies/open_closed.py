@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -31,7 +31,7 @@ from asicsim.hardware.spec import Fraction, Mapping, Positive, Spec
 from asicsim.model import ModelSpec, load_model
 from asicsim.model.hf import MODELS_DIR
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
-from asicsim.studies.economics import amortisation_months, cost_per_mtok, lifetime_curve
+from asicsim.studies.economics import amortisation_months, build_cost, cost_per_mtok, lifetime_curve
 from asicsim.studies.open_closed_plots import figure_specs, write_figures  # noqa: F401  (the CLI's hook)
 from asicsim.studies.open_closed_table import tables
 from asicsim.tables import render_text
@@ -45,11 +45,40 @@ class ChipEconomics(Spec):
     source: str = Field(min_length=1)
     power_w: Positive | None = None
     power_source: str = ""
+    packaging_usd: float | None = Field(None, ge=0)
+    packaging_source: str = ""
 
     @model_validator(mode="after")
     def _power_has_source(self) -> ChipEconomics:
         if self.power_w is not None and not self.power_source:
             raise ValueError("power_w needs a power_source")
+        if self.packaging_usd is not None and not self.packaging_source:
+            raise ValueError("packaging_usd needs a packaging_source")
+        return self
+
+
+class SiliconSpec(Spec):
+    """What a chip costs to build (docs/area.md): good dies from wafers (dies per wafer, a yield
+    model and the node's defect density), the package (``packaging_usd`` of each system) and its
+    HBM at ``hbm_usd_per_gb``. ``wafer_usd`` and ``defect_density_per_cm2`` override, by process
+    node, the defaults of ``asicsim/hardware/nodes.py``."""
+
+    yield_model: Literal["murphy", "negative_binomial"] = "murphy"
+    hbm_usd_per_gb: float = Field(ge=0)
+    hbm_source: str = Field(min_length=1)
+    wafer_usd: dict[str, Positive] = {}
+    defect_density_per_cm2: dict[str, Annotated[float, Field(ge=0)]] = {}
+    overrides_source: str = ""
+
+    @model_validator(mode="after")
+    def _known_nodes(self) -> SiliconSpec:
+        from asicsim.hardware.nodes import NODES
+
+        unknown = sorted((set(self.wafer_usd) | set(self.defect_density_per_cm2)) - set(NODES))
+        if unknown:
+            raise ValueError(f"no process node {', '.join(unknown)}; known nodes: {', '.join(sorted(NODES))}")
+        if (self.wafer_usd or self.defect_density_per_cm2) and not self.overrides_source:
+            raise ValueError("wafer_usd and defect_density_per_cm2 overrides need an overrides_source")
         return self
 
 
@@ -66,6 +95,7 @@ class EconomicsSpec(Spec):
     model_lifetime_months: Positive
     model_lifetime_source: str = Field(min_length=1)
     chips: dict[str, ChipEconomics]
+    silicon: SiliconSpec | None = None
 
 
 class AdapterSpec(Spec):
@@ -174,6 +204,11 @@ def _measure(spec: OpenClosedSpec, path: Path, i: int, model: ModelSpec, system:
     curve = lifetime_curve(hardwired, capex, power_w, tps, econ.electricity_usd_per_kwh, econ.utilisation,
                            econ.service_life_months, spec.lifetimes_months)
     reach = zoo_reach(system, wl)
+    silicon = _silicon(spec, name, system)
+    build = silicon.get("build_usd")
+    if build is not None:
+        silicon["usd_per_mtok_at_build_cost"] = cost_per_mtok(
+            build * chips, months, power_w, tps, econ.electricity_usd_per_kwh, econ.utilisation).usd_per_mtok
     row = {
         "system": name, "chip": system.chip.name, "mapping": system.chip.mapping.value, "hardwired": hardwired,
         "chips": chips, "stages": stages,
@@ -193,8 +228,38 @@ def _measure(spec: OpenClosedSpec, path: Path, i: int, model: ModelSpec, system:
         "usd_per_mtok": cost.usd_per_mtok, "capex_usd_per_mtok": cost.capex_usd_per_mtok,
         "energy_usd_per_mtok": cost.energy_usd_per_mtok, "usd_per_mtok_full_life": full.usd_per_mtok,
         "usd_per_mtok_by_lifetime": dict(zip((f"{m:g}" for m in spec.lifetimes_months), curve)),
+        **silicon,
     }
     return row, one
+
+
+def _silicon(spec: OpenClosedSpec, name: str, system: System) -> dict:
+    """The chip's area (estimated, and public where known) and, when the scenario has a ``silicon``
+    section and the system a ``packaging_usd``, what one chip costs to build. The die area used is
+    the public one where there is one, else the estimate."""
+    from asicsim.hardware.area import estimate_area
+    from asicsim.hardware.nodes import NODES
+
+    chip = system.chip
+    est = estimate_area(chip)
+    out: dict = {"process_node": chip.die.process_node if chip.die else None,
+                 "area_mm2_estimate": est.total_mm2 if est else None, "area_mm2_public": chip.area_mm2,
+                 "build_usd": None}
+    sil, price = spec.economics.silicon, spec.economics.chips[name]
+    if sil is None or est is None or price.packaging_usd is None:
+        return out
+    node = NODES[chip.die.process_node]
+    total = chip.area_mm2 or est.total_mm2
+    hbm_gb = chip.hbm.capacity_gb if chip.hbm else 0.0
+    cost = build_cost(total / est.dies, est.dies,
+                      sil.wafer_usd.get(node.name, node.wafer_usd),
+                      sil.defect_density_per_cm2.get(node.name, node.defect_density_per_cm2),
+                      price.packaging_usd, hbm_gb, sil.hbm_usd_per_gb, sil.yield_model)
+    out.update({"die_area_basis": "public" if chip.area_mm2 else "estimate", "die_mm2": cost.die_mm2,
+                "dies_per_chip": cost.dies, "dies_per_wafer": cost.dies_per_wafer, "yield": cost.yield_fraction,
+                "die_usd": cost.die_usd, "packaging_usd": cost.packaging_usd, "hbm_usd": cost.hbm_usd,
+                "build_usd": cost.usd})
+    return out
 
 
 @study("open-vs-closed", OpenClosedSpec)
@@ -222,6 +287,10 @@ def run_open_closed(spec: OpenClosedSpec, path: Path, progress) -> StudyOutput:
                 "lifetime, if shorter) plus electricity while serving, per generated token at the "
                 "largest-batch decode throughput x utilisation. Prompt processing time, host, network, "
                 "cooling and mask re-spin costs are not counted."),
+               ("Build cost (economics.silicon): good dies from wafers (gross dies per wafer, the yield model "
+                "at the node's defect density; the public die area where there is one, else the estimate), "
+                "plus package and HBM; no harvesting of partly defective dies, no masks, no margin. "
+                "'$/Mtok @build' prices the chips at that cost instead of their street price (docs/area.md)."),
            ]}
     doc["figures"] = figure_specs(doc)
     return StudyOutput(render_text(tables(doc)), doc, results)

@@ -1,0 +1,147 @@
+"""The die-area model (asicsim.hardware.area, docs/area.md): calibration chips reproduce their public
+areas by construction, check chips land within 25 % of theirs, blocks scale as their parameters do,
+and a hardwired model needs the dies its ROM bits call for."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from asicsim.errors import InputError
+from asicsim.hardware import load_chip
+from asicsim.hardware.area import (CALIBRATED_ON, block_mm2, estimate_area, hardwired_dies,
+                                   hardwired_gbit_per_mm2)
+from asicsim.hardware.nodes import NODES, process_node
+from asicsim.model import load_model
+
+CHECKS = ["h100-sxm", "h200", "cerebras-wse3"]
+
+
+def _error(name: str) -> float:
+    chip = load_chip(name)
+    return estimate_area(chip).total_mm2 / chip.area_mm2 - 1
+
+
+@pytest.mark.parametrize("name", sorted(CALIBRATED_ON.values()))
+def test_calibration_chips_reproduce_their_public_area(name):
+    """The constants in area.py were set from these chips; if a density changes without re-deriving
+    them, this goes red."""
+    assert abs(_error(name)) < 1e-3
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check_chips_within_a_quarter_of_their_public_area(name):
+    """No constant was set from these chips (docs/area.md lists which chip set what)."""
+    assert name not in CALIBRATED_ON.values()
+    assert abs(_error(name)) < 0.25
+
+
+def test_blocks_scale_with_their_parameters():
+    """Twice the MACs, twice the area; a bf16 MAC is two int8 MACs; SRAM follows its bits and the
+    node's bit cell."""
+    chip = load_chip("groq-lpu")
+    node = NODES["gf-14lpp"]
+    mxm = next(b for b in chip.blocks if b.name == "mxm")
+    base = block_mm2(mxm, node)
+    assert block_mm2(mxm.with_(units=8), node) == pytest.approx(2 * base)
+    bf16_only = mxm.with_(dtype_rate={"bf16": 1})
+    assert block_mm2(bf16_only, node) == pytest.approx(2 * base)
+    sram = next(b for b in chip.blocks if b.name == "sram")
+    assert block_mm2(sram, NODES["tsmc-n5"]) / block_mm2(sram, node) == pytest.approx(0.021 / 0.064)
+    # a denser node shrinks logic by the ratio of logic densities
+    assert block_mm2(mxm, NODES["tsmc-n7"]) / base == pytest.approx(28.88 / 91.2)
+
+
+def test_disabled_units_are_priced():
+    """H100 enables 132 of its die's 144 SMs; the die carries all of them."""
+    chip = load_chip("h100-sxm")
+    full = chip.with_(**{"die.enabled_fraction": 1.0})
+    assert estimate_area(chip).total_mm2 > estimate_area(full).total_mm2
+
+
+def test_unknown_process_node_is_refused_with_the_known_ones():
+    chip = load_chip("groq-lpu")
+    with pytest.raises(InputError, match="no densities for process node 'tsmc-n2'.*tsmc-n5"):
+        chip.with_(**{"die.process_node": "tsmc-n2"})
+    with pytest.raises(InputError, match="tsmc-n2"):
+        process_node("tsmc-n2")
+
+
+def test_chip_without_a_node_has_no_estimate():
+    assert estimate_area(load_chip("tpu-v6e")) is None
+
+
+def test_hardwired_70b_and_405b_need_the_dies_their_rom_bits_call_for():
+    """Llama-3.1-70B and 405B at the HC1's 4 mean bits per weight, on 815 mm² N6 dies: the die count
+    is ceil(bits / bits per die), at 33 Gbit per die."""
+    per_die = hardwired_gbit_per_mm2(NODES["tsmc-n6"]) * 815
+    assert per_die == pytest.approx(33.0)
+    for name, expected in (("llama-3.1-8b", 1), ("llama-3.1-70b", 9), ("llama-3.1-405b", 50)):
+        params = load_model(name).params()
+        assert hardwired_dies(params, 4.0, "tsmc-n6", 815) == expected == -(-params * 4.0 // (per_die * 1e9))
+    # a denser node holds more per die: fewer dies
+    assert hardwired_dies(load_model("llama-3.1-70b").params(), 4.0, "tsmc-n4", 815) < 9
+
+
+def test_rom_larger_than_its_die_holds_is_refused_with_the_numbers():
+    chip = load_chip("taalas-hc1")
+    with pytest.raises(InputError, match=r"holds 283 Gbit.*at most 33.0 Gbit.*needs 9 such dies"):
+        chip.with_(**{"weights.model": "llama-3.1-70b", "weights.capacity_gbit": 283})
+
+
+def test_area_rows_cited_by_the_code_exist_in_sources():
+    root = Path(__file__).resolve().parents[1]
+    rows = set(re.findall(r"^\| (A\d+) \|", (root / "docs" / "sources.md").read_text(), re.MULTILINE))
+    text = (root / "asicsim" / "hardware" / "area.py").read_text() + (root / "asicsim" / "hardware" / "nodes.py").read_text()
+    for preset in (root / "asicsim" / "hardware" / "presets").glob("*.yaml"):
+        text += preset.read_text()
+    cited = set(re.findall(r"\b(A\d+)\b", text)) - {"A100"}
+    assert cited and cited <= rows, sorted(cited - rows)
+
+
+def test_chips_json_shows_estimate_beside_public_area():
+    from click.testing import CliRunner
+
+    from asicsim.cli import main
+    import json
+
+    out = CliRunner().invoke(main, ["chips", "--json"])
+    assert out.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(out.output)}
+    assert rows["h100-sxm"]["area_mm2_public"] == 814
+    assert rows["h100-sxm"]["area_mm2_estimate"] == pytest.approx(estimate_area(load_chip("h100-sxm")).total_mm2)
+    assert rows["tpu-v6e"]["area_mm2_estimate"] is None
+
+
+def test_a_hardwired_model_spreads_over_the_dies_its_rom_needs():
+    """scenarios/chips/hardwired-llama-3.1-70b.yaml holds a slice of Llama-3.1-70B per 33 Gbit die:
+    a run takes ceil(282 Gbit / 33) = 9 dies; smaller dies take more; another model is refused by
+    identity, not by count."""
+    from asicsim.compile import Workload, check_run
+    from asicsim.hardware import load_system
+
+    root = Path(__file__).resolve().parents[1]
+    system = load_system(str(root / "scenarios" / "chips" / "hardwired-llama-3.1-70b.yaml"))
+    model = load_model("llama-3.1-70b")
+    wl = Workload(1, 64, 4)
+    assert check_run(model, system, wl) == 9
+    smaller = system.chip.with_(**{"weights.capacity_gbit": 20.0})
+    from asicsim.hardware.system import SystemSpec, build_system
+
+    small_system = build_system(SystemSpec(name="s", chip=smaller, count=1, network=smaller.network), "test")
+    assert check_run(model, small_system, wl) == -(-model.params() * 4.0 // 20e9) == 15
+    with pytest.raises(InputError, match="hardwires llama-3.1-70b; llama-3.1-8b differs"):
+        check_run(load_model("llama-3.1-8b"), system, wl)
+
+
+def test_the_error_table_in_docs_matches_the_model():
+    """docs/area.md's calibration-and-check table is the model's output, rounded."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "area.md").read_text()
+    rows = re.findall(r"^\| ([a-z0-9-]+) \| (tsmc-n\d|gf-14lpp) \| ([\d,]+)[^|]*\| ([\d,]+|not public) \|", text, re.MULTILINE)
+    assert len(rows) == 7
+    for name, node, est, pub in rows:
+        chip = load_chip(name)
+        assert chip.die.process_node == node
+        assert round(estimate_area(chip).total_mm2) == int(est.replace(",", "")), name
+        assert pub == "not public" if chip.area_mm2 is None else int(pub.replace(",", "")) == chip.area_mm2

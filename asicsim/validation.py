@@ -38,6 +38,7 @@ class Check:
     source: str
     chips: int = 1
     role: str = "check"
+    runtime: str = "bare"
 
     @property
     def calibrates(self) -> bool:
@@ -117,7 +118,7 @@ def _run_key(row: dict) -> tuple:
     """The run a row needs (a prefill-only row stops at the first token)."""
     generate = 1 if row["metric"] == "ttft_ms" else int(row["generate"])
     return (row["model"], row["chip"], int(row["chips"]), row["dtype"], int(row["batch"]), int(row["prompt"]),
-            generate)
+            generate, row.get("runtime") or "bare")
 
 
 def _model_prediction(row: dict, runs: dict) -> float:
@@ -125,9 +126,9 @@ def _model_prediction(row: dict, runs: dict) -> float:
     batch throughput is the batch's output tokens over the whole run, prefill included."""
     key = _run_key(row)
     if key not in runs:
-        model, chip, chips, dtype, batch, prompt, generate = key
+        model, chip, chips, dtype, batch, prompt, generate, runtime = key
         runs[key] = predict(model, chip, chips=chips if chips > 1 else None, dtype=dtype, batch=batch,
-                            prompt=prompt, generate=generate, fast=True).metrics
+                            prompt=prompt, generate=generate, fast=True, runtime=runtime).metrics
     m = runs[key]
     if row["metric"] == "e2e_tokens_per_s":
         return int(row["batch"]) * int(row["generate"]) / (m.total_ms / 1e3)
@@ -158,7 +159,7 @@ def run_checks(ids: set[str] | None = None, kinds: set[str] | None = None,
             predicted = _model_prediction(row, runs)
         checks.append(Check(row["id"], row["chip"], row["model"], row["metric"], float(row["value"]),
                             float(predicted), row["conditions"], row["source"], int(row["chips"] or 1),
-                            row.get("role") or "check"))
+                            row.get("role") or "check", row.get("runtime") or "bare"))
     return checks
 
 
@@ -189,8 +190,8 @@ _KIND = {r["id"]: r["kind"] for r in measurements()}
 
 def table(checks: list[Check]) -> str:
     """Checking rows, then calibration rows (which reproduce the constant they set)."""
-    head = (f"{'id':<6}{'chip':<15}{'chips':>5}  {'model':<14}{'metric':<36}{'measured':>10}{'predicted':>11}"
-            f"{'error':>8}")
+    head = (f"{'id':<6}{'chip':<15}{'chips':>5}  {'model':<14}{'runtime':<14}{'metric':<36}{'measured':>10}"
+            f"{'predicted':>11}{'error':>8}")
     out = []
     for title, group in (("checks (no constant was set from these)", [c for c in checks if not c.calibrates]),
                          ("calibration (each sets the constant named)", [c for c in checks if c.calibrates])):
@@ -199,8 +200,9 @@ def table(checks: list[Check]) -> str:
         out += ["", title, head]
         for c in group:
             digits = 1 if c.measured >= 10 else 2
-            out.append(f"{c.id:<6}{c.chip:<15}{c.chips:>5}  {c.model or '-':<14}{c.metric:<36}{c.measured:>10.{digits}f}"
-                       f"{c.predicted:>11.{digits}f}{c.error:>+8.0%}")
+            runtime = c.runtime if c.model else "-"
+            out.append(f"{c.id:<6}{c.chip:<15}{c.chips:>5}  {c.model or '-':<14}{runtime:<14}{c.metric:<36}"
+                       f"{c.measured:>10.{digits}f}{c.predicted:>11.{digits}f}{c.error:>+8.0%}")
             if c.calibrates:
                 out.append(f"{'':<6}{c.role}")
     errors = sorted(abs(c.error) for c in checks if not c.calibrates)
@@ -229,8 +231,10 @@ prefill, static-batch throughput, NVLink copies and NCCL all-reduce bus bandwidt
 GEMM rows run the kernel model (`cost.gemm_kernel`: output tiles over the chip's SMs in waves or
 stream-K, split-K when tiles are few, one HBM access of prologue per tile, the operands' memory
 traffic when that is longer) plus the per-call launch cost of a benchmark's back-to-back calls.
-Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch throughput is the
-batch's output tokens over the whole run, prefill included. `--kind gemm` and `--chip h100-sxm`
+End-to-end rows name the serving stack's runtime profile (`asicsim/hardware/runtimes/`: `bare`
+adds nothing; `trtllm-0.5` and `lmdeploy-0.1` add a per-request cost, each set from one
+calibration row). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
+throughput is the batch's output tokens over the whole run, prefill included. `--kind gemm` and `--chip h100-sxm`
 restrict the table; `--json` prints it for scripts.
 
 ```text

@@ -8,6 +8,7 @@ What remains is pipeline fill and drain: the first chunk
 of each op loads with nothing to overlap, its last chunk computes with nothing to overlap.
 """
 
+import numpy as np
 import pytest
 
 from asicsim import cost
@@ -119,3 +120,17 @@ def test_long_context_decode_step_pays_for_reading_the_kv_cache(llama8b, h100):
     assert kv > 0.25 * g.total("weight_bytes")
     bound = (g.total("weight_bytes") + kv) / h100.chip.hbm.effective_gbps
     assert bound <= step_ns <= 1.1 * bound
+
+
+def test_runtime_profile_adds_its_costs_to_the_steps(llama8b, h100):
+    """A runtime profile's request_ns lands once, before the first token; its step_ns on every
+    step; ``bare`` changes nothing. Goes red if either is dropped or misplaced."""
+    from asicsim.hardware import BARE, RuntimeSpec
+
+    def steps(runtime):
+        return step_ends(simulate(compile_run(llama8b, h100, Workload(1, 32, 4, runtime=runtime))))
+
+    bare = steps(BARE)
+    served = steps(RuntimeSpec(name="t", request_ns=3e6, step_ns=5e4))
+    assert served[0] - bare[0] == pytest.approx(3e6 + 5e4, rel=1e-6)  # the first token
+    assert np.diff(served) - np.diff(bare) == pytest.approx([5e4] * (len(bare) - 1), rel=1e-6)

@@ -1,13 +1,11 @@
 """Out-of-sample checks against public measurements (asicsim/data/measurements.csv).
 
 Tolerances are set by what the model claims to capture, not by the results: bandwidth-bound
-16-bit decode within 15 %, on one chip or split over several; compute-bound prefill of a long
-prompt within 30 %; large collectives and link copies, which the links' datasheet rate and one
-measured efficiency bound, within 15 %. A short prompt's time to first token is dominated by
-serving-framework work we do not model (scheduling, sampling, host launches), so there we only
-check the direction: the simulator is faster than the measurement. Calibration rows never count
-as checks. GEMM microbenchmarks run the kernel model and are held within 15 % (the issue's
-target) on every shape of the project's sheet that set nothing; HBM read benchmarks other than
+16-bit decode within 15 %, on one chip or split over several; large collectives and link copies, which the links' datasheet rate and one
+measured efficiency bound, within 15 %. Time to first token, whose short prompts are dominated
+by the serving stack, is checked within 20 % with the row's runtime profile (per-request cost set
+from one calibration row per stack). Calibration rows never count as checks. GEMM
+microbenchmarks run the kernel model and are held within 15 % (the issue's target) on every shape of the project's sheet that set nothing; HBM read benchmarks other than
 the copy each efficiency was set from within 12 % (a dot product reads faster than a copy).
 """
 
@@ -24,7 +22,8 @@ def checks():
 def test_calibration_and_checking_rows_are_kept_apart(checks):
     roles = {r["id"]: r["role"] for r in measurements()}
     calibrating = {i for i, role in roles.items() if role.startswith("calibration")}
-    assert calibrating == {"P13", "P16", "P107", "P1", "P2", "P3", "P4", "P9", "P87", "P89", "P10", "P11", "P12"}
+    assert calibrating == {"P13", "P16", "P107", "P1", "P2", "P3", "P4", "P9", "P87", "P89", "P10", "P11", "P12",
+                           "P19", "P37"}
     assert all(role == "check" or role.startswith("calibration: ") for role in roles.values())
     assert {c.id for c in checks.values() if c.calibrates} == calibrating
 
@@ -37,14 +36,18 @@ def test_decode_tokens_per_s_within_15_percent(checks):
         assert abs(c.error) <= 0.15, f"{c.id}: predicted {c.predicted:.1f}, measured {c.measured:.1f}"
 
 
-def test_long_prompt_ttft_within_30_percent(checks):
-    for cid in ("P20", "P21"):
-        assert abs(checks[cid].error) <= 0.30, checks[cid]
-
-
-def test_short_prompt_ttft_misses_framework_overhead(checks):
-    for cid in ("P19", "P24", "P26", "P27", "P35"):
-        assert checks[cid].predicted < checks[cid].measured, checks[cid]
+@pytest.mark.parametrize("cid", [
+    "P20", "P21", "P26", "P27", "P35",
+    pytest.param("P24", marks=pytest.mark.xfail(strict=True, reason=(
+        "LMDeploy TP4 Llama-2-70B: 21 % short; lmdeploy-0.1's per-request cost was set on one GPU (P19) "
+        "and four ranks' host work is not modelled"))),
+])
+def test_ttft_within_20_percent_with_the_runtime_profile_named(checks, cid):
+    """Time to first token with the serving stack's per-request cost (set from P19 for LMDeploy and
+    P37 for TensorRT-LLM, neither of which is checked here)."""
+    c = checks[cid]
+    assert c.runtime != "bare" and not c.calibrates
+    assert abs(c.error) <= 0.20, c
 
 
 def test_large_collectives_and_link_copies_within_15_percent(checks):
@@ -72,3 +75,12 @@ def test_small_gemms_are_far_below_peak(checks):
 def test_hbm_read_benchmarks_within_12_percent(checks):
     for cid in ("P95", "P96", "P97", "P98"):
         assert not checks[cid].calibrates and abs(checks[cid].error) <= 0.12, checks[cid]
+
+
+def test_an_unknown_runtime_profile_is_refused_by_name():
+    from asicsim.errors import InputError
+    from asicsim.hardware import load_runtime, runtime_names
+
+    assert {"bare", "trtllm-0.5", "lmdeploy-0.1"} <= set(runtime_names())
+    with pytest.raises(InputError, match="unknown runtime profile 'nope'.*trtllm-0.5"):
+        load_runtime("nope")

@@ -14,6 +14,7 @@ from asicsim.compile.plan import Parallel, check_fits_split
 from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
+from asicsim.hardware.runtime import BARE, RuntimeSpec
 from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
 from asicsim.hardware.system import System
 from asicsim.model.layers import ModelSpec
@@ -41,6 +42,7 @@ class Workload:
     dp: int | None = None
     micro_batches: int | None = None
     fast: bool = False  # fast-forward decode: simulate sampled steps, interpolate the rest
+    runtime: RuntimeSpec = BARE  # the serving stack's per-request and per-step costs (hardware.runtime)
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):

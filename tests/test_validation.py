@@ -84,3 +84,18 @@ def test_an_unknown_runtime_profile_is_refused_by_name():
     assert {"bare", "trtllm-0.5", "lmdeploy-0.1"} <= set(runtime_names())
     with pytest.raises(InputError, match="unknown runtime profile 'nope'.*trtllm-0.5"):
         load_runtime("nope")
+
+
+def test_validate_filters_by_kind_and_chip():
+    import json
+
+    from click.testing import CliRunner
+
+    from asicsim.cli import main
+
+    out = CliRunner().invoke(main, ["validate", "--kind", "gemm", "--chip", "h200", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.output)
+    assert {r["id"] for r in rows} == {"P22", "P88", "P92", "P93"}
+    bad = CliRunner().invoke(main, ["validate", "--chip", "h300"])
+    assert bad.exit_code == 2 and "h300" in bad.output and "no measurement row" in bad.output

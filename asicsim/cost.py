@@ -117,6 +117,58 @@ def _kernel(cores: int, macs: int, clock: float, tiles: tuple, tile_k: int, stre
     return best
 
 
+def attention_ns(spec: MatmulSpec, m: int, d: int, keys: int, groups: int, dtype: DType) -> float:
+    """Uncontended time of ``groups`` attentions of ``m`` query rows (head dim ``d``) over ``keys``
+    keys each: QK^T and PV. With a kernel's flash-attention model (see :func:`flash_attention`) the
+    softmax is inside it; otherwise a matmul of twice the width (the softmax is a vector task)."""
+    kern = spec.kernel
+    if kern is None or kern.attention_tile is None or kern.exp_per_cycle is None:
+        return matmul_ns(spec, m, d, 2 * keys, groups, dtype)
+    plan = flash_attention(spec, m, d, keys, groups, dtype)
+    return max(0.0, plan.ns - kern.prologue_ns) if plan.tiles else 0.0
+
+
+def flash_attention(spec: MatmulSpec, m: int, d: int, keys: int, groups: int, dtype: DType) -> KernelPlan:
+    """Flash attention as its kernel runs: groups × ⌈m/tile_q⌉ Q blocks over ``cores``, each
+    streaming ⌈keys/tile_kv⌉ K/V blocks; a block is 2·tile_q·tile_kv·d MACs on the core's arrays
+    and tile_q·tile_kv exponentials on its special-function units (one after the other, or
+    overlapped with ``softmax_overlap``). Too few Q blocks split the keys over cores (split-KV,
+    as flash-decoding does), whose partial outputs make a round trip at ``reduce_gbps`` and are
+    combined by the same kernel (an assumption: no second launch)."""
+    kern = spec.kernel
+    assert kern is not None and kern.attention_tile is not None and kern.exp_per_cycle is not None
+    eff = kern.efficiency.get(dtype, spec.efficiency)
+    return _flash(kern.cores, spec.units * spec.rows * spec.cols // kern.cores, spec.clock_ghz, kern.attention_tile,
+                  kern.exp_per_cycle, kern.softmax_overlap, kern.prologue_ns, kern.reduce_gbps, spec.m_quantum,
+                  spec.rate(dtype), eff, m, d, keys, groups)
+
+
+@lru_cache(maxsize=65536)
+def _flash(cores: int, macs: int, clock: float, tile: tuple, exp_per_cycle: float, overlap: bool, prologue: float,
+           reduce_gbps: float, m_quantum: int, rate: float, eff: float, m: int, d: int, keys: int,
+           groups: int) -> KernelPlan:
+    if m <= 0 or d <= 0 or keys <= 0:
+        return KernelPlan(0.0, 0, 0, 0, 1, 0)
+    tq = min(tile[0], ceil_div(m, m_quantum) * m_quantum)
+    tkv = tile[1]
+    blocks = groups * ceil_div(m, tq)
+    iters = ceil_div(keys, tkv)
+    mma = 2 * tq * tkv * d / (macs * rate * eff) / clock
+    exp = tq * tkv / exp_per_cycle / clock
+    per_iter = max(mma, exp) if overlap else mma + exp
+    best = KernelPlan(ceil_div(blocks, cores) * (iters * per_iter + prologue), tq, tkv, blocks, 1,
+                      ceil_div(blocks, cores))
+    split = 2
+    while blocks * split <= cores and split <= iters:
+        waves = ceil_div(blocks * split, cores)
+        partials = 2 * split * groups * m * d * 4 / reduce_gbps
+        ns = waves * (ceil_div(iters, split) * per_iter + prologue) + partials  # combined in-kernel
+        if ns < best.ns:
+            best = KernelPlan(ns, tq, tkv, blocks, split, waves)
+        split += 1
+    return best
+
+
 def gemm_benchmark_ns(spec: MatmulSpec, memory_gbps: float, m: int, k: int, n: int, dtype: DType,
                       out_bytes: float = 2.0) -> float:
     """One stand-alone GEMM as a microbenchmark times it, calls back to back: the kernel, or the

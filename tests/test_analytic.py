@@ -134,3 +134,23 @@ def test_runtime_profile_adds_its_costs_to_the_steps(llama8b, h100):
     served = steps(RuntimeSpec(name="t", request_ns=3e6, step_ns=5e4))
     assert served[0] - bare[0] == pytest.approx(3e6 + 5e4, rel=1e-6)  # the first token
     assert np.diff(served) - np.diff(bare) == pytest.approx([5e4] * (len(bare) - 1), rel=1e-6)
+
+
+def test_prefill_attention_runs_as_one_flash_kernel(h100):
+    """On a chip with a flash-attention model the softmax is inside the kernel: the op takes the
+    kernel's time (products and exponentials), with no separate vector pass. Red if the softmax is
+    also charged on the vector units, or the kernel's exponentials are dropped."""
+    m, d, keys, heads = 2048, 128, 1024, 32
+    attn = Op("attn", 0, OpKind.ATTENTION, flops=4.0 * heads * d * m * keys, vector_ops=5.0 * heads * m * keys,
+              m=m, k=d, n=keys, groups=heads)
+    trace = simulate(compile_ops([attn], h100))
+    tensor = h100.chip.blocks[0]
+    kernel_ns = cost.attention_ns(tensor, m, d, keys, heads, DType.BF16)
+    assert trace.end_ns.max() == pytest.approx(h100.chip.op_overhead_ns + kernel_ns, rel=0.01)
+    # On A100 (FlashAttention-2: softmax after the products) the exponentials add a quarter at d=128.
+    from asicsim.hardware import load_system
+
+    a100 = load_system("a100-sxm-80gb").chip.blocks[0]
+    no_exp = a100.with_(**{"kernel.exp_per_cycle": 1e9})
+    with_exp = cost.attention_ns(a100, m, d, keys, heads, DType.BF16)
+    assert with_exp == pytest.approx(1.25 * cost.attention_ns(no_exp, m, d, keys, heads, DType.BF16), rel=0.05)

@@ -77,3 +77,27 @@ def test_gemm_benchmark_takes_the_longer_of_kernel_and_traffic_plus_launch():
     assert cost.gemm_benchmark_ns(spec, 1e6, 16, 8, 16, DType.BF16) == kernel + 100
     traffic = (16 * 8 + 8 * 16) * 2 + 16 * 16 * 2
     assert cost.gemm_benchmark_ns(spec, 1.0, 16, 8, 16, DType.BF16) == traffic + 100
+
+
+def flash(**kernel) -> MatmulSpec:
+    return gpu(attention_tile=[8, 8], exp_per_cycle=4, **kernel)
+
+
+def test_flash_attention_streams_kv_blocks_with_softmax_on_the_special_units():
+    # 16 query rows in 2 Q blocks of 8, 16 keys in 2 K/V blocks of 8, head dim 4: a block is
+    # 2*8*8*4 MACs / 16 per cycle = 32 ns of products and 8*8 / 4 = 16 ns of exponentials.
+    plan = cost.flash_attention(flash(), 16, 4, 16, 1, DType.BF16)
+    assert (plan.tiles, plan.split_k) == (2, 1)
+    assert plan.ns == 2 * (32 + 16) + 10  # softmax after the products
+    assert cost.flash_attention(flash(softmax_overlap=True), 16, 4, 16, 1, DType.BF16).ns == 2 * 32 + 10
+    # the engine's time leaves the first prologue to the KV load; no separate softmax task then
+    assert cost.attention_ns(flash(), 16, 4, 16, 1, DType.BF16) == plan.ns - 10
+    # without the flash fields: a matmul of twice the width, as before
+    assert cost.attention_ns(gpu(), 16, 4, 16, 1, DType.BF16) == cost.matmul_ns(gpu(), 16, 4, 32, 1, DType.BF16)
+
+
+def test_flash_decoding_splits_the_keys_when_q_blocks_are_few():
+    spec = flash(reduce_gbps=1000.0)
+    plan = cost.flash_attention(spec, 16, 4, 16, 1, DType.BF16)
+    assert plan.split_k == 2  # 2 Q blocks x 2 key halves fill the 4 cores
+    assert plan.ns == (32 + 16) + 10 + 2 * 2 * 16 * 4 * 4 / 1000.0

@@ -99,3 +99,11 @@ def test_validate_filters_by_kind_and_chip():
     assert {r["id"] for r in rows} == {"P22", "P88", "P92", "P93"}
     bad = CliRunner().invoke(main, ["validate", "--chip", "h300"])
     assert bad.exit_code == 2 and "h300" in bad.output and "no measurement row" in bad.output
+
+
+def test_calibration_rows_still_reproduce_the_constants_they_set(checks):
+    """Bookkeeping, not a check: if the cost model changes, a constant set from a row must be set
+    again (the preset's source says how), or this goes red."""
+    for c in checks.values():
+        if c.calibrates and c.metric.startswith(("gemm_", "hbm_", "ttft_")):
+            assert abs(c.error) <= 0.01, c

@@ -87,6 +87,12 @@ class GemmKernelSpec(Spec):
     in-loop efficiency per format. ``launch_ns`` is what one stand-alone call costs on top when
     calls are timed back to back (launch and library host work that the kernel does not hide);
     it applies to single-kernel benchmarks, not to ops inside a captured step.
+
+    ``attention_tile`` (query rows × keys per block) and ``exp_per_cycle`` (a core's special-function
+    exponentials per cycle) turn on a flash-attention model: Q blocks over the cores, K/V streamed
+    block by block, each block's softmax exponentials on the special-function units, after the
+    block's two products or, with ``softmax_overlap``, under them; a decode step with too few
+    Q blocks splits the keys over cores (split-KV).
     """
 
     cores: Count
@@ -97,6 +103,9 @@ class GemmKernelSpec(Spec):
     reduce_gbps: Positive = 1000.0
     launch_ns: Annotated[float, Field(ge=0)] = 0.0
     efficiency: dict[DType, Fraction] = {}
+    attention_tile: tuple[Count, Count] | None = None
+    exp_per_cycle: Positive | None = None
+    softmax_overlap: bool = False
     source: str = ""
 
     @model_validator(mode="after")

@@ -15,8 +15,8 @@ from asicsim.dtypes import DType, parse_dtype
 from asicsim.energy import energy_report
 from asicsim.errors import InputError
 from asicsim.engine import Trace, simulate
-from asicsim.hardware import (ChipSpec, Mapping, System, SystemSpec, build_system, load_chip, load_system,
-                              with_chips)
+from asicsim.hardware import (ChipSpec, Mapping, System, SystemSpec, build_system, load_chip, load_runtime,
+                              load_system, with_chips)
 from asicsim.metrics import Metrics, compute_metrics
 from asicsim.model import ModelSpec, load_model
 
@@ -127,7 +127,7 @@ def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: i
             generate: int = 128, dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
             mapping: str | Mapping | None = None, chips: int | None = None, tp: int | None = None,
             pp: int | None = None, ep: int | None = None, dp: int | None = None,
-            micro_batches: int | None = None, fast: bool = False) -> Result:
+            micro_batches: int | None = None, fast: bool = False, runtime: str | None = None) -> Result:
     """Run a model (a shipped name, a ``config.json`` path, or a ModelSpec) on a system (a preset
     name, a chip or system YAML path, a ChipSpec such as ``chip("h100-sxm").with_(...)``, or a
     System), optionally with LoRA-style ``adapters`` (e.g. ``Adapters(rank=16, targets=("qkv",
@@ -135,11 +135,13 @@ def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: i
     takes that many chips of the system's kind on its network (a chip preset: the chip's own);
     ``tp``, ``pp``, ``ep``, ``dp`` and ``micro_batches`` choose how the model is split over them
     (default: tensor parallel over all). ``fast`` simulates the prefill and sampled decode steps
-    and interpolates the rest (within 0.5 % of simulating every step; see ``compile.sampling``)."""
+    and interpolates the rest (within 0.5 % of simulating every step; see ``compile.sampling``).
+    ``runtime`` names the serving stack's profile (``bare``, the default, adds nothing; see
+    ``hardware.runtime``)."""
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
                   dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters,
                   mapping=Mapping(mapping) if mapping is not None else None, tp=tp, pp=pp, ep=ep, dp=dp,
-                  micro_batches=micro_batches, fast=fast)
+                  micro_batches=micro_batches, fast=fast, runtime=load_runtime(runtime))
     wl.check("arguments")
     if chips is not None and chips < 1:
         raise InputError("--chips", None, f"must be at least 1, got {chips}")

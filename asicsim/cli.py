@@ -332,17 +332,27 @@ def bench(repeat: int, workloads: tuple[str, ...]) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows instead of a table.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["gemm", "membw", "link", "collective", "decode", "prefill", "serving"]),
+              help="Only rows of this kind (repeatable).")
+@click.option("--chip", "chip_names", multiple=True, metavar="PRESET", help="Only rows on this chip (repeatable).")
+@click.option("--markdown", is_flag=True, help="Print docs/validation.md (the table in both groups, with summaries).")
 @_chatty
-def validate(as_json: bool) -> None:
+def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...], markdown: bool) -> None:
     """Compare predictions with public measurements of real chips (calibration rows apart)."""
     from dataclasses import asdict
 
-    from asicsim.validation import run_checks, table
+    from asicsim.validation import measurements, page, run_checks, table
 
+    known = sorted({r["chip"] for r in measurements()})
+    for name in chip_names:
+        if name not in known:
+            raise InputError("--chip", name, f"no measurement row is on this chip; rows cover: {', '.join(known)}")
     with _Stage("simulating every measured setup"):
-        checks = run_checks()
+        checks = run_checks(kinds=set(kinds) or None, chips=set(chip_names) or None)
     if as_json:
         click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks], indent=2))
+    elif markdown:
+        click.echo(page(checks), nl=False)
     else:
         click.echo(table(checks))
 

@@ -7,6 +7,7 @@ bytes per ns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from asicsim.dtypes import DType
@@ -42,9 +43,141 @@ def _cycles(units: int, rows: int, cols: int, m_quantum: int, depth: int, no_ref
 
 
 def matmul_ns(spec: MatmulSpec, m: int, k: int, n: int, groups: int, dtype: DType) -> float:
-    """Uncontended time of a matmul on ``spec``, in ns."""
+    """Uncontended time of a matmul on ``spec``, in ns: the GEMM kernel's if the block has a
+    ``kernel`` model, else its arrays' tile passes at the achievable fraction of peak.
+
+    Inside a simulated step the op's first operand access is the load task's memory latency, so
+    the kernel's first prologue (that same access) is not counted twice here."""
+    if spec.kernel is not None:
+        plan = gemm_kernel(spec, m, k, n, groups, dtype)
+        return max(0.0, plan.ns - spec.kernel.prologue_ns) if plan.tiles else 0.0
     cycles = matmul_cycles(spec, m, k, n, groups)
     return cycles / (spec.clock_ghz * spec.rate(dtype) * spec.efficiency)
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """How the kernel model runs one GEMM: its output tile, split over K, and time."""
+
+    ns: float
+    tile_m: int
+    tile_n: int
+    tiles: int
+    split_k: int
+    waves: int
+
+
+def gemm_kernel(spec: MatmulSpec, m: int, k: int, n: int, groups: int, dtype: DType) -> KernelPlan:
+    """The fastest way the chip's GEMM library can run ``groups`` products of (m×k)·(k×n).
+
+    Per candidate output tile (tile_m shrinks to the padded m when m is smaller, as small-M
+    kernels do): tiles = groups × ⌈m/tile_m⌉ × ⌈n/tile_n⌉, each a K loop of ⌈k/tile_k⌉
+    iterations of tile_m·tile_n·tile_k MACs on one core at the in-loop efficiency. Waves of
+    ``cores`` tiles run one after another, the last one possibly partly empty; a persistent
+    (stream-K) kernel deals the K iterations out evenly instead. With too few tiles to fill
+    the cores, K is split and the fp32 partial sums make a round trip to memory.
+    """
+    kern = spec.kernel
+    assert kern is not None
+    eff = kern.efficiency.get(dtype, spec.efficiency)
+    return _kernel(kern.cores, spec.units * spec.rows * spec.cols // kern.cores, spec.clock_ghz, kern.tiles,
+                   kern.tile_k, kern.stream_k, kern.prologue_ns, kern.reduce_gbps, spec.m_quantum,
+                   spec.rate(dtype), eff, m, k, n, groups)
+
+
+@lru_cache(maxsize=65536)
+def _kernel(cores: int, macs: int, clock: float, tiles: tuple, tile_k: int, stream_k: bool, prologue: float,
+            reduce_gbps: float, m_quantum: int, rate: float, eff: float, m: int, k: int, n: int,
+            groups: int) -> KernelPlan:
+    if m <= 0 or k <= 0 or n <= 0:
+        return KernelPlan(0.0, 0, 0, 0, 1, 0)
+    tk = max(1, int(tile_k * rate))  # an 8-bit stage holds twice the K of a 16-bit one
+    iters = ceil_div(k, tk)
+    best: KernelPlan | None = None
+    for tile_m, tile_n in tiles:
+        tm = min(tile_m, ceil_div(m, m_quantum) * m_quantum)
+        count = groups * ceil_div(m, tm) * ceil_div(n, tile_n)
+        iter_ns = tm * tile_n * tk / (macs * rate * eff) / clock
+        if stream_k:
+            plans = [(ceil_div(count * iters, cores) * iter_ns + ceil_div(count, cores) * prologue, 1,
+                      ceil_div(count, cores))]
+        else:
+            plans = [(ceil_div(count, cores) * (iters * iter_ns + prologue), 1, ceil_div(count, cores))]
+            split = 2
+            while count * split <= cores and split <= iters:
+                waves = ceil_div(count * split, cores)
+                partials = 2 * split * groups * m * n * 4 / reduce_gbps  # written, then read and summed
+                plans.append((waves * (ceil_div(iters, split) * iter_ns + prologue) + prologue + partials,
+                              split, waves))
+                split += 1
+        for ns, s, waves in plans:
+            if best is None or ns < best.ns:
+                best = KernelPlan(ns, tm, tile_n, count, s, waves)
+    assert best is not None
+    return best
+
+
+def attention_ns(spec: MatmulSpec, m: int, d: int, keys: int, groups: int, dtype: DType) -> float:
+    """Uncontended time of ``groups`` attentions of ``m`` query rows (head dim ``d``) over ``keys``
+    keys each: QK^T and PV. With a kernel's flash-attention model (see :func:`flash_attention`) the
+    softmax is inside it; otherwise a matmul of twice the width (the softmax is a vector task)."""
+    kern = spec.kernel
+    if kern is None or kern.attention_tile is None or kern.exp_per_cycle is None:
+        return matmul_ns(spec, m, d, 2 * keys, groups, dtype)
+    plan = flash_attention(spec, m, d, keys, groups, dtype)
+    return max(0.0, plan.ns - kern.prologue_ns) if plan.tiles else 0.0
+
+
+def flash_attention(spec: MatmulSpec, m: int, d: int, keys: int, groups: int, dtype: DType) -> KernelPlan:
+    """Flash attention as its kernel runs: groups × ⌈m/tile_q⌉ Q blocks over ``cores``, each
+    streaming ⌈keys/tile_kv⌉ K/V blocks; a block is 2·tile_q·tile_kv·d MACs on the core's arrays
+    and tile_q·tile_kv exponentials on its special-function units (one after the other, or
+    overlapped with ``softmax_overlap``). Too few Q blocks split the keys over cores (split-KV,
+    as flash-decoding does), whose partial outputs make a round trip at ``reduce_gbps`` and are
+    combined by the same kernel (an assumption: no second launch)."""
+    kern = spec.kernel
+    assert kern is not None and kern.attention_tile is not None and kern.exp_per_cycle is not None
+    eff = kern.efficiency.get(dtype, spec.efficiency)
+    return _flash(kern.cores, spec.units * spec.rows * spec.cols // kern.cores, spec.clock_ghz, kern.attention_tile,
+                  kern.exp_per_cycle, kern.softmax_overlap, kern.prologue_ns, kern.reduce_gbps, spec.m_quantum,
+                  spec.rate(dtype), eff, m, d, keys, groups)
+
+
+@lru_cache(maxsize=65536)
+def _flash(cores: int, macs: int, clock: float, tile: tuple, exp_per_cycle: float, overlap: bool, prologue: float,
+           reduce_gbps: float, m_quantum: int, rate: float, eff: float, m: int, d: int, keys: int,
+           groups: int) -> KernelPlan:
+    if m <= 0 or d <= 0 or keys <= 0:
+        return KernelPlan(0.0, 0, 0, 0, 1, 0)
+    tq = min(tile[0], ceil_div(m, m_quantum) * m_quantum)
+    tkv = tile[1]
+    blocks = groups * ceil_div(m, tq)
+    iters = ceil_div(keys, tkv)
+    mma = 2 * tq * tkv * d / (macs * rate * eff) / clock
+    exp = tq * tkv / exp_per_cycle / clock
+    per_iter = max(mma, exp) if overlap else mma + exp
+    best = KernelPlan(ceil_div(blocks, cores) * (iters * per_iter + prologue), tq, tkv, blocks, 1,
+                      ceil_div(blocks, cores))
+    split = 2
+    while blocks * split <= cores and split <= iters:
+        waves = ceil_div(blocks * split, cores)
+        partials = 2 * split * groups * m * d * 4 / reduce_gbps
+        ns = waves * (ceil_div(iters, split) * per_iter + prologue) + partials  # combined in-kernel
+        if ns < best.ns:
+            best = KernelPlan(ns, tq, tkv, blocks, split, waves)
+        split += 1
+    return best
+
+
+def gemm_benchmark_ns(spec: MatmulSpec, memory_gbps: float, m: int, k: int, n: int, dtype: DType,
+                      out_bytes: float = 2.0) -> float:
+    """One stand-alone GEMM as a microbenchmark times it, calls back to back: the kernel, or the
+    memory traffic of its operands and 16-bit output if that takes longer (each moved once,
+    ``memory_gbps`` the chip's achievable rate), plus the kernel's per-call ``launch_ns``."""
+    nbytes = (m * k + k * n) * dtype.bytes + m * n * out_bytes
+    if spec.kernel is None:
+        return max(matmul_ns(spec, m, k, n, 1, dtype), nbytes / memory_gbps)
+    return max(gemm_kernel(spec, m, k, n, 1, dtype).ns, nbytes / memory_gbps) + spec.kernel.launch_ns
 
 
 def vector_ns(spec: VectorSpec, ops: float) -> float:

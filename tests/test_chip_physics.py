@@ -82,3 +82,23 @@ def test_pipeline_throughput_saturates_at_the_slowest_stage(system):
     assert tps <= one * big.program.meta["stages"]
     ceiling = 1e9 / slowest_block_ns_per_token(big)
     assert 0.9 * ceiling <= tps <= 1.05 * ceiling
+
+
+# -- links between chips: bandwidth and latency both count ------------------------------------------
+
+def test_point_to_point_send_pays_link_rate_and_latency():
+    """A send from one GPU to another on dgx-h100 crosses GPU→switch→GPU: a tiny message costs
+    the collective start-up and the two links' latency, a large one its size at the link's
+    effective rate. Goes red if the
+    link is made 10× faster or its latency is dropped."""
+    from asicsim.api import collective_ns
+
+    system = load_system("dgx-h100")
+    net = system.chip.network
+    rate = net.bandwidth_gbps * net.efficiency
+    tiny = collective_ns(system, "send", 64, ranks=[0, 1])
+    big = 4e9
+    large = collective_ns(system, "send", big, ranks=[0, 1])
+    assert tiny - net.collective_overhead_ns == pytest.approx(2 * net.latency_ns, rel=0.05)  # start-up apart
+    assert large == pytest.approx(big / rate, rel=0.05)
+    assert large - tiny == pytest.approx((big - 64) / rate, rel=0.05)

@@ -16,13 +16,14 @@ from asicsim.api import predict
 from asicsim.compile.sampling import ALL_BELOW, PROBE, break_points, sampled_steps
 from asicsim.model import Numerics, load_model
 
-GOLDEN = {  # traces before fast-forward existed (prompt 32, generate 20)
-    ("llama-3.1-8b", "h100-sxm"): ({}, "e518e581f3c3383a027c0a8532fde5e32b785ba977cf1f9803503b65258f0a75"),
+GOLDEN = {  # traces before fast-forward existed (prompt 32, generate 20); the GPU ones re-recorded when
+    # GEMMs and attention moved to kernel models (an intended cost-model change, issue 10)
+    ("llama-3.1-8b", "h100-sxm"): ({}, "e6c3d18ba732310350df63ce0a26348316ef12333a6e0e8d6cb66112e808ceae"),
     ("llama-3.1-8b", "taalas-hc1"): (dict(batch=2), "0f4a9dd1d0f013fc913b06181d74f6739f17c50dcc3e3639f268eb73d7c96b71"),
     ("mistral-7b-v0.1", "groq-lpu"): (dict(dtype="int8"),
                                       "ad0c001b601574eb1b5d897f13f11547fcf4b5507662d70b7f3eecb6156bcf02"),
     ("llama-3.1-70b", "dgx-h100"): (dict(tp=4, pp=2, batch=2),
-                                    "50dcd563a0ed0ace916c4c55f58116100b3967f51beb16f1863d8a45cebbfe0e"),
+                                    "01a5bb989f49d57d0e7e5dd7830adec291574193cb3920cb94fc3415205336c7"),
 }
 
 

@@ -1,5 +1,6 @@
-"""Chip presets: each one loads, matches its datasheet, reproduces the measurements its efficiencies
-were derived from, and runs Llama-3.1-8B decode close to its memory-bandwidth bound.
+"""Chip presets: each one loads, matches its datasheet and runs Llama-3.1-8B decode close to its
+memory-bandwidth bound. (Efficiencies are checked on measurements they were not set from, in
+tests/test_validation.py.)
 
 Datasheet values and row ids come from docs/sources.md (S… specifications, P… measurements), the
 same rows each preset cites in its ``source`` fields.
@@ -12,7 +13,6 @@ from functools import lru_cache
 
 import pytest
 
-from asicsim import cost
 from asicsim.compile import Workload, compile_run
 from asicsim.program import Level
 from asicsim.dtypes import DType
@@ -32,22 +32,6 @@ DATASHEET = {
     "mi300x": (1307.4, 5300, 192, "S5"),
     "tpu-v5e": (197.0, 819, 16, "S7"),
     "tpu-v6e": (918.0, 1638, 32, "S9"),
-}
-
-# preset: (measured best bf16 GEMM TFLOPS, M, N, K, public.csv row)
-MEASURED_GEMM = {
-    "a100-sxm-80gb": (271.2, 1024, 10240, 5120, "P1"),
-    "h100-sxm": (794.5, 2048, 2048, 13312, "P2"),
-    "h200": (788.0, 8192, 8192, 8192, "P22"),
-    "b200": (1745.0, 1792, 16128, 3072, "P3"),
-    "mi300x": (668.4, 10240, 15360, 8192, "P4"),
-}
-
-# preset: (measured STREAM-like copy, GB/s, public.csv row)
-MEASURED_COPY = {
-    "h100-sxm": (2900, "P10"),
-    "h200": (4010, "P11"),
-    "a100-sxm-80gb": (1610, "P12"),
 }
 
 # Every HBM preset runs Llama-3.1-8B at batch 1; tpu-v5e's 16 GB only holds it at int8.
@@ -161,20 +145,8 @@ def test_teaching_chip_is_round():
     assert chip.hbm.capacity_gb == 1
 
 
-# -- efficiencies reproduce their measurements ------------------------------------------------------
-
-@pytest.mark.parametrize("name", MEASURED_GEMM)
-def test_matmul_efficiency_reproduces_measured_gemm(name):
-    tflops, m, n, k, row = MEASURED_GEMM[name]
-    spec = first_matmul(load_system(name).chip)
-    ns = cost.matmul_ns(spec, m, k, n, 1, DType.BF16)
-    assert 2 * m * n * k / ns / 1e3 == pytest.approx(tflops, rel=0.01), row
-
-
-@pytest.mark.parametrize("name", MEASURED_COPY)
-def test_hbm_efficiency_reproduces_measured_copy(name):
-    gbps, row = MEASURED_COPY[name]
-    assert load_system(name).chip.hbm.effective_gbps == pytest.approx(gbps, rel=0.01), row
+# GEMM and HBM efficiencies are set from calibration rows of asicsim/data/measurements.csv; they
+# are checked on the rows that set nothing, in tests/test_validation.py.
 
 
 # -- Llama-3.1-8B decode at batch 1 -----------------------------------------------------------------

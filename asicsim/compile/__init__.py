@@ -372,6 +372,8 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list
             _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)
             before = b.n_tasks
         step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
+        runtime = workload.runtime  # the serving stack: per step, and per request before its first token
+        step_launch = chip.step_overhead_ns + runtime.step_ns + (runtime.request_ns if phase == "prefill" else 0.0)
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context, shape.logits)
         tokens = mb_shape.batch * mb_shape.tokens
         if mb_shape not in graphs:
@@ -400,7 +402,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list
                         if c != here:
                             deps += e.hop(op, c, here, tokens * share * bytes_per_token, list(ts))
                     deps = e.collectives_before(op, i in firsts, here, tokens, deps)
-                    launch = chip.step_overhead_ns if i == 0 and mb == 0 else 0.0
+                    launch = step_launch if i == 0 and mb == 0 else 0.0
                     out = lower.op(part, op_id, st, deps, fused, extra_ns=launch)
                     if adapters is not None and adapters.targets_op(part):
                         out = _adapter(b, lower, part, step, st, deps, out, adapters)

@@ -182,14 +182,15 @@ class Lowerer:
                 deps = [self._in_place(st.vector, op_id, 0.0, ws, op.weight_bytes, deps, fixed)]
             fixed = 0.0
         keys = even(op.n, n_chunks(op.kv_read_bytes, op.n)) if kv.streamed and op.kv_read_bytes else [op.n]
-        # QK^T and PV are each m×k by k×keys: one product of twice the width.
-        compute = share(cost.matmul_ns(st.attn_spec, op.m, op.k, 2 * op.n, op.groups, self.dtype), keys)
+        # QK^T and PV are each m×k by k×keys (cost.attention_ns: a flash kernel where the chip has one).
+        compute = share(cost.attention_ns(st.attn_spec, op.m, op.k, op.n, op.groups, self.dtype), keys)
         if kv.streamed and op.kv_read_bytes:
             last = self._streamed(st, op_id, kv, st.attn, compute, split(op.kv_read_bytes, keys),
                                   split(op.flops, keys), deps, fixed)
         else:
             last = self._in_place(st.attn, op_id, compute[0], kv, op.kv_read_bytes, deps, fixed, op.flops)
-        softmax = cost.vector_ns(st.vector_spec, op.vector_ops)
+        flash = st.attn_spec.kernel is not None and st.attn_spec.kernel.exp_per_cycle is not None
+        softmax = 0.0 if flash else cost.vector_ns(st.vector_spec, op.vector_ops)  # a flash kernel's is inside
         return self.b.task(st.vector, op_id, softmax, [last])
 
     def _vector(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:

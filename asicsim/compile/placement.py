@@ -15,6 +15,7 @@ from asicsim.compile.plan import Parallel, check_fits_split
 from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
+from asicsim.hardware.runtime import BARE, RuntimeSpec
 from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
 from asicsim.hardware.system import System
 from asicsim.model.layers import ModelSpec
@@ -43,6 +44,7 @@ class Workload:
     micro_batches: int | None = None
     fast: bool = False  # fast-forward decode: simulate sampled steps, interpolate the rest
     tokens_per_step: int = 1  # tokens each decode step adds per sequence (k + 1 for a speculative verifier)
+    runtime: RuntimeSpec = BARE  # the serving stack's per-request and per-step costs (hardware.runtime)
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):

@@ -73,6 +73,48 @@ def _named(node: dict, name: str) -> dict | None:
     return None
 
 
+class GemmKernelSpec(Spec):
+    """How a programmable chip's matmul library runs one GEMM (the kernel model of ``cost``).
+
+    The output is cut into ``tiles`` (``tile_m × tile_n`` candidates; the library's heuristic
+    takes whichever finishes first), each computed by one of ``cores`` cores (SMs, CUs) whose
+    K loop steps ``tile_k`` deep (at 16-bit; an 8-bit operand steps twice as deep for the same
+    bytes per stage). Tiles run in waves of ``cores``; with ``stream_k`` the K iterations of all
+    tiles are dealt out evenly instead (a persistent kernel), so only the last iteration rounds.
+    Without it, too few tiles are split over K (split-K), whose fp32 partial sums go out and
+    back at ``reduce_gbps``. Each tile a core starts pays ``prologue_ns`` (its first operand
+    stage arriving from memory, the epilogue's store). ``efficiency`` overrides the array's
+    in-loop efficiency per format. ``launch_ns`` is what one stand-alone call costs on top when
+    calls are timed back to back (launch and library host work that the kernel does not hide);
+    it applies to single-kernel benchmarks, not to ops inside a captured step.
+
+    ``attention_tile`` (query rows × keys per block) and ``exp_per_cycle`` (a core's special-function
+    exponentials per cycle) turn on a flash-attention model: Q blocks over the cores, K/V streamed
+    block by block, each block's softmax exponentials on the special-function units, after the
+    block's two products or, with ``softmax_overlap``, under them; a decode step with too few
+    Q blocks splits the keys over cores (split-KV).
+    """
+
+    cores: Count
+    tiles: tuple[tuple[Count, Count], ...]
+    tile_k: Count
+    stream_k: bool = False
+    prologue_ns: Annotated[float, Field(ge=0)] = 0.0
+    reduce_gbps: Positive = 1000.0
+    launch_ns: Annotated[float, Field(ge=0)] = 0.0
+    efficiency: dict[DType, Fraction] = {}
+    attention_tile: tuple[Count, Count] | None = None
+    exp_per_cycle: Positive | None = None
+    softmax_overlap: bool = False
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _has_tiles(self):
+        if not self.tiles:
+            raise ValueError("kernel.tiles needs at least one [tile_m, tile_n]")
+        return self
+
+
 class MatmulSpec(Spec):
     """``units`` weight-stationary arrays of ``rows × cols`` MACs, run in lockstep as one block.
 
@@ -87,7 +129,8 @@ class MatmulSpec(Spec):
     (a GPU tensor core issues back-to-back MMAs). ``preload_weights`` lets a weight-stationary array
     shift the next tile's weights in (``rows`` cycles) while the current pass runs, paying the
     drain once per op (a TPU MXU double-buffers its weights). ``efficiency`` is the achievable
-    fraction of the resulting rate, measured on large GEMMs.
+    fraction of the resulting rate, measured on large GEMMs. A ``kernel`` replaces this tile-pass
+    count by a model of the GEMM kernel a programmable chip's library runs (see GemmKernelSpec).
     """
 
     kind: Literal["matmul"]
@@ -104,6 +147,7 @@ class MatmulSpec(Spec):
     fill_cycles: Annotated[int, Field(ge=0)] | None = None
     preload_weights: bool = False
     efficiency: Fraction = 1.0
+    kernel: GemmKernelSpec | None = None
     source: str = ""
 
     def peak_flops(self, dtype: DType) -> float:

@@ -21,7 +21,6 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
     """One row per system: speed, capacity, energy, reach over the zoo and $/Mtok; then $/Mtok by
     model lifetime, and which models the narrowest chips can run."""
     rows = doc["systems"]
-    w = _width(rows)
     econ = doc["economics"]
     n_zoo = len(rows[0]["zoo_runs"]) + len(rows[0]["zoo_cannot"]) if rows else 0
     life = f"{econ['model_lifetime_months']:g}"

@@ -260,6 +260,95 @@ def _write_traces(results, path: str, choice) -> None:
 
 
 @main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: results/<scenario name>); finished points are kept in "
+                   "OUT/results.sqlite unless the file names a store, so a rerun resumes.")
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None,
+              help="Local processes running points at once (default: the file's, else 1).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the points on an existing Dask distributed cluster instead.")
+@click.option("--set", "sets", multiple=True, metavar="FIELD.PATH=VALUE",
+              help="Override a field of the file, e.g. --set workload.prompt=1024 (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json's document instead of the table.")
+@_chatty
+def sweep(scenario: str, out: str | None, workers: int | None, scheduler: str | None, sets: tuple[str, ...],
+          as_json: bool) -> None:
+    """Run a sweep file (kind: sweep) over its points, locally or on a Dask cluster; resumable."""
+    from asicsim.scenario import load_scenario, run_scenario, study_figures, write_results
+
+    overrides = _overrides(sets)
+    spec = load_scenario(scenario, overrides)
+    if spec.kind != "sweep":
+        raise InputError(scenario, "kind", f"asicsim sweep runs files of kind sweep, not {spec.kind}; "
+                         "use asicsim run")
+    folder = Path(out) if out else Path("results") / spec.name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError("--out", None, f"cannot create {folder}: {e.strerror or e}") from None
+    if spec.store is None:
+        overrides["store"] = str((folder / "results.sqlite").resolve())
+    if workers is not None:
+        overrides["workers"] = workers
+    if scheduler is not None:
+        overrides["scheduler"] = scheduler
+    with _Progress(None) as note:
+        output = run_scenario(scenario, note, overrides)
+    try:
+        path = write_results(load_scenario(scenario, overrides), output, folder)
+    except OSError as e:
+        raise InputError("--out", None, f"cannot write results into {folder}: {e.strerror or e}") from None
+    click.echo(path.read_text() if as_json else output.text)
+    _OUT.status(f"\nwrote {path} and {path.with_suffix('.csv').name}")
+    figures = study_figures(spec, output.doc, folder)
+    if figures:
+        _OUT.status(f"wrote {_figure_count(figures)} to {folder}")
+
+
+@main.command()
+@click.argument("store", type=click.Path(dir_okay=True))
+@click.option("--where", "wheres", multiple=True, metavar="FIELD=VALUE",
+              help="Keep rows whose FIELD (a point's field path or a result column) equals VALUE (repeatable).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write the rows as CSV.")
+@click.option("--parquet", "parquet_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the rows as Parquet.")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as a JSON list.")
+@_chatty
+def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_path: str | None,
+            as_json: bool) -> None:
+    """List a sweep's stored points (STORE: results.sqlite, or the folder holding it), filtered and exported."""
+    from asicsim.studies.sweep import read_store
+
+    frame = read_store(store)
+    for cond in wheres:
+        key, eq, text = cond.partition("=")
+        if not eq or key not in frame.columns:
+            cols = ", ".join(c for c in frame.columns if not c.startswith("_"))
+            raise InputError("--where", key or cond, f"takes FIELD=VALUE with FIELD one of: {cols}")
+        import yaml
+
+        value = yaml.safe_load(text)
+        frame = frame[frame[key].astype(str) == str(value)]
+    for target, write in ((csv_path, lambda p: frame.to_csv(p, index=False)),
+                          (parquet_path, lambda p: frame.to_parquet(p, index=False))):
+        if target:
+            try:
+                write(target)
+            except (OSError, ImportError) as e:
+                raise InputError(target, None, f"cannot write: {e}") from None
+            _OUT.status(f"wrote {len(frame):,} rows to {target}")
+    if as_json:
+        click.echo(frame.to_json(orient="records", indent=2))
+    elif not (csv_path or parquet_path):
+        shown = frame.attrs.get("point_fields", []) + [c for c in ("ok", "ttft_ms", "tpot_ms", "tokens_per_s",
+                                                                   "tokens_per_s_per_user", "reason")
+                                                       if c in frame.columns]
+        click.echo(frame[shown].to_string(index=False, max_colwidth=60) if len(frame) else "no rows")
+        _OUT.status(f"{len(frame):,} points; --csv, --parquet or --json export every column")
+
+
+@main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
 @click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True,

@@ -40,13 +40,14 @@ class Spec(BaseModel):
                 if isinstance(node, (list, tuple)):
                     found = [x for x in node if isinstance(x, dict) and x.get("name") == part]
                     if not found:
-                        raise InputError("with_", path, f"nothing named '{part}' here")
+                        names = {x.get("name"): None for x in node if isinstance(x, dict)}
+                        raise InputError("with_", path, f"nothing named '{part}' here{_nearest(names, part)}")
                     node = found[0]
                     if last:
                         raise InputError("with_", path, "names a whole item; give one of its fields")
                 elif isinstance(node, dict) and part not in node and not last and _named(node, part) is not None:
                     node = _named(node, part)  # a block by its name: "hbm.channels"
-                elif isinstance(node, dict) and (part in node or last):
+                elif isinstance(node, dict) and part in node:
                     if last:
                         node[part] = value
                     else:
@@ -54,13 +55,25 @@ class Spec(BaseModel):
                         if node is None:
                             raise InputError("with_", path, f"'{part}' is not set on this {type(self).__name__}")
                 else:
-                    raise InputError("with_", path, f"no field '{part}' here")
+                    raise InputError("with_", path, f"no field '{part}' here{_nearest(node, part)}")
         try:
             return type(self).model_validate(data)
         except ValidationError as e:
             first = e.errors()[0]
             loc = ".".join(str(x) for x in first["loc"] if not str(x).startswith("function-after"))
             raise InputError("with_", loc or None, first["msg"].removeprefix("Value error, ")) from None
+
+
+def _nearest(node, part: str) -> str:
+    """'; did you mean ...?' with the closest field (or block) names of ``node``, if any are close."""
+    import difflib
+
+    names = [str(k) for k in node] if isinstance(node, dict) else []
+    if isinstance(node, dict):
+        names += [x["name"] for v in node.values() if isinstance(v, (list, tuple))
+                  for x in v if isinstance(x, dict) and isinstance(x.get("name"), str)]
+    near = difflib.get_close_matches(part, names, n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(near)}?" if near else ""
 
 
 def _named(node: dict, name: str) -> dict | None:

@@ -129,18 +129,39 @@ def resolve_model_path(name_or_path: str) -> Path:
     return candidate
 
 
-def load_model(name_or_path: str) -> ModelSpec:
-    """Load a shipped model by name or a user's ``config.json`` by path."""
+def load_model(name_or_path: str, changes: dict[str, Any] | None = None) -> ModelSpec:
+    """Load a shipped model by name or a user's ``config.json`` by path; ``changes`` sets config
+    fields first (dotted paths reach into nested objects: ``rope_scaling.factor``), each one a
+    field the config already has."""
     path = resolve_model_path(name_or_path)
     data = load_json(path)
     if not isinstance(data, dict):
         raise InputError(str(path), None, "must hold a JSON object")
+    for key, value in (changes or {}).items():
+        _set(data, key, value, str(path))
     model_type = data.get("model_type", _sniff_model_type(data))
     if not isinstance(model_type, str) or model_type not in LOADERS:
         known = ", ".join(sorted(LOADERS))
         raise InputError(str(path), "model_type",
                          f"unsupported model_type {model_type!r}; supported: {known}")
     return LOADERS[model_type](Config(data, str(path), path.stem))
+
+
+def _set(data: dict[str, Any], key: str, value: Any, source: str) -> None:
+    """Set config field ``key`` (dotted for nested objects), which must exist."""
+    import difflib
+
+    *parents, last = key.split(".")
+    here = data
+    for i, part in enumerate(parents):
+        here = here.get(part) if isinstance(here, dict) else None
+        if not isinstance(here, dict):
+            raise InputError(source, key, f"'{'.'.join(parents[:i + 1])}' is not an object in this config")
+    if last not in here:
+        near = difflib.get_close_matches(last, list(here), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(near)}?" if near else ""
+        raise InputError(source, key, f"this config has no field '{last}'{hint}")
+    here[last] = value
 
 
 def _sniff_model_type(data: dict[str, Any]) -> str | None:

@@ -1,7 +1,8 @@
 """Study ``sweep``: one model on one system over a grid (or a zip) of field values.
 
 A point sets fields by path: ``chip.<field path>`` (a chip field, blocks by name:
-``chip.hbm.bandwidth_gbps_per_channel``), ``network.<field>`` (the network between chips), and
+``chip.hbm.bandwidth_gbps_per_channel``), ``network.<field>`` (the network between chips),
+``model.<config field>`` (a field of the model's config.json: ``model.num_hidden_layers``) and
 ``workload.<field>`` (``batch``, ``prompt``, ``tp`` ...). ``grid`` takes every combination;
 ``zip`` varies its fields together, and each zipped tuple is crossed with the grid; ``sample``
 adds points drawn over ranges (a Latin hypercube or uniform, seeded), also crossed with the grid.
@@ -9,6 +10,11 @@ Points that cannot run (a model that does not fit, a layout that does not divide
 counted and listed with the reason. With ``store`` (a SQLite file, relative to the scenario),
 each finished point is kept under a hash of its full configuration and the simulator version; rerunning the
 sweep, after an interruption, say, recomputes nothing that finished.
+
+Points run one after another, on ``workers`` local processes, or on an existing Dask
+distributed cluster (``scheduler: tcp://HOST:PORT``); each point is computed from its
+configuration alone, so every way gives the same rows. Finished points are stored as they
+arrive, one transaction each: a sweep killed at any moment loses at most the points in flight.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from asicsim.hardware.system import SystemSpec, build_system, merged_network, wi
 from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_system, study
 from asicsim.tables import Table, render_text
 
-PREFIXES = ("chip.", "network.", "workload.")
+PREFIXES = ("chip.", "network.", "model.", "workload.")
 
 
 class SampleSpec(Spec):
@@ -58,13 +64,16 @@ class SweepSpec(Spec):
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="Field paths varied together (equal lengths).")
     sample: SampleSpec | None = Field(None, description="Points drawn from ranges, crossed with the grid.")
     store: str | None = Field(None, description="SQLite file keeping finished points (relative to the scenario).")
+    workers: int = Field(1, ge=1, le=256, description="Local processes running points at once.")
+    scheduler: str | None = Field(None, description="Address of a Dask distributed scheduler "
+                                                    "(tcp://HOST:PORT) to run the points on instead.")
 
 
 def _points(spec: SweepSpec, path: Path) -> list[dict[str, Any]]:
     for where, fields in (("grid", spec.grid), ("zip", spec.zip)):
         for key, values in fields.items():
             if not key.startswith(PREFIXES):
-                raise InputError(str(path), f"{where}.{key}", "a field path starts with chip., network. or workload.")
+                raise InputError(str(path), f"{where}.{key}", "a field path starts with chip., network., model. or workload.")
             if not values:
                 raise InputError(str(path), f"{where}.{key}", "needs at least one value")
     lengths = {len(v) for v in spec.zip.values()}
@@ -84,7 +93,7 @@ def _sampled(sample: SampleSpec, path: Path) -> list[dict[str, Any]]:
     n, columns = sample.points, {}
     for key, (low, high) in sample.ranges.items():
         if not key.startswith(PREFIXES):
-            raise InputError(str(path), f"sample.ranges.{key}", "a field path starts with chip., network. or workload.")
+            raise InputError(str(path), f"sample.ranges.{key}", "a field path starts with chip., network., model. or workload.")
         if not high >= low:
             raise InputError(str(path), f"sample.ranges.{key}", f"needs low <= high, got [{low}, {high}]")
         if sample.method == "latin":  # one draw in each of n strata, strata shuffled per field
@@ -141,28 +150,123 @@ class _Store:
             self.db.execute("INSERT OR REPLACE INTO points VALUES (?, ?)", (key, json.dumps(row)))
 
 
+def point_row(spec_data: dict, path: str, point: dict[str, Any]) -> dict:
+    """One point's row, from plain data alone (what a worker process or Dask worker runs)."""
+    spec, where = SweepSpec.model_validate(spec_data), Path(path)
+    try:
+        model = _model(spec, where, point)
+        system, workload = _configure(spec, where, point)
+        return {"point": point, "ok": True, **run(model, system, workload).row()}
+    except InputError as e:
+        return {"point": point, "ok": False, "reason": e.reason}
+
+
+def _model(spec: SweepSpec, path: Path, point: dict[str, Any]):
+    changes = {k.removeprefix("model."): v for k, v in point.items() if k.startswith("model.")}
+    if not changes:
+        return resolve_model(path, spec.model)
+    from asicsim.model import load_model
+    from asicsim.scenario import _relative_to
+
+    return load_model(_relative_to(path.parent, spec.model), changes)
+
+
+def _validate(spec: SweepSpec, path: Path, points: list[dict[str, Any]]) -> None:
+    """Every point's fields name fields and hold values their schemas take, before any runs."""
+    if not points:
+        raise InputError(str(path), "grid", "the sweep has no points")
+    for point in points:
+        try:
+            _model(spec, path, point)
+            _configure(spec, path, point)
+        except InputError as e:
+            named = [k for k in point if e.field and k.endswith(e.field)]
+            at = ", ".join(f"{k}={v}" for k, v in point.items())
+            raise InputError(str(path), named[0] if named else e.field, f"{e.reason} (at the point {at})") from None
+
+
+def _execute(spec: SweepSpec, path: Path, todo: list[tuple[int, dict]], done, progress) -> None:
+    """Run ``todo`` (index, point) here, on local processes or on a Dask cluster; ``done(i, row)``
+    as each finishes."""
+    data = spec.model_dump(mode="json")
+    if spec.scheduler:
+        try:
+            from dask.distributed import Client, as_completed
+        except ImportError:
+            raise InputError(str(path), "scheduler", "running on a Dask cluster needs dask[distributed]: "
+                             "pip install 'asicsim[dask]'") from None
+        try:
+            client = Client(spec.scheduler, timeout=10)
+        except OSError as e:
+            raise InputError(str(path), "scheduler", f"cannot reach {spec.scheduler}: {e}") from None
+        with client:
+            futures = {client.submit(point_row, data, str(path), p, pure=False): i for i, p in todo}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+        return
+    if spec.workers > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed as finished
+
+        with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(point_row, data, str(path), p): i for i, p in todo}
+            for fut in finished(futures):
+                done(futures[fut], fut.result())
+        return
+    for i, point in todo:
+        progress(", ".join(f"{k}={v}" for k, v in point.items()) or spec.system)
+        done(i, point_row(data, str(path), point))
+
+
 @study("sweep", SweepSpec)
 def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
     model = resolve_model(path, spec.model)
     points = _points(spec, path)
+    _validate(spec, path, points)
     store = _Store(path.parent / spec.store if spec.store else None)
-    rows, reused = [], 0
-    for point in points:
-        key = _key(spec, point)
-        row = store.get(key)
-        if row is not None:
-            reused += 1
-        else:
-            progress(", ".join(f"{k}={v}" for k, v in point.items()) or spec.system)
-            try:
-                system, workload = _configure(spec, path, point)
-                row = {"point": point, "ok": True, **run(model, system, workload).row()}
-            except InputError as e:
-                row = {"point": point, "ok": False, "reason": e.reason}
-            store.put(key, row)
-        rows.append(row)
+    rows: list[dict | None] = [None] * len(points)
+    keys = [_key(spec, p) for p in points]
+    todo = []
+    for i, key in enumerate(keys):
+        rows[i] = store.get(key)
+        if rows[i] is None:
+            todo.append((i, points[i]))
+    reused = len(points) - len(todo)
+
+    def done(i: int, row: dict) -> None:
+        store.put(keys[i], row)
+        rows[i] = row
+
+    _execute(spec, path, todo, done, progress)
     doc = {"model": model.name, "system": spec.system, "rows": rows, "reused": reused}
     return StudyOutput(render_text(tables(doc)), doc)
+
+
+def read_store(where: str | Path):
+    """A sweep store's points as a pandas DataFrame: one row per point, its field values as
+    columns, then the results (``ok``, ``reason`` for skipped points, TTFT, TPOT ...)."""
+    import pandas as pd
+
+    file = Path(where)
+    if file.is_dir():
+        file = file / "results.sqlite"
+    if not file.is_file():
+        raise InputError(str(file), None, "no such sweep store (a results.sqlite written by asicsim sweep)")
+    try:
+        db = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
+        found = db.execute("SELECT key, row FROM points ORDER BY rowid").fetchall()
+        db.close()
+    except sqlite3.DatabaseError as e:
+        raise InputError(str(file), None, f"not a sweep store: {e}") from None
+    rows, fields = [], {}
+    for key, text in found:
+        row = json.loads(text)
+        point = row.pop("point", {})
+        fields.update(dict.fromkeys(point))
+        rows.append({**point, **{k: v for k, v in row.items() if not isinstance(v, (dict, list))}, "_key": key})
+    frame = pd.DataFrame(rows)
+    frame.attrs["point_fields"] = list(fields)
+    return frame
 
 
 def tables(doc: dict, scenario: dict | None = None) -> list[Table]:

@@ -7,7 +7,10 @@
 - ``generate-10k``: Llama-3.1-8B on an H100, prompt 512 + 10,000 generated, decode
   fast-forwarded (``--fast``);
 - ``groq-256``: Llama-3.1-8B on as many Groq LPUs as it needs, batch 256 (256 sequences
-  pipelined through the chips), prompt 512 + 128 generated, fast-forwarded.
+  pipelined through the chips), prompt 512 + 128 generated, fast-forwarded;
+- ``sweep-500`` (only when asked for): 500 design points of Llama-3.1-8B decode on H100-class
+  chips, one after another in one process: HBM bandwidth per channel (10 values) × batch (10) ×
+  prompt (5), 128 generated, fast-forwarded; points that do not fit are refused and counted.
 
 Wall time covers loading, compiling, simulating and measuring; the engine rate counts only
 ``simulate``. Medians over ``repeat`` runs. Each workload runs in a process of its own (forked),
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 from asicsim.compile import Workload, compile_run
+from asicsim.errors import InputError
 from asicsim.engine import simulate
 from asicsim.metrics import compute_metrics
 
@@ -62,25 +66,48 @@ def _groq() -> list[tuple]:
              Workload(batch=256, prompt=512, generate=128, fast=True))]
 
 
+def _sweep() -> list[tuple]:
+    from asicsim.hardware import load_chip
+    from asicsim.hardware.system import SystemSpec, build_system
+    from asicsim.model import load_model
+
+    model, base = load_model("llama-3.1-8b"), load_chip("h100-sxm")
+    out = []
+    for gbps in (100, 150, 200, 250, 335, 400, 500, 670, 1000, 1340):
+        system = build_system(SystemSpec(name=f"h100 {gbps}", chip=base.with_(
+            **{"hbm.bandwidth_gbps_per_channel": gbps})))
+        out += [(model, system, Workload(batch=b, prompt=p, generate=128, fast=True))
+                for b in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) for p in (128, 512, 1024, 2048, 4096)]
+    return out
+
+
 WORKLOADS = {
     "quickstart": ("quickstart.yaml: llama-3.1-8b on h100-sxm and taalas-hc1, prompt 512 + 128", _quickstart),
     "scale-out": ("llama-3.1-70b TP8 on dgx-h100, prompt 2048 + 128", _scale_out),
     "generate-10k": ("llama-3.1-8b on h100-sxm, prompt 512 + 10,000, fast-forwarded", _long),
     "groq-256": ("llama-3.1-8b on groq-lpu, batch 256, prompt 512 + 128, fast-forwarded", _groq),
+    "sweep-500": ("500 points of llama-3.1-8b decode on h100-sxm variants, fast-forwarded", _sweep),
 }
+DEFAULT = ("quickstart", "scale-out", "generate-10k", "groq-256")
 
 
-def _one_run(name: str) -> tuple[float, int, float]:
+def _one_run(name: str) -> tuple[float, int, float, int, int]:
     t0 = time.perf_counter()
     tasks, engine_s = 0, 0.0
-    for model, system, wl in WORKLOADS[name][1]():
-        program = compile_run(model, system, wl)
+    refused = 0
+    points = WORKLOADS[name][1]()
+    for model, system, wl in points:
+        try:
+            program = compile_run(model, system, wl)
+        except InputError:  # a design point that does not fit
+            refused += 1
+            continue
         t1 = time.perf_counter()
         trace = simulate(program)
         engine_s += time.perf_counter() - t1
         compute_metrics(trace)
         tasks += program.n_tasks
-    return time.perf_counter() - t0, tasks, engine_s
+    return time.perf_counter() - t0, tasks, engine_s, len(points), refused
 
 
 def _measure(name: str, repeat: int, out) -> None:
@@ -89,7 +116,7 @@ def _measure(name: str, repeat: int, out) -> None:
     out.put((runs, rss / 1e6 if sys.platform == "darwin" else rss / 1e3))
 
 
-def run_bench(repeat: int = 3, names: tuple[str, ...] = tuple(WORKLOADS)) -> str:
+def run_bench(repeat: int = 3, names: tuple[str, ...] = DEFAULT) -> str:
     lines = []
     ctx = multiprocessing.get_context("fork")
     for name in names:
@@ -108,4 +135,8 @@ def run_bench(repeat: int = 3, names: tuple[str, ...] = tuple(WORKLOADS)) -> str
             f"  engine           {engine:.2f} s, {tasks / engine:,.0f} tasks/s",
             f"  peak memory      {peak_mb:,.0f} MB (max RSS of its process)",
         ]
+        points, refused = runs[0][3], runs[0][4]
+        if points > 2:
+            lines.append(f"  points           {points:,} ({refused:,} refused at once as not fitting), "
+                         f"{points / wall:.2f} points/s, {wall / points * 1e3:,.0f} ms a point")
     return "\n".join(lines)

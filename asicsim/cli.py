@@ -410,13 +410,13 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
 
 @main.command()
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs to take the median of.")
-@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k", "groq-256"]), multiple=True,
-              help="Which reference workload to time (repeatable; default: all).")
+@click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k", "groq-256", "sweep-500"]), multiple=True,
+              help="Which reference workload to time (repeatable; default: all but sweep-500).")
 def bench(repeat: int, workloads: tuple[str, ...]) -> None:
     """Time reference workloads: wall time, tasks simulated, engine tasks/s, peak memory."""
-    from asicsim.bench import WORKLOADS, run_bench
+    from asicsim.bench import DEFAULT, run_bench
 
-    click.echo(run_bench(repeat, workloads or tuple(WORKLOADS)))
+    click.echo(run_bench(repeat, workloads or DEFAULT))
 
 
 @main.command()

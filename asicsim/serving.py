@@ -244,11 +244,11 @@ def kv_budget(model, system, dtype: str = "bf16") -> KVBudget:
 @dataclass
 class ServeResult:
     """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order),
-    the decode steps as (start_ns, duration_ns, batch), and the summary metrics."""
+    the decode steps as (start_ns, duration_ns, batch, KV bytes reserved), and the summary metrics."""
 
     records: list[dict]
     events: list[tuple[float, int]]
-    steps: list[tuple[float, float, int]]
+    steps: list[tuple[float, float, int, float]]
     metrics: dict
     notes: list[str] = field(default_factory=list)
 
@@ -288,7 +288,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     live: list[_Live | None] = [None] * len(reqs)
     waiting: deque[_Live] = deque()
     events: list[tuple[float, int]] = []
-    steps: list[tuple[float, float, int]] = []
+    steps: list[tuple[float, float, int, float]] = []
     done = 0
     t = 0.0
     kv_used = 0.0
@@ -322,7 +322,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         nonlocal t
         mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
         dt = costs.decode_ns(slots, mean_ctx)
-        steps.append((t, dt, slots))
+        steps.append((t, dt, slots, kv_used))
         t += dt
         for lv in batch:
             lv.generated += 1
@@ -423,7 +423,7 @@ def _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms) -> dict:
     tokens = sum(r["output"] for r in records)
     good = [r for r in records if r["ttft_ms"] <= slo_ttft_ms and (r["tpot_ms"] is None or r["tpot_ms"] <= slo_tpot_ms)]
     concurrency, _ = mean_in_system(events)
-    busy = sum(d for _, d, _ in steps)
+    busy = sum(s[1] for s in steps)
     out.update({
         "throughput_tokens_per_s": tokens / seconds if seconds > 0 else None,
         "request_rate_per_s": len(records) / seconds if seconds > 0 else None,
@@ -431,7 +431,9 @@ def _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms) -> dict:
         "requests_meeting_slo": len(good), "slo_attainment": len(good) / len(records),
         "goodput_requests_per_s": len(good) / seconds if seconds > 0 else None,
         "goodput_tokens_per_s": sum(r["output"] for r in good) / seconds if seconds > 0 else None,
-        "mean_batch": sum(d * b for _, d, b in steps) / busy if busy else None,
+        "mean_batch": sum(d * b for _, d, b, _ in steps) / busy if busy else None,
+        "mean_kv_gb": sum(d * kv for _, d, _, kv in steps) / busy / 1e9 if busy else None,
+        "peak_kv_gb": max((kv for *_, kv in steps), default=0.0) / 1e9,
         "mean_concurrency": concurrency,
         "decode_steps": len(steps),
     })
@@ -476,6 +478,8 @@ def table(result: ServeResult, title: str) -> str:
                          f"TPOT <= {m['slo_tpot_ms']:g} ms)"],
              ["mean batch (decode)", "-" if m["mean_batch"] is None else f"{m['mean_batch']:.2f}"],
              ["mean concurrency", f"{m['mean_concurrency']:.2f}"],
+             ["KV reserved (decode)", "-" if m["mean_kv_gb"] is None else
+              f"mean {m['mean_kv_gb']:,.2f} GB, peak {m['peak_kv_gb']:,.2f} GB"],
              ["simulated span", f"{m['duration_s']:,.3f} s"],
              ["KV cache", f"{m['kv_capacity_gb']:,.2f} GB in {m['kv_in']}"],
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]

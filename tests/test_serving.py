@@ -47,7 +47,15 @@ def test_one_request_at_a_time_matches_predict(llama8b, h100):
         assert rec["ttft_ms"] == pytest.approx(ref.ttft_ms, rel=1e-9)
         assert rec["tpot_ms"] == pytest.approx(ref.tpot_ms, rel=1e-6)
         assert rec["queue_ms"] == 0
-    assert r.metrics["mean_batch"] == 1
+    assert r.metrics["mean_batch"] == 1 and r.metrics["decode_steps"] == 2 * 4
+
+
+def test_one_static_batch_matches_predict_batch(llama8b, h100):
+    costs = StepCosts(llama8b, h100, bucket=1)
+    r = simulate(closed_loop(4, 4, prompt=64, output=4), costs, kv_budget(llama8b, h100), scheduler="static")
+    ref = predict(llama8b, h100, batch=4, prompt=64, generate=4).metrics
+    assert [x["ttft_ms"] for x in r.records] == [pytest.approx(ref.ttft_ms, rel=1e-9)] * 4
+    assert [x["tpot_ms"] for x in r.records] == [pytest.approx(ref.tpot_ms, rel=1e-6)] * 4
 
 
 def test_continuous_beats_static_on_variable_lengths(world):
@@ -60,13 +68,18 @@ def test_continuous_beats_static_on_variable_lengths(world):
 
 def test_kv_capacity_bounds_the_batch(world):
     model, system, budget, costs = world
-    wl = closed_loop(32, 64, prompt=128, output=32, seed=1)
+    wl = closed_loop(32, 64, prompt=128, output=(8, 64), seed=1)
     from dataclasses import replace
 
-    small = replace(budget, capacity_bytes=budget.need(wl.requests[0]) * 4.5)
-    r = simulate(wl, costs, small)
-    assert max(b for _, _, b in r.steps) == 4
-    assert r.metrics["max_batch"] == 4
+    needs = [budget.need(r) for r in wl.requests]
+    small = replace(budget, capacity_bytes=max(needs) * 4.5)
+    assert simulate(wl, costs, small).metrics["max_batch"] == 4  # the default: the longest request, 4 times
+    most = int(small.capacity_bytes // min(needs))
+    for scheduler in ("static", "continuous"):  # a larger cap: the KV cache still bounds the batch
+        r = simulate(wl, costs, small, scheduler=scheduler, max_batch=32)
+        assert all(kv <= small.capacity_bytes for *_, kv in r.steps)
+        assert 4 <= max(s[2] for s in r.steps) <= most
+    assert r.metrics["mean_batch"] > 3.5  # continuous: a finished request's KV is freed for the next
 
 
 def test_same_seed_same_results(world):

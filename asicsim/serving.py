@@ -41,13 +41,14 @@ import numpy as np
 
 from asicsim.errors import InputError
 
-# Default SLO: MLPerf Inference v4.0+ Llama-2-70B server scenario latency limits, TTFT <= 2 s and
-# TPOT <= 200 ms (MLCommons inference rules, "llama2-70b" server constraints:
-# https://github.com/mlcommons/inference_policies/blob/master/inference_rules.adoc).
+# Default SLO: the MLPerf Inference Llama-2-70B server scenario's latency limits, TTFT <= 2 s and
+# TPOT <= 200 ms (MLCommons LoadGen config: ``llama2-70b.Server.ttft_latency = 2000``,
+# ``llama2-70b.Server.tpot_latency = 200``, https://github.com/mlcommons/inference/blob/master/loadgen/mlperf.conf).
 SLO_TTFT_MS = 2000.0
 SLO_TPOT_MS = 200.0
-# Default cap on sequences in a batch when memory allows more: vLLM's max_num_seqs default (256,
-# https://docs.vllm.ai/en/latest/configuration/engine_args.html).
+# Default cap on sequences in a batch when memory allows more: 256, vLLM's long-standing
+# ``max_num_seqs`` default (https://docs.vllm.ai/en/latest/configuration/engine_args.html); a
+# scheduling choice, not a hardware number.
 MAX_BATCH_CAP = 256
 DEFAULT_BUCKET = 256
 

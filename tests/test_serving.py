@@ -140,6 +140,14 @@ def test_bad_serving_options(world):
         run(world, poisson(1.0, 3, prompt=8, output=2), scheduler="fifo")
 
 
+def test_an_slo_no_request_meets_is_said(world):
+    r = run(world, poisson(5.0, 6, prompt=64, output=4, seed=2), slo_ttft_ms=0.001)
+    assert r.metrics["goodput_requests_per_s"] == 0 and r.metrics["slo_attainment"] == 0
+    assert any("no request met the SLO" in n for n in r.notes)
+    ok = run(world, poisson(5.0, 6, prompt=64, output=4, seed=2))
+    assert ok.metrics["slo_attainment"] == 1 and not ok.notes
+
+
 def test_model_that_does_not_fit():
     with pytest.raises(InputError, match="does not fit"):
         serve("llama-3.1-405b", SYSTEM, poisson(1.0, 2, prompt=8, output=2))

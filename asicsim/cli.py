@@ -1,4 +1,4 @@
-"""The command line: ``asicsim run``, ``report``, ``predict``, ``bench``, ``models``.
+"""The command line: ``asicsim run``, ``report``, ``predict``, ``serve``, ``bench``, ``models``.
 
 Bad input (an InputError) prints one paragraph to stderr and exits with status 2; it never
 shows a traceback.
@@ -444,6 +444,71 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
         click.echo(page(checks), nl=False)
     else:
         click.echo(table(checks))
+
+
+@main.command()
+@click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
+@click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
+@click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
+@click.option("--concurrency", type=int, default=None,
+              help="Closed loop: C users, each sending its next request when the last finishes.")
+@click.option("--trace-file", "trace_file", type=click.Path(dir_okay=False), default=None,
+              help="Requests from a CSV of arrival_s,prompt,output rows (instead of --rate/--concurrency).")
+@click.option("--requests", type=int, default=100, show_default=True, help="How many requests to serve.")
+@click.option("--prompt", default="512", show_default=True, metavar="P|LO-HI",
+              help="Prompt tokens: fixed, or uniform over LO-HI.")
+@click.option("--generate", default="128", show_default=True, metavar="G|LO-HI",
+              help="Output tokens: fixed, or uniform over LO-HI.")
+@click.option("--scheduler", type=click.Choice(["static", "continuous"]), default="continuous", show_default=True,
+              help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration.")
+@click.option("--max-batch", type=int, default=None,
+              help="Most sequences in a batch (default: as many of the longest request as the KV cache holds, at most 256).")
+@click.option("--bucket", type=int, default=256, show_default=True,
+              help="Round contexts up to a multiple of this many tokens when costing a step (1: exact).")
+@click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the arrival and length draws.")
+@click.option("--slo-ttft-ms", type=float, default=2000.0, show_default=True, help="Goodput SLO on time to first token.")
+@click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
+@_chatty
+def serve(model: str, system: str, rate: float | None, concurrency: int | None, trace_file: str | None,
+          requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
+          dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
+    """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
+    each step a simulated run of the model (see docs/serving.md)."""
+    from asicsim import serving
+
+    given = [n for n, v in (("--rate", rate), ("--concurrency", concurrency), ("--trace-file", trace_file))
+             if v is not None]
+    if len(given) != 1:
+        raise InputError("serve", None, "give exactly one of --rate R (open loop), --concurrency C (closed loop) "
+                         f"or --trace-file FILE; got {', '.join(given) or 'none'}")
+    p, g = _span("--prompt", prompt), _span("--generate", generate)
+    if trace_file is not None:
+        wl = serving.load_trace(trace_file)
+    elif rate is not None:
+        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed)
+    else:
+        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
+    with _Stage(f"serving {model} on {system}"):
+        result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
+                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+    if as_json:
+        click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
+                              indent=2))
+    else:
+        click.echo(serving.table(result, f"{model} on {system}"))
+
+
+def _span(name: str, text: str) -> int | tuple[int, int]:
+    """A token count, or a LO-HI range."""
+    try:
+        if "-" in text.strip()[1:]:
+            lo, hi = text.split("-", 1)
+            return int(lo), int(hi)
+        return int(text)
+    except ValueError:
+        raise InputError(name, None, f"{text!r} is not a whole number of tokens or a LO-HI range") from None
 
 
 @main.command()

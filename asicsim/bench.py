@@ -10,7 +10,9 @@
   pipelined through the chips), prompt 512 + 128 generated, fast-forwarded;
 - ``sweep-500`` (only when asked for): 500 design points of Llama-3.1-8B decode on H100-class
   chips, one after another in one process: HBM bandwidth per channel (10 values) × batch (10) ×
-  prompt (5), 128 generated, fast-forwarded; points that do not fit are refused and counted.
+  prompt (5), 128 generated, fast-forwarded; points that do not fit are refused and counted;
+- ``serve-1k``: 1,000 requests of Llama-3.1-8B on one H100 arriving at 20 per second (Poisson,
+  seeded), prompts 128-1,024 and outputs 32-512 tokens, continuous batching (``asicsim serve``).
 
 Wall time covers loading, compiling, simulating and measuring; the engine rate counts only
 ``simulate``. Medians over ``repeat`` runs. Each workload runs in a process of its own (forked),
@@ -87,11 +89,24 @@ WORKLOADS = {
     "generate-10k": ("llama-3.1-8b on h100-sxm, prompt 512 + 10,000, fast-forwarded", _long),
     "groq-256": ("llama-3.1-8b on groq-lpu, batch 256, prompt 512 + 128, fast-forwarded", _groq),
     "sweep-500": ("500 points of llama-3.1-8b decode on h100-sxm variants, fast-forwarded", _sweep),
+    "serve-1k": ("1,000 requests of llama-3.1-8b on h100-sxm at 20/s, continuous batching", None),
 }
-DEFAULT = ("quickstart", "scale-out", "generate-10k", "groq-256")
+DEFAULT = ("quickstart", "scale-out", "generate-10k", "groq-256", "serve-1k")
+
+
+def _serve_run() -> tuple[float, int, float, int, int]:
+    """The serving workload: its step shapes are simulated (and counted as tasks) as it meets them."""
+    from asicsim import serving
+
+    t0 = time.perf_counter()
+    wl = serving.poisson(20.0, 1000, prompt=(128, 1024), output=(32, 512), seed=0)
+    result = serving.serve("llama-3.1-8b", "h100-sxm", wl)
+    return time.perf_counter() - t0, 0, 0.0, len(result.records), 0
 
 
 def _one_run(name: str) -> tuple[float, int, float, int, int]:
+    if WORKLOADS[name][1] is None:
+        return _serve_run()
     t0 = time.perf_counter()
     tasks, engine_s = 0, 0.0
     refused = 0
@@ -128,15 +143,15 @@ def run_bench(repeat: int = 3, names: tuple[str, ...] = DEFAULT) -> str:
         wall = statistics.median(r[0] for r in runs)
         engine = statistics.median(r[2] for r in runs)
         tasks = runs[0][1]
-        lines += [
-            f"{name} ({WORKLOADS[name][0]}), median of {repeat}:",
-            f"  wall time        {wall:.2f} s (load + compile + simulate + metrics)",
-            f"  tasks simulated  {tasks:,}",
-            f"  engine           {engine:.2f} s, {tasks / engine:,.0f} tasks/s",
-            f"  peak memory      {peak_mb:,.0f} MB (max RSS of its process)",
-        ]
+        lines += [f"{name} ({WORKLOADS[name][0]}), median of {repeat}:",
+                  f"  wall time        {wall:.2f} s (load + compile + simulate + metrics)"]
+        if tasks:
+            lines += [f"  tasks simulated  {tasks:,}", f"  engine           {engine:.2f} s, {tasks / engine:,.0f} tasks/s"]
+        lines.append(f"  peak memory      {peak_mb:,.0f} MB (max RSS of its process)")
         points, refused = runs[0][3], runs[0][4]
-        if points > 2:
+        if WORKLOADS[name][1] is None:
+            lines.append(f"  requests         {points:,} served, {points / wall:,.0f} requests/s of wall time")
+        elif points > 2:
             lines.append(f"  points           {points:,} ({refused:,} refused at once as not fitting), "
                          f"{points / wall:.2f} points/s, {wall / points * 1e3:,.0f} ms a point")
     return "\n".join(lines)

@@ -106,3 +106,32 @@ def test_results_lists_filters_and_exports_a_store(tmp_path):
     assert list(frame["workload.batch"]) == [1, 2, 3] and (frame["tpot_ms"] > 0).all()
     bad = CliRunner().invoke(main, ["results", str(tmp_path / "o"), "--where", "nosuch=1"])
     assert bad.exit_code == 2 and "workload.batch" in bad.output
+
+
+def test_pareto_front_and_sensitivity_on_known_rows():
+    from asicsim.studies.sweep import pareto_front, sensitivity
+
+    rows = [{"ok": True, "point": {"a": a, "b": b}, "speed": s, "joules": j}
+            for a, b, s, j in [(1, 1, 10, 5), (1, 2, 20, 6), (2, 1, 15, 4), (2, 2, 5, 9), (3, 1, 20, 7)]]
+    rows.append({"ok": False, "point": {"a": 3, "b": 2}, "reason": "does not fit"})
+    # (20, 6) beats (20, 7) on joules at equal speed; (15, 4) is cheapest; (10, 5) and (5, 9) are beaten
+    assert pareto_front(rows, [("speed", True), ("joules", False)]) == [1, 2]
+    sens = sensitivity(rows, "joules")
+    # b moves the mean joules from 5.33 (b=1) to 7.5 (b=2), 1.41x; a from 5.5 (a=1) to 7 (a=3), 1.27x
+    assert [(e["field"], e["low_at"], e["high_at"]) for e in sens] == [("b", 1, 2), ("a", 1, 3)]
+    assert sens[0]["spread"] == pytest.approx(7.5 / (16 / 3))
+
+
+def test_a_sweep_marks_its_pareto_front_and_draws_it(tmp_path):
+    grid = "  workload.batch: [1, 4, 16]\n  chip.hbm.bandwidth_gbps_per_channel: [5, 10, 40]\n"
+    path = _sweep(tmp_path, grid, "pareto: [tokens_per_s_per_user:max, tokens_per_s:max]\nsensitivity: tpot_ms\n")
+    result = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    rows, front = doc["rows"], doc["pareto"]["front"]
+    assert front and all(rows[i]["point"]["chip.hbm.bandwidth_gbps_per_channel"] == 40 for i in front)
+    assert doc["sensitivity"]["fields"][0]["field"] == "chip.hbm.bandwidth_gbps_per_channel"
+    assert (tmp_path / "o" / "pareto.png").exists()
+    bad = _sweep(tmp_path, "  workload.batch: [1]\n", "pareto: [tokens_per_s:fastest, tpot_ms:min]\n")
+    refused = CliRunner().invoke(main, ["sweep", str(bad), "--out", str(tmp_path / "p")])
+    assert refused.exit_code == 2 and "pareto.0" in refused.output

@@ -64,6 +64,11 @@ class SweepSpec(Spec):
     zip: dict[str, list[Any]] = Field(default_factory=dict, description="Field paths varied together (equal lengths).")
     sample: SampleSpec | None = Field(None, description="Points drawn from ranges, crossed with the grid.")
     store: str | None = Field(None, description="SQLite file keeping finished points (relative to the scenario).")
+    pareto: list[str] = Field(default_factory=list, description="Two or three result columns, each "
+                              "COLUMN:max or COLUMN:min (e.g. tokens_per_s_per_user:max, j_per_token.decode:min): "
+                              "mark the points no other point beats on all of them at once.")
+    sensitivity: str = Field("tpot_ms", description="The result column whose spread over each swept field's "
+                                                    "values is tabulated (which field moves it most).")
     workers: int = Field(1, ge=1, le=256, description="Local processes running points at once.")
     scheduler: str | None = Field(None, description="Address of a Dask distributed scheduler "
                                                     "(tcp://HOST:PORT) to run the points on instead.")
@@ -223,6 +228,7 @@ def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
     model = resolve_model(path, spec.model)
     points = _points(spec, path)
     _validate(spec, path, points)
+    _objectives(spec, path, [])  # the form of each pareto entry, before any point runs
     store = _Store(path.parent / spec.store if spec.store else None)
     rows: list[dict | None] = [None] * len(points)
     keys = [_key(spec, p) for p in points]
@@ -238,8 +244,65 @@ def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
         rows[i] = row
 
     _execute(spec, path, todo, done, progress)
-    doc = {"model": model.name, "system": spec.system, "rows": rows, "reused": reused}
+    objectives = _objectives(spec, path, rows)
+    doc = {"model": model.name, "system": spec.system, "rows": rows, "reused": reused,
+           "pareto": {"objectives": spec.pareto, "front": pareto_front(rows, objectives)},
+           "sensitivity": {"metric": spec.sensitivity, "fields": sensitivity(rows, spec.sensitivity)}}
     return StudyOutput(render_text(tables(doc)), doc)
+
+
+def _objectives(spec: SweepSpec, path: Path, rows: list[dict]) -> list[tuple[str, bool]]:
+    """(column, larger is better) for each ``pareto`` entry, checked against the rows' columns."""
+    if not spec.pareto:
+        return []
+    if len(spec.pareto) not in (2, 3):
+        raise InputError(str(path), "pareto", f"takes two or three COLUMN:max|min entries, got {len(spec.pareto)}")
+    columns = {k for r in rows if r.get("ok") for k, v in r.items() if isinstance(v, (int, float))}
+    out = []
+    for i, entry in enumerate(spec.pareto):
+        column, _, sense = entry.rpartition(":")
+        if sense not in ("max", "min") or not column:
+            raise InputError(str(path), f"pareto.{i}", f"takes COLUMN:max or COLUMN:min, got {entry!r}")
+        if columns and column not in columns:
+            import difflib
+
+            near = difflib.get_close_matches(column, sorted(columns), n=3, cutoff=0.5)
+            raise InputError(str(path), f"pareto.{i}", f"no numeric result column {column!r}"
+                             + (f"; did you mean {', '.join(near)}?" if near else ""))
+        out.append((column, sense == "max"))
+    return out
+
+
+def pareto_front(rows: list[dict], objectives: list[tuple[str, bool]]) -> list[int]:
+    """Indices of the rows that ran and that no other such row matches or beats on every objective
+    while beating it on one."""
+    if not objectives:
+        return []
+    scored = [(i, [r[c] if up else -r[c] for c, up in objectives]) for i, r in enumerate(rows)
+              if r.get("ok") and all(isinstance(r.get(c), (int, float)) for c, _ in objectives)]
+    front = []
+    for i, a in scored:
+        beaten = any(all(y >= x for x, y in zip(a, b)) and any(y > x for x, y in zip(a, b)) for _, b in scored)
+        if not beaten:
+            front.append(i)
+    return front
+
+
+def sensitivity(rows: list[dict], metric: str) -> list[dict]:
+    """For each swept field: the metric's mean over the points at each of its values, and the
+    spread between the lowest and highest such mean (a main effect), largest first."""
+    ran = [r for r in rows if r.get("ok") and isinstance(r.get(metric), (int, float))]
+    out = []
+    for f in dict.fromkeys(k for r in ran for k in r["point"]):
+        by_value: dict[str, list[float]] = {}
+        for r in ran:
+            by_value.setdefault(json.dumps(r["point"].get(f)), []).append(r[metric])
+        means = {v: sum(xs) / len(xs) for v, xs in by_value.items()}
+        if len(means) > 1:
+            low, high = min(means, key=means.get), max(means, key=means.get)
+            out.append({"field": f, "low_at": json.loads(low), "low": means[low], "high_at": json.loads(high),
+                        "high": means[high], "spread": means[high] / means[low] if means[low] else None})
+    return sorted(out, key=lambda e: -(e["spread"] or 0))
 
 
 def read_store(where: str | Path):
@@ -287,4 +350,49 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
     skipped = sum(not r["ok"] for r in rows)
     notes.append(f"{len(rows) - skipped} ran, {skipped} skipped (cannot run), "
                  f"{doc.get('reused', 0)} taken from the store")
-    return [Table(f"{doc['model']} on {doc['system']}: {len(rows)} points", header, body, notes, labels=0)]
+    front = set(doc.get("pareto", {}).get("front", []))
+    if front:
+        header.append("front")
+        for i, cells in enumerate(body):
+            cells.append("*" if i in front else "")
+        objectives = " vs ".join(doc["pareto"]["objectives"])
+        notes.append(f"front: the {len(front)} points no other point beats on {objectives} at once")
+    out = [Table(f"{doc['model']} on {doc['system']}: {len(rows)} points", header, body, notes, labels=0)]
+    sens = doc.get("sensitivity", {})
+    if sens.get("fields"):
+        metric = sens["metric"]
+        out.append(Table(f"what moves {metric} most (mean over the points at each value)",
+                         ["field", "lowest at", metric, "highest at", metric, "high / low"],
+                         [[e["field"], str(e["low_at"]), f"{e['low']:,.4g}", str(e["high_at"]), f"{e['high']:,.4g}",
+                           f"{e['spread']:.2f}x" if e["spread"] else "-"] for e in sens["fields"]]))
+    return out
+
+
+def write_figures(doc: dict, folder: Path) -> list[Path]:
+    """The Pareto front of the first two objectives over every point that ran (when asked for)."""
+    pareto = doc.get("pareto") or {}
+    if len(pareto.get("objectives", [])) < 2:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (cx, _), (cy, _) = (o.rpartition(":")[::2] for o in pareto["objectives"][:2])
+    ran = [(i, r) for i, r in enumerate(doc["rows"]) if r.get("ok") and isinstance(r.get(cx), (int, float))
+           and isinstance(r.get(cy), (int, float))]
+    front = sorted((r[cx], r[cy]) for i, r in ran if i in set(pareto["front"]))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.scatter([r[cx] for _, r in ran], [r[cy] for _, r in ran], s=14, color="0.6", label="points")
+    if front:
+        ax.plot(*zip(*front), "o-", color="C3", label="Pareto front")
+    ax.set_xlabel(cx)
+    ax.set_ylabel(cy)
+    ax.set_title(f"{doc['model']} on {doc['system']}: {len(ran)} points")
+    ax.legend(loc="best")
+    fig.tight_layout()
+    paths = [folder / "pareto.png", folder / "pareto.svg"]
+    for p in paths:
+        fig.savefig(p, dpi=110)
+    plt.close(fig)
+    return paths

@@ -210,14 +210,28 @@ def _sweep(doc: dict) -> list[str]:
     return out
 
 
+def _serving(doc: dict) -> list[str]:
+    best = doc["best"]
+    carried = {s: r for s, r in best.items() if r}
+    out = []
+    if carried:
+        top = max(carried, key=carried.get)
+        out.append(f"Highest load with every request within the SLO: {top} at {carried[top]:g} requests/s "
+                   f"({doc['model']}, {doc['scheduler']} batching).")
+    for s, r in best.items():
+        if not r:
+            out.append(f"{s}: no load tried kept every request within the SLO.")
+    return out
+
+
 KINDS: dict[str, Callable[[dict], list[str]]] = {
     "compare": _compare, "open-vs-closed": _open_closed, "scale-out": _scale_out,
-    "context-scaling": _context_scaling, "sweep": _sweep,
+    "context-scaling": _context_scaling, "sweep": _sweep, "serving": _serving,
 }
 
 # The figure that answers the question, shown under the headline (the first PNG whose name
 # starts with one of these; else the first PNG).
 KEY_FIGURE = {
     "compare": "compare", "open-vs-closed": "open-vs-closed.usd_per_mtok_vs_model_lifetime",
-    "scale-out": "scale-out", "context-scaling": "context-scaling",
+    "scale-out": "scale-out", "context-scaling": "context-scaling", "serving": "serving",
 }

@@ -13,9 +13,9 @@ from typing import Any
 
 from asicsim.errors import InputError
 from asicsim.safeio import load_json
+from asicsim.shipped import MODELS_DIR
 from asicsim.model.layers import Attention, Block, DenseMLP, ModelSpec
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MAX_LAYERS = 10_000      # far above any model's layer count (Llama-3.1-405B has 126)
 MAX_INT = 2**31          # sizes, vocabularies, context lengths
 

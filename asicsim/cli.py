@@ -7,6 +7,7 @@ shows a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Self
@@ -38,7 +39,10 @@ def main() -> None:
               help="Output folder for results.json and figures (default: results/<scenario name>).")
 @click.option("--trace", "trace_path", type=click.Path(dir_okay=False), default=None,
               help="Write a Chrome/Perfetto trace-event JSON of each run (one file per system).")
-def run(scenario: str, out: str | None, trace_path: str | None) -> None:
+@click.option("--force", is_flag=True,
+              help="Write into an output folder that is not empty (files of the same name are replaced, "
+                   "others kept); without it such a folder is refused before anything runs.")
+def run(scenario: str, out: str | None, trace_path: str | None, force: bool) -> None:
     """Run SCENARIO.yaml; print a table, write results.json and figures to the output folder."""
     from asicsim.plots import write_plots
     from asicsim.scenario import (
@@ -49,10 +53,13 @@ def run(scenario: str, out: str | None, trace_path: str | None) -> None:
     )
 
     spec = load_scenario(scenario)
+    folder = Path(out) if out else Path("results") / spec.name
+    if not force and _holds_files(folder):
+        raise InputError(str(folder), None, "is not empty; choose another --out, or pass --force to write "
+                         "into it (files of the same name are replaced, others kept)")
     with _Progress(len(getattr(spec, "systems", ())) or None) as note:
         output = run_scenario(scenario, note)
     click.echo(output.text)
-    folder = Path(out) if out else Path("results") / spec.name
     try:
         path = write_results(spec, output, folder)
     except OSError as e:
@@ -64,6 +71,14 @@ def run(scenario: str, out: str | None, trace_path: str | None) -> None:
         click.echo(f"wrote {len(figures)} figure{plural} to {folder} (see them all: asicsim report {folder})")
     if trace_path:
         _write_traces(output.results, Path(trace_path))
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` is a folder with anything in it."""
+    try:
+        return folder.is_dir() and any(folder.iterdir())
+    except OSError:  # unreadable: writing will say why
+        return False
 
 
 class _Progress:
@@ -115,7 +130,9 @@ def _write_traces(results, path: Path) -> None:
     from asicsim.perfetto import write_chrome_trace
 
     for r in results:
-        target = path if len(results) == 1 else path.with_name(f"{path.stem}.{r.system.name}{path.suffix}")
+        # a system's name comes from its file: a slug of it, so it cannot name another folder
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", r.system.name).strip("-.") or "system"
+        target = path if len(results) == 1 else path.with_name(f"{path.stem}.{slug}{path.suffix}")
         try:
             summary = write_chrome_trace(r.trace, target)
         except OSError as e:

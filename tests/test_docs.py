@@ -1,7 +1,9 @@
 """Every command in the docs runs: each ```bash and ```python block of README.md and docs/**/*.md.
 
-Bash blocks run with ``bash -eo pipefail`` in the repository root; Python blocks run with
-``exec`` in a fresh namespace, also from the root. Output shown in the docs sits in ```text
+Bash blocks run with ``bash -eo pipefail`` in a copy of the repository made for this session in a
+temporary folder (what they write, such as ``results/``, lands there: the checkout is left as it
+was, and a later session finds no results folder of this one); Python blocks run with ``exec`` in a
+fresh namespace, also from that copy. Output shown in the docs sits in ```text
 blocks, which are not run. Two rules keep this honest and quick:
 
 - a block right after the line ``<!-- docs-test: skip (reason) -->`` is not run; only the
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -71,16 +74,33 @@ def throwaway_env(tmp_path_factory) -> dict[str, str]:
     return {**os.environ, "VIRTUAL_ENV": str(root), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
+LOCAL = {".git", ".venv", "results", "out", "build", ".hypothesis", ".pytest_cache"}
+
+
+@pytest.fixture(scope="session")
+def checkout_copy(tmp_path_factory) -> Path:
+    """The repository's files (not its git history, environments, build or output folders) in a
+    temporary folder."""
+    root = tmp_path_factory.mktemp("docs-checkout")
+
+    def local(folder: str, names: list[str]) -> set[str]:
+        skip = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+        return skip | (LOCAL & set(names) if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, root, ignore=local, dirs_exist_ok=True)
+    return root
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_every_code_block_runs(page, monkeypatch, request):
-    monkeypatch.chdir(ROOT)
+def test_every_code_block_runs(page, monkeypatch, request, checkout_copy):
+    monkeypatch.chdir(checkout_copy)
     for lang, code, line, skip in blocks(page):
         if skip or lang not in ("bash", "python") or code in _done:
             continue
         where = f"{page.relative_to(ROOT)}:{line}"
         if lang == "bash":
             env = request.getfixturevalue("throwaway_env") if INSTALLS.search(code) else os.environ
-            done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=ROOT, capture_output=True,
+            done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=checkout_copy, capture_output=True,
                                   text=True, timeout=TIMEOUT_S, env={**env, "MPLBACKEND": "Agg"}, check=False)
             assert done.returncode == 0, f"{where} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         else:

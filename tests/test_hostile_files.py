@@ -96,3 +96,34 @@ def test_unwritable_outputs_exit_2(tmp_path):
     result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm", "--prompt", "8",
                                        "--generate", "2", "--trace", str(blocker / "t.json")], catch_exceptions=False)
     assert result.exit_code == 2 and "--trace" in result.output and "cannot write" in result.output
+
+
+def test_run_refuses_a_folder_that_is_not_empty_unless_forced(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nmodel: llama-3.1-8b\nworkload: {prompt: 8, generate: 2}\nsystems: [h100-sxm]\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.png").write_text("an earlier run's figure")
+    refused = CliRunner().invoke(main, ["run", str(path), "--out", str(out)], catch_exceptions=False)
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1, refused.output
+    assert f"{out}: is not empty" in refused.output and "--force" in refused.output
+    assert sorted(p.name for p in out.iterdir()) == ["old.png"]  # refused before anything ran or was written
+    forced = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--force"], catch_exceptions=False)
+    assert forced.exit_code == 0 and (out / "results.json").is_file() and (out / "old.png").is_file()
+    assert "is not empty" in CliRunner().invoke(main, ["run", str(path), "--out", str(out)]).output
+
+
+TINY = ('{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, '
+        '"num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000}')
+
+
+def test_trace_files_of_several_systems_are_named_by_a_slug_of_each_system(tmp_path):
+    (tmp_path / "tiny.json").write_text(TINY)
+    (tmp_path / "chip.yaml").write_text(CHIP.replace("name: c", "name: ../../x/y"))
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nmodel: tiny.json\nworkload: {prompt: 8, generate: 2}\nsystems: [h100-sxm, chip.yaml]\n")
+    (tmp_path / "t").mkdir()
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out"),
+                                       "--trace", str(tmp_path / "t" / "trace.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["trace.h100-sxm.json", "trace.x-y.json"]

@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError
 from asicsim.api import Result, run
 from asicsim.compile import Workload
 from asicsim.dtypes import DType
-from asicsim.errors import InputError
+from asicsim.errors import InputError, clip
 from asicsim.hardware import System, load_system
 from asicsim.hardware.spec import Mapping, Spec
 from asicsim.hardware.system import _read_yaml, validation_error
@@ -92,7 +92,7 @@ def load_scenario(path: str | Path) -> Spec:
     _import_studies()
     kind = data.get("kind", "compare")
     if not isinstance(kind, str) or kind not in STUDIES:
-        raise InputError(str(path), "kind", f"unknown scenario kind {kind!r}; known: {', '.join(sorted(STUDIES))}")
+        raise InputError(str(path), "kind", f"unknown scenario kind {clip(kind)}; known: {', '.join(sorted(STUDIES))}")
     try:
         spec = STUDIES[kind][0].model_validate(data)
     except ValidationError as e:

@@ -46,7 +46,7 @@ def test_hostile_chip_files_exit_2_with_one_paragraph(tmp_path, content, words):
     ('{"model_type": "llama", "hidden_size": NaN}', "not a number JSON allows"),
     ('{"model_type": "llama", "model_type": "gemma"}', "appears twice"),
     ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
-    ('{"model_type": "llama", "hidden_size": 1e400}', "must be a positive integer"),
+    ('{"model_type": "llama", "hidden_size": 1e400}', "1e400 is not a finite number"),
 ])
 def test_hostile_model_configs_exit_2(tmp_path, content, words):
     path = tmp_path / "config.json"
@@ -127,3 +127,50 @@ def test_trace_files_of_several_systems_are_named_by_a_slug_of_each_system(tmp_p
                                        "--trace", str(tmp_path / "t" / "trace.json")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["trace.h100-sxm.json", "trace.x-y.json"]
+
+
+def test_an_sram_too_small_for_any_system_is_refused_at_once(tmp_path):
+    import yaml
+
+    from asicsim.hardware.system import PRESETS_DIR
+
+    chip = yaml.safe_load((PRESETS_DIR / "groq-lpu.yaml").read_text())
+    for block in chip["blocks"]:
+        if block["kind"] == "sram":
+            block["capacity_mb_per_bank"] *= 1e-300
+    (tmp_path / "chip.yaml").write_text(yaml.safe_dump(chip))
+    result = predict_with(str(tmp_path / "chip.yaml"))
+    assert result.exit_code == 2 and "over 65,536 chips" in result.output, result.output
+
+
+@pytest.mark.parametrize("text,words", [
+    ("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\ngrid: {workload.batch: [1, .nan]}\n",
+     "line 5: '.nan' is not a finite number"),
+    ("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\ngrid: {workload.batch: [1.0e+400]}\n",
+     "'1.0e+400' is not a finite number"),
+    ("kind: context-scaling\nname: s\nsystem: h100-sxm\nmodels: [llama-3.1-8b]\ncontexts: [-16]\n",
+     "field 'contexts.0'"),
+    ("kind: scale-out\nname: s\nmodel: llama-3.1-8b\nsetups: [{system: h100-sxm}]\n"
+     "link_sweep: {setup: {system: dgx-h100}, bandwidth_gbps: [0]}\n", "field 'link_sweep.bandwidth_gbps.0'"),
+])
+def test_numbers_a_study_cannot_use_are_refused_when_read(tmp_path, text, words):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_an_energy_section_without_mac_energies_is_refused(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_text(CHIP + "energy: {pj_per_mac: {}, pj_per_byte: {hbm: 1}, static_w: 1}\n")
+    result = predict_with(str(path))
+    assert result.exit_code == 2 and "energy.pj_per_mac" in result.output, result.output
+
+
+def test_long_or_deep_values_are_clipped_in_messages(tmp_path):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": "é" * 5000, "num_attention_heads": [[[[[[1]]]]]]}))
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
+    assert result.exit_code == 2 and "hidden_size" in result.output and len(result.output) < 500, result.output

@@ -131,7 +131,8 @@ def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
         raise InputError(system.source, "network", f"{model.name} needs {need} chips of {chip.name} "
                          "but the chip describes no network to join them")
     if need > MAX_CHIPS:
-        raise InputError(system.source, "blocks", f"{model.name} needs {need:,} chips of {chip.name}, more than "
+        many = f"{need:,}" if need > MAX_CHIPS + 1 else f"over {MAX_CHIPS:,}"  # MAX_CHIPS + 1: counting stopped
+        raise InputError(system.source, "blocks", f"{model.name} needs {many} chips of {chip.name}, more than "
                          f"the {MAX_CHIPS:,} a system may have")
     return max(need, len(system.chips))
 

@@ -15,7 +15,7 @@ from asicsim.program import Level
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
-from asicsim.hardware.system import System
+from asicsim.hardware.system import MAX_CHIPS, System
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import Numerics
 
@@ -187,6 +187,8 @@ def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Nume
     need = model.params() * num.weight_bytes + adapter_weight_bytes(model, workload, num)
     if kv_sram is w_sram:
         need += model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
+    if need / w_sram.capacity_bytes > MAX_CHIPS:  # may be too large for an int: refused anyway
+        return MAX_CHIPS + 1
     return max(1, int(-(-need // w_sram.capacity_bytes)))
 
 

@@ -226,7 +226,7 @@ class EnergySpec(Spec):
     """Energy per action plus static power: pJ per MAC by format, pJ per byte moved at each
     memory level (``hbm``, ``sram``, ``rom``, ``link``), and watts drawn regardless of work."""
 
-    pj_per_mac: dict[DType, Annotated[float, Field(ge=0)]]
+    pj_per_mac: dict[DType, Annotated[float, Field(ge=0)]] = Field(min_length=1)
     pj_per_byte: dict[Literal["hbm", "sram", "rom", "link"], Annotated[float, Field(ge=0)]]
     static_w: Annotated[float, Field(ge=0)]
     source: str = ""

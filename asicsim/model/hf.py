@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from asicsim.errors import InputError
+from asicsim.errors import InputError, clip
 from asicsim.safeio import load_json
 from asicsim.shipped import MODELS_DIR
 from asicsim.model.layers import Attention, Block, DenseMLP, ModelSpec
@@ -49,28 +49,28 @@ class Config:
         """A nested object, e.g. ``text_config``, read with the same file name."""
         value = self.data.get(field)
         if not isinstance(value, dict):
-            raise self.error(field, f"must be an object, got {value!r}")
+            raise self.error(field, f"must be an object, got {clip(value)}")
         return Config(value, self.source, self.name, f"{self.prefix}{field}.")
 
     def float(self, field: str, default: float | None = None) -> float:
         """A finite, positive number (every float a config gives here is a factor or a size)."""
         value = self.data.get(field, default)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(field, f"must be a number, got {value!r}")
+            raise self.error(field, f"must be a number, got {clip(value)}")
         if not math.isfinite(value) or value <= 0:
-            raise self.error(field, f"must be a finite number above 0, got {value!r}")
+            raise self.error(field, f"must be a finite number above 0, got {clip(value)}")
         return float(value)
 
     def str(self, field: str, default: str | None = None) -> str:
         value = self.data.get(field, default)
         if not isinstance(value, str):
-            raise self.error(field, f"must be a string, got {value!r}")
+            raise self.error(field, f"must be a string, got {clip(value)}")
         return value
 
     def list(self, field: str, default: list | None = None) -> list:
         value = self.data.get(field, default)
         if not isinstance(value, list):
-            raise self.error(field, f"must be a list, got {value!r}")
+            raise self.error(field, f"must be a list, got {clip(value)}")
         return value
 
     def pattern(self, field: str, layers: int, allowed: tuple[str, ...]) -> list[str]:
@@ -80,7 +80,7 @@ class Config:
             raise self.error(field, f"has {len(value)} entries but num_hidden_layers is {layers}")
         for i, kind in enumerate(value):
             if kind not in allowed:
-                raise self.error(f"{field}[{i}]", f"is {kind!r}; expected one of {', '.join(allowed)}")
+                raise self.error(f"{field}[{i}]", f"is {clip(kind)}; expected one of {', '.join(allowed)}")
         return value
 
     def indices(self, field: str, layers: int) -> set[int]:
@@ -88,7 +88,7 @@ class Config:
         value = self.list(field, [])
         for i in value:
             if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers:
-                raise self.error(field, f"entry {i!r} is not a layer index below {layers}")
+                raise self.error(field, f"entry {clip(i)} is not a layer index below {layers}")
         if len(set(value)) != len(value):
             raise self.error(field, "lists a layer twice")
         return set(value)
@@ -99,7 +99,7 @@ class Config:
             raise self.error(field, "is missing and has no default for this model type")
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
             kind = "a positive" if positive else "a non-negative"
-            raise self.error(field, f"must be {kind} integer, got {value!r}")
+            raise self.error(field, f"must be {kind} integer, got {clip(value)}")
         limit = MAX_LAYERS if "layer" in field else MAX_INT
         if value > limit:
             raise self.error(field, f"is {value:,}; at most {limit:,} is accepted")
@@ -111,7 +111,7 @@ class Config:
     def bool(self, field: str, default: bool) -> bool:
         value = self.data.get(field, default)
         if not isinstance(value, bool):
-            raise self.error(field, f"must be true or false, got {value!r}")
+            raise self.error(field, f"must be true or false, got {clip(value)}")
         return value
 
 
@@ -139,7 +139,7 @@ def load_model(name_or_path: str) -> ModelSpec:
     if not isinstance(model_type, str) or model_type not in LOADERS:
         known = ", ".join(sorted(LOADERS))
         raise InputError(str(path), "model_type",
-                         f"unsupported model_type {model_type!r}; supported: {known}")
+                         f"unsupported model_type {clip(model_type)}; supported: {known}")
     return LOADERS[model_type](Config(data, str(path), path.stem))
 
 
@@ -162,7 +162,7 @@ def _heads(c: Config, head_dim_default: int | None = None) -> tuple[int, int, in
             raise c.error("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
         head_dim = hidden // heads
     elif not isinstance(head_dim, int) or head_dim <= 0:
-        raise c.error("head_dim", f"must be a positive integer, got {head_dim!r}")
+        raise c.error("head_dim", f"must be a positive integer, got {clip(head_dim)}")
     return heads, kv, head_dim
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from asicsim.errors import clip
 from asicsim.model.hf import Config, _heads, loader
 from asicsim.model.layers import RGLRU, Attention, Block, DenseMLP, Mamba, Mamba2, Mixer, ModelSpec, ShortConv
 from asicsim.model.loaders import build_spec, layer_types, routed
@@ -43,7 +44,7 @@ def load_mamba_ssm(c: Config) -> ModelSpec:
         mixer = Mamba(d_inner, ssm.int("d_state", 16), ssm.int("d_conv", 4), dt_rank,
                       conv_bias=ssm.bool("conv_bias", True), proj_bias=ssm.bool("bias", False))
     else:
-        raise ssm.error("layer", f"is {version!r}; expected 'Mamba1' or 'Mamba2'")
+        raise ssm.error("layer", f"is {clip(version)}; expected 'Mamba1' or 'Mamba2'")
     attn_idx = c.indices("attn_layer_idx", layers)
     attn = _mamba_ssm_attention(c, hidden) if attn_idx else None
     width = c.int("d_intermediate", 0, positive=False)
@@ -78,7 +79,7 @@ def load_recurrent_gemma(c: Config) -> ModelSpec:
     field = "block_types" if "block_types" in c.data else "_block_types"
     cycle = c.list(field, ["recurrent", "recurrent", "attention"])
     if not cycle or any(t not in ("recurrent", "attention") for t in cycle):
-        raise c.error(field, f"must list 'recurrent' / 'attention' entries, got {cycle!r}")
+        raise c.error(field, f"must list 'recurrent' / 'attention' entries, got {clip(cycle)}")
     lru = c.int("lru_width", c.int("hidden_size"))
     if lru % heads:
         raise c.error("lru_width", f"{lru} is not divisible by num_attention_heads {heads}")

@@ -10,7 +10,7 @@ does tensor parallelism stop paying?
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -40,7 +40,7 @@ class LinkSweepSpec(Spec):
     """One setup run with its chip-to-chip links at each bandwidth (GB/s each way)."""
 
     setup: SetupSpec
-    bandwidth_gbps: list[float] = Field(min_length=1, description="Link bandwidths to try, GB/s each way.")
+    bandwidth_gbps: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Link bandwidths to try, GB/s each way.")
 
 
 class ScaleOutSpec(Spec):

@@ -18,6 +18,23 @@ MAX_DEPTH = 64           # nesting of mappings and lists
 MAX_ALIASES = 256        # YAML aliases (*name): enough for sharing, too few for a bomb
 
 
+def is_file(path: str | Path) -> bool:
+    """``Path.is_file``, but False rather than an exception for a name the system cannot look up
+    (too long, a NUL byte)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: str | Path) -> bool:
+    """``Path.exists``, but False rather than an exception for a name the system cannot look up."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
+
+
 def read_text(path: Path) -> str:
     """The file's text, or an InputError if it is too big or not UTF-8."""
     try:

@@ -26,6 +26,7 @@ from asicsim.hardware import System, load_system
 from asicsim.hardware.spec import Mapping, Spec
 from asicsim.hardware.system import _read_yaml, validation_error
 from asicsim.model import ModelSpec, load_model
+from asicsim.safeio import exists, is_file
 
 
 class WorkloadSpec(Spec):
@@ -86,7 +87,7 @@ def study(kind: str, spec_class: type[Spec]) -> Callable[[Runner], Runner]:
 def load_scenario(path: str | Path) -> Spec:
     """Read and validate a scenario file (its ``kind`` picks the schema)."""
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise InputError(str(path), None, "no such scenario file")
     data = _read_yaml(path)
     _import_studies()
@@ -121,7 +122,7 @@ def resolve_system(path: Path, ref: str, field_name: str) -> System:
 
 def _relative_to(base: Path, ref: str) -> str:
     candidate = base / ref
-    return str(candidate) if ref.endswith((".yaml", ".yml", ".json")) and candidate.exists() else ref
+    return str(candidate) if ref.endswith((".yaml", ".yml", ".json")) and exists(candidate) else ref
 
 
 def run_scenario(path: str | Path, progress: Callable[[str], None] = lambda name: None) -> StudyOutput:

@@ -3,6 +3,8 @@ runaway nesting, duplicate keys, non-finite numbers, scenario names that are pat
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -152,6 +154,8 @@ def test_an_sram_too_small_for_any_system_is_refused_at_once(tmp_path):
      "field 'contexts.0'"),
     ("kind: scale-out\nname: s\nmodel: llama-3.1-8b\nsetups: [{system: h100-sxm}]\n"
      "link_sweep: {setup: {system: dgx-h100}, bandwidth_gbps: [0]}\n", "field 'link_sweep.bandwidth_gbps.0'"),
+    ("kind: scale-out\nname: s\nmodel: llama-3.1-8b\nworkload: {generate: 1}\nsetups: [{system: h100-sxm}]\n",
+     "generate must be at least 2"),
 ])
 def test_numbers_a_study_cannot_use_are_refused_when_read(tmp_path, text, words):
     path = tmp_path / "s.yaml"
@@ -174,3 +178,27 @@ def test_long_or_deep_values_are_clipped_in_messages(tmp_path):
     path.write_text(json.dumps({"model_type": "llama", "hidden_size": "é" * 5000, "num_attention_heads": [[[[[[1]]]]]]}))
     result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
     assert result.exit_code == 2 and "hidden_size" in result.output and len(result.output) < 500, result.output
+
+
+def test_a_run_too_large_is_refused_at_once_with_its_memory_and_time():
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
+                                       "--generate", "100000"], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert re.search(r"about 238,\d{3},\d{3} tasks, taking about \d+ GB of memory and \d+ minutes", result.output)
+    assert "--fast" in result.output and "generate fewer tokens" in result.output
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--generate", "10000000000"], "at most 16,777,216"),
+    (["--batch", "2000000"], "at most 1,048,576 sequences"),
+    (["--tp", "100000"], "at most 65,536 chips"),
+])
+def test_workloads_beyond_any_model_are_refused_before_anything_is_built(args, words):
+    result = CliRunner().invoke(main, ["predict", "--model", "mamba2-2.7b", "--system", "dgx-h100", *args],
+                                catch_exceptions=False)
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_a_name_too_long_for_the_file_system_is_an_unknown_name_not_a_crash():
+    result = predict_with("x" * 5000)
+    assert result.exit_code == 2 and "unknown preset" in result.output and len(result.output) < 1500, result.output

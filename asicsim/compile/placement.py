@@ -20,6 +20,10 @@ from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import Numerics
 
 
+MAX_BATCH = 2**20       # sequences decoded together
+MAX_TOKENS = 2**24      # prompt + generated tokens per sequence: 16.8 million, past every model's context
+
+
 @dataclass(frozen=True)
 class Workload:
     """What to run: ``batch`` sequences of ``prompt`` tokens, each generating ``generate`` tokens,
@@ -49,6 +53,14 @@ class Workload:
         for name in ("tp", "pp", "ep", "dp", "micro_batches"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
+            if getattr(self, name) is not None and getattr(self, name) > MAX_CHIPS:
+                raise InputError(source, name, f"is {getattr(self, name):,}; a system has at most {MAX_CHIPS:,} chips")
+        if self.batch > MAX_BATCH:
+            raise InputError(source, "batch", f"is {self.batch:,}; at most {MAX_BATCH:,} sequences are simulated")
+        if self.prompt + self.generate > MAX_TOKENS:
+            field = "prompt" if self.prompt > self.generate else "generate"
+            raise InputError(source, field, f"prompt + generate is {self.prompt + self.generate:,} tokens; at most "
+                             f"{MAX_TOKENS:,} (far beyond any model's context) are simulated")
         if self.adapters is not None:
             self.adapters.check(f"{source}.adapters")
 

@@ -16,6 +16,8 @@ from asicsim.dtypes import DType
 Positive = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
+MAX_BLOCK_COUNT = 16_384  # instances of one block on a chip (a stage per layer: models have at most 10,000)
+BlockCount = Annotated[int, Field(ge=1, le=MAX_BLOCK_COUNT)]
 
 
 class Spec(BaseModel):
@@ -92,7 +94,7 @@ class MatmulSpec(Spec):
 
     kind: Literal["matmul"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     units: Count
     rows: Count
     cols: Count
@@ -123,7 +125,7 @@ class VectorSpec(Spec):
 
     kind: Literal["vector"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     lanes: Count
     clock_ghz: Positive
     source: str = ""
@@ -159,7 +161,7 @@ class SRAMSpec(Spec):
 
     kind: Literal["sram"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     banks: Count
     capacity_mb_per_bank: Positive
     bytes_per_cycle_per_bank: Positive
@@ -197,7 +199,7 @@ class DMASpec(Spec):
 
     kind: Literal["dma"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     source: str = ""
 
 

@@ -18,7 +18,7 @@ import networkx as nx
 from pydantic import ValidationError
 
 from asicsim.errors import InputError
-from asicsim.safeio import load_yaml
+from asicsim.safeio import exists, is_file, load_yaml
 from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
@@ -128,12 +128,12 @@ def validation_error(source: str, err: ValidationError) -> InputError:
 
 def _resolve(name_or_path: str, what: str) -> Path:
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
+    if p.suffix in (".yaml", ".yml") or exists(p):
+        if not is_file(p):
             raise InputError(str(p), None, f"no such {what} file")
         return p
     candidate = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not candidate.is_file():
+    if not is_file(candidate):
         raise InputError(f"--{what}", None, f"unknown preset '{name_or_path}'; presets are: "
                          + ", ".join(preset_names()))
     return candidate

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from asicsim.errors import InputError, clip
-from asicsim.safeio import load_json
+from asicsim.safeio import exists, is_file, load_json
 from asicsim.shipped import MODELS_DIR
 from asicsim.model.layers import Attention, Block, DenseMLP, ModelSpec
 
@@ -118,12 +118,12 @@ class Config:
 def resolve_model_path(name_or_path: str) -> Path:
     """A path to an existing file, or a name resolved to ``models/NAME.json``."""
     p = Path(name_or_path)
-    if p.suffix == ".json" or p.exists():
-        if not p.is_file():
+    if p.suffix == ".json" or exists(p):
+        if not is_file(p):
             raise InputError(str(p), None, "no such model file")
         return p
     candidate = MODELS_DIR / f"{name_or_path}.json"
-    if not candidate.is_file():
+    if not is_file(candidate):
         known = ", ".join(sorted(q.stem for q in MODELS_DIR.glob("*.json"))) or "none"
         raise InputError("--model", None, f"unknown model '{name_or_path}'; shipped models are: {known}")
     return candidate

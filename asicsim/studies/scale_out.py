@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from asicsim.api import run
 from asicsim.dtypes import DType
@@ -53,6 +53,13 @@ class ScaleOutSpec(Spec):
     workload: WorkloadSpec = WorkloadSpec()
     setups: list[SetupSpec] = Field(min_length=1)
     link_sweep: LinkSweepSpec | None = None
+
+    @field_validator("workload")
+    @classmethod
+    def _decodes(cls, workload: WorkloadSpec) -> WorkloadSpec:
+        if workload.generate < 2:
+            raise ValueError("generate must be at least 2: the study compares decode steps (TPOT)")
+        return workload
 
 
 def _system(path: Path, setup: SetupSpec, where: str, bandwidth: float | None = None) -> System:

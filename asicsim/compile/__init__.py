@@ -42,11 +42,14 @@ __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "
 def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tuple[str, StepShape]]:
     """Prefill of the prompt, then one decode step per generated token after the first (or only
     the decode steps ``indices``, 1-based)."""
-    w = workload
-    steps = [("prefill", StepShape(w.batch, w.prompt, 0))]
-    chosen = range(1, w.generate) if indices is None else indices
-    steps += [("decode", StepShape(w.batch, 1, w.prompt + j - 1)) for j in chosen]
-    return steps
+    return list(_step_shapes(workload, indices))
+
+
+def _step_shapes(w: Workload, indices: list[int] | None = None):
+    """:func:`step_shapes`, one at a time (compile stops early when the budget says so)."""
+    yield "prefill", StepShape(w.batch, w.prompt, 0)
+    for j in range(1, w.generate) if indices is None else indices:
+        yield "decode", StepShape(w.batch, 1, w.prompt + j - 1)
 
 
 def simulated_steps(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
@@ -382,7 +385,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
         _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)
     indices = simulated_steps(plan, model, workload)
     before = 0
-    for k, (index, (phase, shape)) in enumerate(zip([0] + indices, step_shapes(workload, indices))):
+    for k, (index, (phase, shape)) in enumerate(zip([0] + indices, _step_shapes(workload, indices))):
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
             per_step = b.n_tasks - before if k == 2 else 0
             _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)

@@ -45,6 +45,7 @@ CASE_LIMIT_S = 10
 SPARE_BYTES = 3 << 30  # address space a case may add to the test process
 QUICK = {"chip": 90, "system": 40, "model": 90, "scenario": 60, "flags": 60}
 SLOW = {kind: 10_000 * n // sum(QUICK.values()) for kind, n in QUICK.items()}
+SLOW["chip"] += 10_000 - sum(SLOW.values())  # 10,000 in all
 
 TINY = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2,
         "num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 1000,

@@ -16,6 +16,10 @@ from asicsim.errors import InputError, clip
 MAX_BYTES = 16_000_000   # no description, config or results file is anywhere near this
 MAX_DEPTH = 64           # nesting of mappings and lists
 MAX_ALIASES = 256        # YAML aliases (*name): enough for sharing, too few for a bomb
+# Every number a description holds (a rate, size, time, energy, price, count) is 0 or between
+# these in size: far beyond any real chip, and far enough from the float limits that products
+# of a few of them (bytes / rate x energy) stay finite.
+MIN_MAGNITUDE, MAX_MAGNITUDE = 1e-9, 1e15
 
 
 def is_file(path: str | Path) -> bool:
@@ -72,10 +76,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         if not math.isfinite(value):  # .inf, .nan, 1.0e+400: no description means these
             raise InputError(self.path, None, f"line {node.start_mark.line + 1}: {clip(node.value)} is not a "
                              "finite number; every number in a description must be finite")
+        return self._in_range(value, node)
+
+    def construct_yaml_int(self, node):
+        return self._in_range(super().construct_yaml_int(node), node)
+
+    def _in_range(self, value, node):
+        if value != 0 and not MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+            raise InputError(self.path, None, f"line {node.start_mark.line + 1}: {clip(node.value)} is out of "
+                             f"range; a number in a description is 0 or between {MIN_MAGNITUDE:g} and "
+                             f"{MAX_MAGNITUDE:g} in size")
         return value
 
 
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
 
 
 def _yaml_error(path: Path, e: yaml.YAMLError) -> InputError:

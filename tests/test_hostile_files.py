@@ -34,6 +34,8 @@ def predict_with(system: str):
     (("x: " + "[" * 200 + "]" * 200 + "\n").encode(), "nests deeper than 64"),
     (CHIP.replace("name: c\n", "name: c\nname: d\n").encode(), "appears twice"),
     (CHIP.replace("clock_ghz: 1,", "clock_ghz: .inf,", 1).encode(), "finite number"),
+    (CHIP.replace("clock_ghz: 1,", "clock_ghz: 1.0e-300,", 1).encode(), "line 4: '1.0e-300' is out of range"),
+    (CHIP.replace("capacity_gb: 1}", "capacity_gb: 1.0e+300}", 1).encode(), "between 1e-09 and 1e+15 in size"),
 ])
 def test_hostile_chip_files_exit_2_with_one_paragraph(tmp_path, content, words):
     path = tmp_path / "chip.yaml"
@@ -139,7 +141,7 @@ def test_an_sram_too_small_for_any_system_is_refused_at_once(tmp_path):
     chip = yaml.safe_load((PRESETS_DIR / "groq-lpu.yaml").read_text())
     for block in chip["blocks"]:
         if block["kind"] == "sram":
-            block["capacity_mb_per_bank"] *= 1e-300
+            block["capacity_mb_per_bank"] *= 1e-8  # just inside what a YAML number may be
     (tmp_path / "chip.yaml").write_text(yaml.safe_dump(chip))
     result = predict_with(str(tmp_path / "chip.yaml"))
     assert result.exit_code == 2 and "over 65,536 chips" in result.output, result.output

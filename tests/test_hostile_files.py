@@ -78,6 +78,7 @@ def test_a_scenario_kind_that_is_not_a_string(tmp_path):
     ({"partial_rotary_factor": 0}, "finite number above 0"),
     ({"partial_rotary_factor": -0.5}, "finite number above 0"),
     ({"partial_rotary_factor": 1e400}, "not a number JSON allows"),  # written as Infinity
+    ({"partial_rotary_factor": 1.5}, "is a share, at most 1"),
     ({"num_hidden_layers": 10**12}, "at most 10,000"),
 ])
 def test_hostile_values_in_a_real_config(tmp_path, change, words):
@@ -204,3 +205,17 @@ def test_workloads_beyond_any_model_are_refused_before_anything_is_built(args, w
 def test_a_name_too_long_for_the_file_system_is_an_unknown_name_not_a_crash():
     result = predict_with("x" * 5000)
     assert result.exit_code == 2 and "unknown preset" in result.output and len(result.output) < 1500, result.output
+
+
+@pytest.mark.parametrize("multiplier", [1e300, 1e-300])
+def test_a_width_multiplier_must_leave_a_size(tmp_path, multiplier):
+    import json
+
+    from asicsim.model.hf import MODELS_DIR
+
+    data = json.loads((MODELS_DIR / "lfm2-1.2b.json").read_text()) | {"block_ffn_dim_multiplier": multiplier}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
+    assert result.exit_code == 2 and "field 'block_ffn_dim_multiplier'" in result.output, result.output
+    assert "sizes are 1 to 2,147,483,648" in result.output

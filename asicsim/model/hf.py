@@ -61,6 +61,19 @@ class Config:
             raise self.error(field, f"must be a finite number above 0, got {clip(value)}")
         return float(value)
 
+    def fraction(self, field: str, default: float) -> float:
+        """A share: a number above 0 and at most 1."""
+        value = self.float(field, default)
+        if value > 1:
+            raise self.error(field, f"is a share, at most 1; got {clip(value)}")
+        return value
+
+    def size(self, field: str, value: float) -> int:
+        """A size derived from ``field`` (a width scaled by it): a positive integer within MAX_INT."""
+        if not 1 <= value <= MAX_INT:
+            raise self.error(field, f"makes a size of {value:,.0f}; sizes are 1 to {MAX_INT:,}")
+        return int(value)
+
     def str(self, field: str, default: str | None = None) -> str:
         value = self.data.get(field, default)
         if not isinstance(value, str):

@@ -86,7 +86,7 @@ def load_recurrent_gemma(c: Config) -> ModelSpec:
     recurrent = RGLRU(lru, heads, c.int("conv1d_width", 4))
     attn = Attention(heads, kv, head_dim, window=c.int("attention_window_size", 2048),
                      qkv_bias=c.bool("attention_bias", False), o_bias=True,
-                     rotary_dim=int(head_dim * c.float("partial_rotary_factor", 0.5)))
+                     rotary_dim=int(head_dim * c.fraction("partial_rotary_factor", 0.5)))
     width = c.int("intermediate_size")
     if width % 2:
         raise c.error("intermediate_size", f"must be even (each MLP branch is half of it), got {width}")
@@ -148,9 +148,7 @@ def load_lfm2(c: Config) -> ModelSpec:
     if c.bool("block_auto_adjust_ff_dim", True):
         width = int(2 * width / 3)
         if c.data.get("block_ffn_dim_multiplier") is not None:
-            width = int(c.float("block_ffn_dim_multiplier") * width)
-            if width < 1:
-                raise c.error("block_ffn_dim_multiplier", f"leaves a feed-forward width of {width}")
+            width = c.size("block_ffn_dim_multiplier", c.float("block_ffn_dim_multiplier") * width)
         multiple = c.int("block_multiple_of", 256)
         width = multiple * ((width + multiple - 1) // multiple)
     mlp = DenseMLP(width)

@@ -70,12 +70,24 @@ def _deep(n: int, leaf=1, as_dict: bool = False):
     return leaf
 
 
+def _open_closed(systems: list[str]) -> dict:
+    doc = yaml.safe_load((SCENARIOS_DIR / "open-vs-closed.yaml").read_text())
+    doc["economics"]["chips"] = {k: v for k, v in doc["economics"]["chips"].items() if k in systems}
+    return doc | {"prompt": 8, "generate": 2, "systems": systems, "max_batch": 4, "lifetimes_months": [6, 12]}
+
+
 # (chip, the model that runs on it) pairs; "tiny" is TINY written beside the chip
 CHIPS = [(SMALL_CHIP, "tiny"), (_preset("teaching-chip"), "tiny"), (_preset("h100-sxm"), "tiny"),
          (_preset("taalas-hc1"), "llama-3.1-8b"), (_preset("groq-lpu"), "tiny"), (_preset("tpu-v5e"), "tiny"),
          (_preset("cerebras-wse3"), "tiny")]
 SYSTEMS = [_preset("dgx-h100"), _preset("tpu-v5e-8"), _preset("cerebras-cs3-4"), _preset("mi300x-8"),
-           {"name": "pair", "chip": "chip.yaml", "count": 2, "network": {"topology": "ring", "link_gbps": 50}}]
+           {"name": "pair", "chip": "chip.yaml", "count": 2,
+            "network": {"topology": "ring", "bandwidth_gbps": 50, "latency_ns": 500, "efficiency": 0.8}},
+           {"name": "box", "chip": "h100-sxm", "count": 4,
+            "network": {"topology": "switch", "bandwidth_gbps": 450, "latency_ns": 700, "switch_latency_ns": 100,
+                        "collective_overhead_ns": 3000, "in_switch_reduction": True}},
+           {"name": "slice", "chip": "tpu-v5e", "count": 8,
+            "network": {"topology": "torus", "dims": [2, 4], "wraparound": False, "bandwidth_gbps": 50}}]
 MODELS = [TINY] + [json.loads(p.read_text()) for p in sorted(MODELS_DIR.glob("*.json"))]
 SMALL_WORKLOAD = {"batch": 1, "prompt": 4, "generate": 2}
 SCENARIOS = [
@@ -87,9 +99,7 @@ SCENARIOS = [
     {"kind": "scale-out", "name": "so", "model": "tiny.json", "workload": SMALL_WORKLOAD,
      "setups": [{"system": "h100-sxm"}, {"system": "h100-sxm", "chips": 2, "label": "two"}],
      "link_sweep": {"setup": {"system": "dgx-h100"}, "bandwidth_gbps": [50, 900]}},
-    {**yaml.safe_load((SCENARIOS_DIR / "open-vs-closed.yaml").read_text()), "model": "llama-3.1-8b",
-     "prompt": 8, "generate": 2, "systems": ["h100-sxm", "taalas-hc1"], "max_batch": 4,
-     "lifetimes_months": [6, 12]},
+    _open_closed(["h100-sxm", "taalas-hc1"]),
 ]
 
 NUMBERS = [0, -1, 1, 2, 3, 7, 0.5, 1e-300, -1e-300, 1e300, -1e300, math.nan, math.inf, -math.inf,
@@ -115,8 +125,9 @@ def _is_number(x) -> bool:
 
 @st.composite
 def broken(draw, base):
-    """``base`` (a dict) with one to three things broken in it: mostly a number (scaled to an
-    extreme, or replaced), else anything (replaced by a hostile value, deleted, or a field added)."""
+    """``base`` (a dict) with one to three things changed in it: mostly a number (stretched by up
+    to a million either way, scaled beyond reason, or replaced), else anything (replaced by a
+    hostile value, deleted, or a field added)."""
     doc = copy.deepcopy(base)
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
         paths = _paths(doc)
@@ -126,9 +137,12 @@ def broken(draw, base):
         path = draw(st.sampled_from(numbers if numbers and draw(st.booleans()) else paths))
         parent = _at(doc, path[:-1])
         key, old = path[-1], parent[path[-1]]
-        how = draw(st.sampled_from(["scale", "scale", "number", "number", "other", "delete", "add"]))
-        if how == "scale" and _is_number(old):
-            parent[key] = old * draw(st.sampled_from([0, -1, 1e-300, 1e300, 10**9, 0.5, 1.5, math.inf]))
+        how = draw(st.sampled_from(["stretch"] * 4 + ["scale", "scale", "number", "number", "other", "delete", "add"]))
+        if how == "stretch" and _is_number(old):  # extreme but allowed: the results must stay finite
+            f = draw(st.sampled_from([1e-6, 1e-3, 0.5, 2, 1e3, 1e6]))
+            parent[key] = max(1, round(old * f)) if isinstance(old, int) and old > 0 else old * f
+        elif how in ("stretch", "scale") and _is_number(old):
+            parent[key] = old * draw(st.sampled_from([0, -1, 1e-300, 1e300, 10**9, 1.5, math.inf]))
         elif how in ("scale", "number"):
             parent[key] = draw(st.sampled_from(NUMBERS))
         elif how == "delete":
@@ -357,6 +371,23 @@ def _tier(kind: str, examples: int, derandomize: bool):
         found = problem(args, files)
         assert found is None, f"asicsim {' '.join(map(repr, args))}\n{found}"
     return check
+
+
+def test_every_starting_point_runs_as_given():
+    """The cases break valid descriptions: each must run unbroken, or the fuzzer tests only refusals."""
+    for chip, model in CHIPS:
+        assert problem([*PREDICT, "--model", "tiny.json" if model == "tiny" else model, "--system", "chip.yaml"],
+                       {"chip.yaml": _dump(chip), "tiny.json": TINY_FILE}) is None
+    for system in SYSTEMS:
+        assert problem([*PREDICT, "--model", "tiny.json", "--system", "system.yaml"],
+                       {"system.yaml": _dump(system), "chip.yaml": _dump(SMALL_CHIP), "tiny.json": TINY_FILE}) is None
+    for model in MODELS:
+        assert problem([*PREDICT, "--model", "config.json", "--system", "dgx-b200"],
+                       {"config.json": json.dumps(model).encode()}) is None
+    for scenario in SCENARIOS:
+        assert problem(["run", "s.yaml", "--out", "out"],
+                       {"s.yaml": _dump(scenario), "tiny.json": TINY_FILE, "chip.yaml": _dump(SMALL_CHIP)}) is None
+    assert sum(n for (_, code), n in OUTCOMES.items() if code != 0) == 0
 
 
 def _ran() -> int:

@@ -219,3 +219,10 @@ def test_a_width_multiplier_must_leave_a_size(tmp_path, multiplier):
     result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
     assert result.exit_code == 2 and "field 'block_ffn_dim_multiplier'" in result.output, result.output
     assert "sizes are 1 to 2,147,483,648" in result.output
+
+
+def test_a_system_of_too_many_blocks_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_text("name: s\nchip: cerebras-wse3\ncount: 4000\n")  # the slow fuzz tier: a hang past 10 s
+    result = predict_with(str(path))
+    assert result.exit_code == 2 and "blocks; at most 100,000 are simulated" in result.output, result.output

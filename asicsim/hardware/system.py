@@ -23,6 +23,7 @@ from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 MAX_CHIPS = 65_536          # the most chips a system may have (a pod of pods); more is refused
+MAX_BLOCKS = 100_000        # block instances in a system (each a simulated process): past ~10 s to build
 EXPLICIT_MESH_CHIPS = 256   # a full mesh of more chips keeps its n² links implicit
 
 
@@ -173,6 +174,10 @@ def build_system(spec: SystemSpec, source: str = "<python>") -> System:
         raise InputError(source, "count", f"must be at least 1, got {spec.count}")
     if spec.count > MAX_CHIPS:
         raise InputError(source, "count", f"{spec.count:,} chips is more than the {MAX_CHIPS:,} a system may have")
+    per_chip = sum(getattr(b, "count", 1) for b in chip.blocks)
+    if spec.count * per_chip > MAX_BLOCKS:
+        raise InputError(source, "count", f"{spec.count:,} chips of {chip.name}, {per_chip:,} blocks each, make "
+                         f"{spec.count * per_chip:,} blocks; at most {MAX_BLOCKS:,} are simulated in one system")
     net = merged_network(chip, spec.network, source)
     if spec.count > 1 and net is None:
         raise InputError(source, "network", f"a system of {spec.count} chips needs a network; {chip.name} "

@@ -26,14 +26,14 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from asicsim.compile import Workload, compile_run
 from asicsim.errors import InputError
 from asicsim.engine import simulate
 from asicsim.metrics import compute_metrics
+from asicsim.shipped import SCENARIOS_DIR
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.yaml"
+QUICKSTART = SCENARIOS_DIR / "quickstart.yaml"
 
 
 def _quickstart() -> list[tuple]:

@@ -7,6 +7,7 @@ shows a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Self
@@ -145,9 +146,12 @@ def _overrides(pairs: tuple[str, ...]) -> dict[str, object]:
                    "(repeatable; the value is read as YAML).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print results.json's document (the scenario and the study's results) instead of the table.")
+@click.option("--force", is_flag=True,
+              help="Write into an output folder that is not empty (files of the same name are replaced, "
+                   "others kept); without it such a folder is refused before anything runs.")
 @_chatty
 def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str | None,
-        sets: tuple[str, ...], as_json: bool) -> None:
+        sets: tuple[str, ...], as_json: bool, force: bool) -> None:
     """Run SCENARIO.yaml; print a table, write results.json, results.csv and figures to the
     output folder."""
     from asicsim.plots import write_plots
@@ -161,9 +165,12 @@ def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str
     steps = _trace_steps(trace_path, trace_steps)
     overrides = _overrides(sets)
     spec = load_scenario(scenario, overrides)
+    folder = Path(out) if out else Path("results") / spec.name
+    if not force and _holds_files(folder):
+        raise InputError(str(folder), None, "is not empty; choose another --out, or pass --force to write "
+                         "into it (files of the same name are replaced, others kept)")
     with _Progress(len(getattr(spec, "systems", ())) or None) as note:
         output = run_scenario(scenario, note, overrides)
-    folder = Path(out) if out else Path("results") / spec.name
     try:
         path = write_results(spec, output, folder)
     except OSError as e:
@@ -179,6 +186,14 @@ def run(scenario: str, out: str | None, trace_path: str | None, trace_steps: str
         _OUT.status(f"wrote {_figure_count(figures)} to {folder} (see them all: asicsim report {folder})")
     if steps:
         _write_traces(output.results, trace_path, steps)
+
+
+def _holds_files(folder: Path) -> bool:
+    """Whether ``folder`` is a folder with anything in it."""
+    try:
+        return folder.is_dir() and any(folder.iterdir())
+    except OSError:  # unreadable: writing will say why
+        return False
 
 
 class _Progress:
@@ -245,10 +260,12 @@ def _write_traces(results, path: str, choice) -> None:
 
     path = Path(path)
     for r in results:
+        # a system's name comes from its file: a slug of it, so it cannot name another folder
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", r.system.name).strip("-.") or "system"
         name = path.name.removesuffix(".gz")
         stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
         gz = ".gz" if path.name.endswith(".gz") else ""
-        target = path if len(results) == 1 else path.with_name(f"{stem}.{r.system.name}{dot}{ext}{gz}")
+        target = path if len(results) == 1 else path.with_name(f"{stem}.{slug}{dot}{ext}{gz}")
         try:
             with _Stage(f"writing {target}"):
                 summary = write_chrome_trace(r.trace, target, max_slices=None if choice.mode == "all" else 200_000,

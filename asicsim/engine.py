@@ -58,6 +58,53 @@ def _column(a: np.ndarray, code: str, compact: bool) -> array | list:
     return a.tolist()
 
 
+class Deadlock(RuntimeError):
+    """The simulation ended with tasks that can never run: each stuck block waits, at the first
+    task it has not issued, on a task not issued either (a dependency on a later task of its own
+    block, or a cycle through other blocks). A compiled Program cannot deadlock (dependencies point
+    at earlier tasks); one built or loaded by hand can. ``waiting`` maps each stuck block to its
+    first waiting task and the unissued tasks it waits on; ``cycle`` is one loop of blocks waiting
+    on each other, when there is one."""
+
+    SHOWN = 8  # stuck blocks named in the message
+
+    def __init__(self, program: Program, streams: list[list[int]], end: list) -> None:
+        self.waiting: dict[int, tuple[int, list[int]]] = {}
+        for b, stream in enumerate(streams):
+            t = next((t for t in stream if end[t] is None), None)
+            if t is not None:
+                self.waiting[b] = (t, [int(d) for d in program.deps(t) if end[d] is None])
+        self.cycle = self._cycle(program)
+        lines = [f"{sum(e is None for e in end):,} of {len(end):,} tasks can never run: "
+                 f"{len(self.waiting)} {'blocks wait' if len(self.waiting) != 1 else 'block waits'} on tasks not issued"]
+        for b, (t, deps) in list(self.waiting.items())[:self.SHOWN]:
+            on = ", ".join(_task(program, d) for d in deps[:3]) + (" ..." if len(deps) > 3 else "")
+            lines.append(f"  {program.blocks[b].name} stops at {_task(program, t)}, waiting on {on}")
+        if len(self.waiting) > self.SHOWN:
+            lines.append(f"  ... and {len(self.waiting) - self.SHOWN} more blocks")
+        if self.cycle:
+            lines.append("  cycle: " + " -> ".join(program.blocks[b].name for b in self.cycle + self.cycle[:1]))
+        super().__init__("\n".join(lines))
+
+    def _cycle(self, program: Program) -> list[int]:
+        """Follow 'waits on a task of block ...' from each stuck block until a block repeats."""
+        waits_on = {b: int(program.block[deps[0]]) for b, (_, deps) in self.waiting.items() if deps}
+        for start in waits_on:
+            seen: list[int] = []
+            b = start
+            while b in waits_on and b not in seen:
+                seen.append(b)
+                b = waits_on[b]
+            if b in seen:
+                return seen[seen.index(b):]
+        return []
+
+
+def _task(program: Program, t: int) -> str:
+    op = program.ops[int(program.op[t])]
+    return f"task {t} ({op.name}, step {op.step}, on {program.blocks[int(program.block[t])].name})"
+
+
 def simulate(program: Program) -> Trace:
     """Run ``program`` to completion and return its Trace."""
     n = program.n_tasks
@@ -126,6 +173,6 @@ def simulate(program: Program) -> Trace:
         if stream:
             env.process(block_process(stream))
     env.run()
-    if any(e is None for e in end):
-        raise RuntimeError("simulation ended with tasks never issued; the Program is malformed")
+    if any(e is None for e in end):  # checked once, after the run: costs nothing while simulating
+        raise Deadlock(program, streams, end)
     return Trace(program, np.array(start), np.array(end, dtype=np.float64), np.array(wait))

@@ -5,16 +5,38 @@ an InputError naming the file (and the line, where there is one)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from asicsim.errors import InputError
+from asicsim.errors import InputError, clip
 
 MAX_BYTES = 16_000_000   # no description, config or results file is anywhere near this
 MAX_DEPTH = 64           # nesting of mappings and lists
 MAX_ALIASES = 256        # YAML aliases (*name): enough for sharing, too few for a bomb
+# Every number a description holds (a rate, size, time, energy, price, count) is 0 or between
+# these in size: far beyond any real chip, and far enough from the float limits that products
+# of a few of them (bytes / rate x energy) stay finite.
+MIN_MAGNITUDE, MAX_MAGNITUDE = 1e-9, 1e15
+
+
+def is_file(path: str | Path) -> bool:
+    """``Path.is_file``, but False rather than an exception for a name the system cannot look up
+    (too long, a NUL byte)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: str | Path) -> bool:
+    """``Path.exists``, but False rather than an exception for a name the system cannot look up."""
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def read_text(path: Path) -> str:
@@ -49,6 +71,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 pass
         return super().construct_mapping(node, deep)
 
+    def construct_yaml_float(self, node):
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):  # .inf, .nan, 1.0e+400: no description means these
+            raise InputError(self.path, None, f"line {node.start_mark.line + 1}: {clip(node.value)} is not a "
+                             "finite number; every number in a description must be finite")
+        return self._in_range(value, node)
+
+    def construct_yaml_int(self, node):
+        return self._in_range(super().construct_yaml_int(node), node)
+
+    def _in_range(self, value, node):
+        if value != 0 and not MIN_MAGNITUDE <= abs(value) <= MAX_MAGNITUDE:
+            raise InputError(self.path, None, f"line {node.start_mark.line + 1}: {clip(node.value)} is out of "
+                             f"range; a number in a description is 0 or between {MIN_MAGNITUDE:g} and "
+                             f"{MAX_MAGNITUDE:g} in size")
+        return value
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+
 
 def _yaml_error(path: Path, e: yaml.YAMLError) -> InputError:
     mark = getattr(e, "problem_mark", None)
@@ -74,13 +117,25 @@ def load_yaml(path: Path) -> Any:
                 if aliases > MAX_ALIASES:
                     raise InputError(str(path), None, f"uses more than {MAX_ALIASES} YAML aliases "
                                      f"(line {event.start_mark.line + 1}); write the values out")
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        loader = _UniqueKeyLoader(text)
+        loader.path = str(path)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         raise _yaml_error(path, e) from None
 
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return value
 
 
 def _unique(pairs):
@@ -96,7 +151,7 @@ def load_json(path: Path) -> Any:
     """Parse a JSON file, refusing duplicate keys, NaN/Infinity and runaway nesting."""
     text = read_text(path)
     try:
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+        return json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as e:
         raise InputError(str(path), None, f"is not valid JSON (line {e.lineno}: {e.msg})") from None
     except ValueError as e:

@@ -22,11 +22,12 @@ from asicsim.api import Result, run
 from asicsim.compile import Workload
 from asicsim.compile.adapters import parse_lora
 from asicsim.dtypes import DType
-from asicsim.errors import InputError
+from asicsim.errors import InputError, clip
 from asicsim.hardware import System, load_system
 from asicsim.hardware.spec import Mapping, Spec
 from asicsim.hardware.system import _read_yaml, validation_error
 from asicsim.model import ModelSpec, load_model
+from asicsim.safeio import exists, is_file
 
 
 class WorkloadSpec(Spec):
@@ -104,13 +105,13 @@ def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) 
     (dotted field path -> value, as ``run --set workload.batch=8``) applied first; an override
     of a field the kind does not have, or of a bad value, is an InputError naming ``--set``."""
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise InputError(str(path), None, "no such scenario file")
     data = _read_yaml(path)
     _import_studies()
     kind = data.get("kind", "compare")
     if not isinstance(kind, str) or kind not in STUDIES:
-        raise InputError(str(path), "kind", f"unknown scenario kind {kind!r}; known: {', '.join(sorted(STUDIES))}")
+        raise InputError(str(path), "kind", f"unknown scenario kind {clip(kind)}; known: {', '.join(sorted(STUDIES))}")
     for key, value in (overrides or {}).items():
         _override(data, STUDIES[kind][0], key, value)
     try:
@@ -181,7 +182,7 @@ def resolve_system(path: Path, ref: str, field_name: str) -> System:
 
 def _relative_to(base: Path, ref: str) -> str:
     candidate = base / ref
-    return str(candidate) if ref.endswith((".yaml", ".yml", ".json")) and candidate.exists() else ref
+    return str(candidate) if ref.endswith((".yaml", ".yml", ".json")) and exists(candidate) else ref
 
 
 def run_scenario(path: str | Path, progress: Callable[[str], None] = lambda name: None,

@@ -28,3 +28,15 @@ def step_ends(trace) -> np.ndarray:
     ends = np.zeros(len(trace.program.steps))
     np.maximum.at(ends, trace.program.step_of_task(), trace.end_ns)
     return ends
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _environment_left_as_found():
+    """The session must not install into, or re-point, the environment running it (the docs
+    test runs install commands in a throwaway venv): compared before and after every session."""
+    from environment import changes, snapshot
+
+    before = snapshot()
+    yield
+    found = changes(before, snapshot())
+    assert not found, "the test session changed the environment running it:\n" + "\n".join(found)

@@ -1,7 +1,9 @@
 """Every command in the docs runs: each ```bash and ```python block of README.md and docs/**/*.md.
 
-Bash blocks run with ``bash -eo pipefail`` in the repository root; Python blocks run with
-``exec`` in a fresh namespace, also from the root. Output shown in the docs sits in ```text
+Bash blocks run with ``bash -eo pipefail`` in a copy of the repository made for this session in a
+temporary folder (what they write, such as ``results/``, lands there: the checkout is left as it
+was, and a later session finds no results folder of this one); Python blocks run with ``exec`` in a
+fresh namespace, also from that copy. Output shown in the docs sits in ```text
 blocks, which are not run. Two rules keep this honest and quick:
 
 - a block right after the line ``<!-- docs-test: skip (reason) -->`` is not run; only the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import site
 import subprocess
 import sys
@@ -75,18 +78,35 @@ def throwaway_env(tmp_path_factory) -> dict[str, str]:
     return {**os.environ, "VIRTUAL_ENV": str(root), "PATH": f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}"}
 
 
+LOCAL = {".git", ".venv", "results", "out", "build", ".hypothesis", ".pytest_cache"}
+
+
+@pytest.fixture(scope="session")
+def checkout_copy(tmp_path_factory) -> Path:
+    """The repository's files (not its git history, environments, build or output folders) in a
+    temporary folder."""
+    root = tmp_path_factory.mktemp("docs-checkout")
+
+    def local(folder: str, names: list[str]) -> set[str]:
+        skip = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+        return skip | (LOCAL & set(names) if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, root, ignore=local, dirs_exist_ok=True)
+    return root
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
-def test_every_code_block_runs_and_prints_what_the_page_shows(page, monkeypatch, request):
+def test_every_code_block_runs_and_prints_what_the_page_shows(page, monkeypatch, request, checkout_copy):
     from asicsim.docgen import mismatches, page_blocks
 
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(checkout_copy)
     stale = []
     for b in page_blocks(page.read_text(encoding="utf-8")):
         if b.skip or b.lang not in ("bash", "python"):
             continue
         where = f"{page.relative_to(ROOT)}:{b.line}"
         if b.code not in _done:
-            _done[b.code] = _run(b.lang, b.code, where, request)
+            _done[b.code] = _run(b.lang, b.code, where, request, checkout_copy)
         if b.shown is not None:
             stale += [f"{page.relative_to(ROOT)}:{b.shown.line}: {line.strip()}"
                       for line in mismatches(b.shown.code, _done[b.code])]
@@ -94,14 +114,14 @@ def test_every_code_block_runs_and_prints_what_the_page_shows(page, monkeypatch,
                        "`python -m asicsim.docgen --update-outputs`):\n" + "\n".join(stale))
 
 
-def _run(lang: str, code: str, where: str, request) -> str:
-    """Run one block; what it printed (stdout and stderr together)."""
+def _run(lang: str, code: str, where: str, request, cwd: Path) -> str:
+    """Run one block in ``cwd``; what it printed (stdout and stderr together)."""
     import contextlib
     import io
 
     if lang == "bash":
         env = request.getfixturevalue("throwaway_env") if INSTALLS.search(code) else os.environ
-        done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+        done = subprocess.run(["bash", "-eo", "pipefail", "-c", code], cwd=cwd, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S,
                               env={**env, "MPLBACKEND": "Agg"}, check=False)
         assert done.returncode == 0, f"{where} exited {done.returncode}:\n{done.stdout[-3000:]}"
@@ -112,14 +132,14 @@ def _run(lang: str, code: str, where: str, request) -> str:
     return buf.getvalue()
 
 
-def test_a_changed_number_in_shown_output_fails_and_the_update_restores_it():
+def test_a_changed_number_in_shown_output_fails_and_the_update_restores_it(checkout_copy):
     """The test of the test: a real page's shown output matches what its block prints; one digit
     changed makes it fail; --update-outputs' rewrite brings the digit back."""
     from asicsim.docgen import mismatches, page_blocks, run_block, updated
 
     page = ROOT / "docs" / "tutorials" / "01-decode-is-memory-bound.md"
     block = next(b for b in page_blocks(page.read_text(encoding="utf-8")) if b.shown and b.lang == "bash")
-    output = run_block(block, ROOT)
+    output = run_block(block, checkout_copy)
     assert mismatches(block.shown.code, output) == []
     number = re.search(r"\d+\.\d+", block.shown.code)
     digit = number.group(0)[-1]

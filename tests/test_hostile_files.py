@@ -3,6 +3,8 @@ runaway nesting, duplicate keys, non-finite numbers, scenario names that are pat
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
@@ -32,6 +34,8 @@ def predict_with(system: str):
     (("x: " + "[" * 200 + "]" * 200 + "\n").encode(), "nests deeper than 64"),
     (CHIP.replace("name: c\n", "name: c\nname: d\n").encode(), "appears twice"),
     (CHIP.replace("clock_ghz: 1,", "clock_ghz: .inf,", 1).encode(), "finite number"),
+    (CHIP.replace("clock_ghz: 1,", "clock_ghz: 1.0e-300,", 1).encode(), "line 4: '1.0e-300' is out of range"),
+    (CHIP.replace("capacity_gb: 1}", "capacity_gb: 1.0e+300}", 1).encode(), "between 1e-09 and 1e+15 in size"),
 ])
 def test_hostile_chip_files_exit_2_with_one_paragraph(tmp_path, content, words):
     path = tmp_path / "chip.yaml"
@@ -46,7 +50,7 @@ def test_hostile_chip_files_exit_2_with_one_paragraph(tmp_path, content, words):
     ('{"model_type": "llama", "hidden_size": NaN}', "not a number JSON allows"),
     ('{"model_type": "llama", "model_type": "gemma"}', "appears twice"),
     ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
-    ('{"model_type": "llama", "hidden_size": 1e400}', "must be a positive integer"),
+    ('{"model_type": "llama", "hidden_size": 1e400}', "1e400 is not a finite number"),
 ])
 def test_hostile_model_configs_exit_2(tmp_path, content, words):
     path = tmp_path / "config.json"
@@ -74,6 +78,7 @@ def test_a_scenario_kind_that_is_not_a_string(tmp_path):
     ({"partial_rotary_factor": 0}, "finite number above 0"),
     ({"partial_rotary_factor": -0.5}, "finite number above 0"),
     ({"partial_rotary_factor": 1e400}, "not a number JSON allows"),  # written as Infinity
+    ({"partial_rotary_factor": 1.5}, "is a share, at most 1"),
     ({"num_hidden_layers": 10**12}, "at most 10,000"),
 ])
 def test_hostile_values_in_a_real_config(tmp_path, change, words):
@@ -96,3 +101,128 @@ def test_unwritable_outputs_exit_2(tmp_path):
     result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm", "--prompt", "8",
                                        "--generate", "2", "--trace", str(blocker / "t.json")], catch_exceptions=False)
     assert result.exit_code == 2 and "--trace" in result.output and "cannot write" in result.output
+
+
+def test_run_refuses_a_folder_that_is_not_empty_unless_forced(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nmodel: llama-3.1-8b\nworkload: {prompt: 8, generate: 2}\nsystems: [h100-sxm]\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.png").write_text("an earlier run's figure")
+    refused = CliRunner().invoke(main, ["run", str(path), "--out", str(out)], catch_exceptions=False)
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1, refused.output
+    assert f"{out}: is not empty" in refused.output and "--force" in refused.output
+    assert sorted(p.name for p in out.iterdir()) == ["old.png"]  # refused before anything ran or was written
+    forced = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--force"], catch_exceptions=False)
+    assert forced.exit_code == 0 and (out / "results.json").is_file() and (out / "old.png").is_file()
+    assert "is not empty" in CliRunner().invoke(main, ["run", str(path), "--out", str(out)]).output
+
+
+TINY = ('{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, '
+        '"num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000}')
+
+
+def test_trace_files_of_several_systems_are_named_by_a_slug_of_each_system(tmp_path):
+    (tmp_path / "tiny.json").write_text(TINY)
+    (tmp_path / "chip.yaml").write_text(CHIP.replace("name: c", "name: ../../x/y"))
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nmodel: tiny.json\nworkload: {prompt: 8, generate: 2}\nsystems: [h100-sxm, chip.yaml]\n")
+    (tmp_path / "t").mkdir()
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out"),
+                                       "--trace", str(tmp_path / "t" / "trace.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["trace.h100-sxm.json", "trace.x-y.json"]
+
+
+def test_an_sram_too_small_for_any_system_is_refused_at_once(tmp_path):
+    import yaml
+
+    from asicsim.hardware.system import PRESETS_DIR
+
+    chip = yaml.safe_load((PRESETS_DIR / "groq-lpu.yaml").read_text())
+    for block in chip["blocks"]:
+        if block["kind"] == "sram":
+            block["capacity_mb_per_bank"] *= 1e-8  # just inside what a YAML number may be
+    (tmp_path / "chip.yaml").write_text(yaml.safe_dump(chip))
+    result = predict_with(str(tmp_path / "chip.yaml"))
+    assert result.exit_code == 2 and "over 65,536 chips" in result.output, result.output
+
+
+@pytest.mark.parametrize("text,words", [
+    ("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\ngrid: {workload.batch: [1, .nan]}\n",
+     "line 5: '.nan' is not a finite number"),
+    ("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\ngrid: {workload.batch: [1.0e+400]}\n",
+     "'1.0e+400' is not a finite number"),
+    ("kind: context-scaling\nname: s\nsystem: h100-sxm\nmodels: [llama-3.1-8b]\ncontexts: [-16]\n",
+     "field 'contexts.0'"),
+    ("kind: scale-out\nname: s\nmodel: llama-3.1-8b\nsetups: [{system: h100-sxm}]\n"
+     "link_sweep: {setup: {system: dgx-h100}, bandwidth_gbps: [0]}\n", "field 'link_sweep.bandwidth_gbps.0'"),
+    ("kind: scale-out\nname: s\nmodel: llama-3.1-8b\nworkload: {generate: 1}\nsetups: [{system: h100-sxm}]\n",
+     "generate must be at least 2"),
+])
+def test_numbers_a_study_cannot_use_are_refused_when_read(tmp_path, text, words):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_an_energy_section_without_mac_energies_is_refused(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_text(CHIP + "energy: {pj_per_mac: {}, pj_per_byte: {hbm: 1}, static_w: 1}\n")
+    result = predict_with(str(path))
+    assert result.exit_code == 2 and "energy.pj_per_mac" in result.output, result.output
+
+
+def test_long_or_deep_values_are_clipped_in_messages(tmp_path):
+    import json
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "llama", "hidden_size": "é" * 5000, "num_attention_heads": [[[[[[1]]]]]]}))
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
+    assert result.exit_code == 2 and "hidden_size" in result.output and len(result.output) < 500, result.output
+
+
+def test_a_run_too_large_is_refused_at_once_with_its_memory_and_time():
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
+                                       "--generate", "100000"], catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert re.search(r"about 238,\d{3},\d{3} tasks, taking about \d+ GB of memory and \d+ minutes", result.output)
+    assert "--fast" in result.output and "generate fewer tokens" in result.output
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--generate", "10000000000"], "at most 16,777,216"),
+    (["--batch", "2000000"], "at most 1,048,576 sequences"),
+    (["--tp", "100000"], "at most 65,536 chips"),
+])
+def test_workloads_beyond_any_model_are_refused_before_anything_is_built(args, words):
+    result = CliRunner().invoke(main, ["predict", "--model", "mamba2-2.7b", "--system", "dgx-h100", *args],
+                                catch_exceptions=False)
+    assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_a_name_too_long_for_the_file_system_is_an_unknown_name_not_a_crash():
+    result = predict_with("x" * 5000)
+    assert result.exit_code == 2 and "unknown preset" in result.output and len(result.output) < 1500, result.output
+
+
+@pytest.mark.parametrize("multiplier", [1e300, 1e-300])
+def test_a_width_multiplier_must_leave_a_size(tmp_path, multiplier):
+    import json
+
+    from asicsim.model.hf import MODELS_DIR
+
+    data = json.loads((MODELS_DIR / "lfm2-1.2b.json").read_text()) | {"block_ffn_dim_multiplier": multiplier}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"], catch_exceptions=False)
+    assert result.exit_code == 2 and "field 'block_ffn_dim_multiplier'" in result.output, result.output
+    assert "sizes are 1 to 2,147,483,648" in result.output
+
+
+def test_a_system_of_too_many_blocks_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "system.yaml"
+    path.write_text("name: s\nchip: cerebras-wse3\ncount: 4000\n")  # the slow fuzz tier: a hang past 10 s
+    result = predict_with(str(path))
+    assert result.exit_code == 2 and "blocks; at most 100,000 are simulated" in result.output, result.output

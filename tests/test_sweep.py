@@ -25,7 +25,8 @@ def _run(tmp_path, bandwidths):
     path = tmp_path / "sweep.yaml"
     path.write_text(SWEEP.format(bandwidths=bandwidths))
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out)], catch_exceptions=False)
+    # --force: a resumed sweep writes over the folder of its first run
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--force"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads((out / "results.json").read_text()), result.output
 

@@ -43,12 +43,15 @@ def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tu
     """Prefill of the prompt, then one decode step per generated token after the first (or only
     the decode steps ``indices``, 1-based). With ``tokens_per_step`` t > 1 (a speculative
     verifier) each decode step adds t tokens per sequence, all scored by the LM head."""
-    w = workload
+    return list(_step_shapes(workload, indices))
+
+
+def _step_shapes(w: Workload, indices: list[int] | None = None):
+    """:func:`step_shapes`, one at a time (compile stops early when the budget says so)."""
     t = w.tokens_per_step
-    steps = [("prefill", StepShape(w.batch, w.prompt, 0))]
-    chosen = range(1, w.generate) if indices is None else indices
-    steps += [("decode", StepShape(w.batch, t, w.prompt + (j - 1) * t, t)) for j in chosen]
-    return steps
+    yield "prefill", StepShape(w.batch, w.prompt, 0)
+    for j in range(1, w.generate) if indices is None else indices:
+        yield "decode", StepShape(w.batch, t, w.prompt + (j - 1) * t, t)
 
 
 def step_breaks(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
@@ -138,7 +141,8 @@ def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
         raise InputError(system.source, "network", f"{model.name} needs {need} chips of {chip.name} "
                          "but the chip describes no network to join them")
     if need > MAX_CHIPS:
-        raise InputError(system.source, "blocks", f"{model.name} needs {need:,} chips of {chip.name}, more than "
+        many = f"{need:,}" if need > MAX_CHIPS + 1 else f"over {MAX_CHIPS:,}"  # MAX_CHIPS + 1: counting stopped
+        raise InputError(system.source, "blocks", f"{model.name} needs {many} chips of {chip.name}, more than "
                          f"the {MAX_CHIPS:,} a system may have")
     return max(need, len(system.chips))
 
@@ -324,17 +328,39 @@ class _Emitter:
 
 
 STAMP_MICRO_BATCHES = True  # False emits every micro-batch op by op (the same Program, slower)
-MAX_TASKS = 8_000_000   # about 6 GB of Program and Trace at ~700 bytes a task
+# Estimates for refusing a run before it is built. Measured: `asicsim predict --model llama-3.1-8b
+# --system h100-sxm --generate 1000` (exact) simulates 2.42 million tasks with a peak RSS of 1.41 GB
+# in 52 s wall on a shared two-core machine: ~520 bytes and ~47,000 tasks/s end to end.
+MAX_TASKS = 8_000_000   # the most tasks one run may simulate: ~5 GB at BYTES_PER_TASK
+BYTES_PER_TASK = 600    # peak memory per task (Program, Trace, engine lists), rounded up from ~520
+TASKS_PER_S = 50_000    # tasks per second, loading, compiling, simulating and measuring
 
 
-def _check_budget(tasks: int, workload: Workload) -> None:
-    """Refuse, before building it, a Program too large to simulate on a workstation."""
+def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> None:
+    """Refuse, before building it, a Program too large to simulate on a workstation, saying
+    what it would cost (memory and time, estimated from the task count) and how to go further."""
     if tasks > MAX_TASKS:
-        hint = ("simulate with --fast (sampled decode steps, within 0.5 %)" if not workload.fast
-                else "lower the batch or the prompt")
+        hint = ("simulate with --fast (`fast: true` in a scenario's workload): the prefill and sampled "
+                "decode steps, within 0.5 %; or generate fewer tokens" if not workload.fast
+                else "lower the batch or the prompt, or split the run into shorter ones")
         raise InputError("workload", "generate" if not workload.fast else "batch",
-                         f"this run would simulate about {tasks:,} tasks (~{tasks * 700 / 1e9:.0f} GB), more than "
-                         f"the {MAX_TASKS:,} the simulator takes in one run; {hint}")
+                         f"this run would simulate {'at least' if at_least else 'about'} {tasks:,} tasks, taking "
+                         f"{'at least' if at_least else 'about'} "
+                         f"{_size(tasks * BYTES_PER_TASK)} of memory and {_duration(tasks / TASKS_PER_S)} "
+                         f"(estimates at {BYTES_PER_TASK} bytes and {TASKS_PER_S:,} tasks/s), more than the "
+                         f"{MAX_TASKS:,} tasks (~{_size(MAX_TASKS * BYTES_PER_TASK)}) one run may take; to go "
+                         f"further, {hint}")
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 1e12:,.1f} TB" if nbytes >= 1e12 else f"{nbytes / 1e9:,.0f} GB"
+
+
+def _duration(seconds: float) -> str:
+    for unit, s in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * s:
+            return f"{seconds / s:,.0f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _expert_ends(ops) -> tuple[set[int], set[int]]:
@@ -364,9 +390,11 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list
     bytes_per_token = model.hidden * num.act_bytes
     last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
     graphs: dict[StepShape, tuple] = {}
+    if not workload.fast and indices is None:  # a task per layer and decode step at the least: refuse
+        _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)  # before listing
     indices = simulated_steps(plan, model, workload) if indices is None else indices
     before = 0
-    for k, (index, (phase, shape)) in enumerate(zip([0] + indices, step_shapes(workload, indices))):
+    for k, (index, (phase, shape)) in enumerate(zip([0] + indices, _step_shapes(workload, indices))):
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
             per_step = b.n_tasks - before if k == 2 else 0
             _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from asicsim.compile.adapters import adapter_ops
 from asicsim.compile.lower import even, split
 from asicsim.compile.placement import Workload
+from asicsim.hardware.system import MAX_CHIPS
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import Numerics, Op, OpKind, StepShape
@@ -41,7 +42,8 @@ def resident_bytes(op: Op, model: ModelSpec, num: Numerics, workload: Workload) 
 
 
 def pack(model: ModelSpec, workload: Workload, num: Numerics, capacity_bytes: float) -> Packing:
-    """Lay the decode graph at the longest context over chips of ``capacity_bytes`` each."""
+    """Lay the decode graph at the longest context over chips of ``capacity_bytes`` each. Past
+    ``MAX_CHIPS`` it stops and says ``MAX_CHIPS + 1``: a system that large is refused anyway."""
     graph = build_graph(model, StepShape(workload.batch, 1, workload.max_context - 1), num)
     where: dict[str, tuple[int, ...]] = {}
     chip, used = 0, 0.0
@@ -53,8 +55,10 @@ def pack(model: ModelSpec, workload: Workload, num: Numerics, capacity_bytes: fl
             chip, used = chip + 1, need
             where[op.name] = (chip,)
         else:
-            parts = int(-(-need // capacity_bytes))
             first = chip + 1 if used > 0 else chip
+            if need / capacity_bytes > MAX_CHIPS - first:  # refused by the caller; listing parts would not end
+                return Packing(MAX_CHIPS + 1, where)
+            parts = int(-(-need // capacity_bytes))
             where[op.name] = tuple(range(first, first + parts))
             chip, used = first + parts - 1, need / parts
     return Packing(chip + 1, where)

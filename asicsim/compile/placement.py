@@ -17,9 +17,13 @@ from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.runtime import BARE, RuntimeSpec
 from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
-from asicsim.hardware.system import System
+from asicsim.hardware.system import MAX_CHIPS, System
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import Numerics
+
+
+MAX_BATCH = 2**20       # sequences decoded together
+MAX_TOKENS = 2**24      # prompt + generated tokens per sequence: 16.8 million, past every model's context
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,14 @@ class Workload:
         for name in ("tp", "pp", "ep", "dp", "micro_batches"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(source, name, f"must be at least 1, got {getattr(self, name)}")
+            if getattr(self, name) is not None and getattr(self, name) > MAX_CHIPS:
+                raise InputError(source, name, f"is {getattr(self, name):,}; a system has at most {MAX_CHIPS:,} chips")
+        if self.batch > MAX_BATCH:
+            raise InputError(source, "batch", f"is {self.batch:,}; at most {MAX_BATCH:,} sequences are simulated")
+        if self.prompt + self.generate > MAX_TOKENS:
+            field = "prompt" if self.prompt > self.generate else "generate"
+            raise InputError(source, field, f"prompt + generate is {self.prompt + self.generate:,} tokens; at most "
+                             f"{MAX_TOKENS:,} (far beyond any model's context) are simulated")
         if self.adapters is not None:
             self.adapters.check(f"{source}.adapters")
         if self.tokens_per_step < 1:
@@ -221,6 +233,8 @@ def chips_needed(model: ModelSpec, chip: ChipSpec, workload: Workload, num: Nume
     need = model.params() * num.weight_bytes + adapter_weight_bytes(model, workload, num)
     if kv_sram is w_sram:
         need += model.kv_bytes(workload.batch, workload.max_context, num) + model.state_bytes(workload.batch, num)
+    if need / w_sram.capacity_bytes > MAX_CHIPS:  # may be too large for an int: refused anyway
+        return MAX_CHIPS + 1
     return max(1, int(-(-need // w_sram.capacity_bytes)))
 
 

@@ -16,6 +16,8 @@ from asicsim.dtypes import DType
 Positive = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
+MAX_BLOCK_COUNT = 16_384  # instances of one block on a chip (a stage per layer: models have at most 10,000)
+BlockCount = Annotated[int, Field(ge=1, le=MAX_BLOCK_COUNT)]
 
 
 class Spec(BaseModel):
@@ -148,7 +150,7 @@ class MatmulSpec(Spec):
 
     kind: Literal["matmul"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     units: Count
     rows: Count
     cols: Count
@@ -180,7 +182,7 @@ class VectorSpec(Spec):
 
     kind: Literal["vector"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     lanes: Count
     clock_ghz: Positive
     source: str = ""
@@ -216,7 +218,7 @@ class SRAMSpec(Spec):
 
     kind: Literal["sram"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     banks: Count
     capacity_mb_per_bank: Positive
     bytes_per_cycle_per_bank: Positive
@@ -257,7 +259,7 @@ class DMASpec(Spec):
 
     kind: Literal["dma"]
     name: str
-    count: Count = 1
+    count: BlockCount = 1
     source: str = ""
 
 
@@ -286,7 +288,7 @@ class EnergySpec(Spec):
     """Energy per action plus static power: pJ per MAC by format, pJ per byte moved at each
     memory level (``hbm``, ``sram``, ``rom``, ``link``), and watts drawn regardless of work."""
 
-    pj_per_mac: dict[DType, Annotated[float, Field(ge=0)]]
+    pj_per_mac: dict[DType, Annotated[float, Field(ge=0)]] = Field(min_length=1)
     pj_per_byte: dict[Literal["hbm", "sram", "rom", "link"], Annotated[float, Field(ge=0)]]
     static_w: Annotated[float, Field(ge=0)]
     source: str = ""

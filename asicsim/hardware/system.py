@@ -18,11 +18,12 @@ import networkx as nx
 from pydantic import ValidationError
 
 from asicsim.errors import InputError
-from asicsim.safeio import load_yaml
+from asicsim.safeio import exists, is_file, load_yaml
 from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 MAX_CHIPS = 65_536          # the most chips a system may have (a pod of pods); more is refused
+MAX_BLOCKS = 100_000        # block instances in a system (each a simulated process): past ~10 s to build
 EXPLICIT_MESH_CHIPS = 256   # a full mesh of more chips keeps its n² links implicit
 
 
@@ -128,12 +129,12 @@ def validation_error(source: str, err: ValidationError) -> InputError:
 
 def _resolve(name_or_path: str, what: str) -> Path:
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.is_file():
+    if p.suffix in (".yaml", ".yml") or exists(p):
+        if not is_file(p):
             raise InputError(str(p), None, f"no such {what} file")
         return p
     candidate = PRESETS_DIR / f"{name_or_path}.yaml"
-    if not candidate.is_file():
+    if not is_file(candidate):
         raise InputError(f"--{what}", None, f"unknown preset '{name_or_path}'; presets are: "
                          + ", ".join(preset_names()))
     return candidate
@@ -173,6 +174,10 @@ def build_system(spec: SystemSpec, source: str = "<python>") -> System:
         raise InputError(source, "count", f"must be at least 1, got {spec.count}")
     if spec.count > MAX_CHIPS:
         raise InputError(source, "count", f"{spec.count:,} chips is more than the {MAX_CHIPS:,} a system may have")
+    per_chip = sum(getattr(b, "count", 1) for b in chip.blocks)
+    if spec.count * per_chip > MAX_BLOCKS:
+        raise InputError(source, "count", f"{spec.count:,} chips of {chip.name}, {per_chip:,} blocks each, make "
+                         f"{spec.count * per_chip:,} blocks; at most {MAX_BLOCKS:,} are simulated in one system")
     net = merged_network(chip, spec.network, source)
     if spec.count > 1 and net is None:
         raise InputError(source, "network", f"a system of {spec.count} chips needs a network; {chip.name} "

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from asicsim.errors import InputError
-from asicsim.safeio import load_json
+from asicsim.errors import InputError, clip
+from asicsim.safeio import exists, is_file, load_json
+from asicsim.shipped import MODELS_DIR
 from asicsim.model.layers import Attention, Block, DenseMLP, ModelSpec
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MAX_LAYERS = 10_000      # far above any model's layer count (Llama-3.1-405B has 126)
 MAX_INT = 2**31          # sizes, vocabularies, context lengths
 
@@ -49,28 +49,41 @@ class Config:
         """A nested object, e.g. ``text_config``, read with the same file name."""
         value = self.data.get(field)
         if not isinstance(value, dict):
-            raise self.error(field, f"must be an object, got {value!r}")
+            raise self.error(field, f"must be an object, got {clip(value)}")
         return Config(value, self.source, self.name, f"{self.prefix}{field}.")
 
     def float(self, field: str, default: float | None = None) -> float:
         """A finite, positive number (every float a config gives here is a factor or a size)."""
         value = self.data.get(field, default)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(field, f"must be a number, got {value!r}")
+            raise self.error(field, f"must be a number, got {clip(value)}")
         if not math.isfinite(value) or value <= 0:
-            raise self.error(field, f"must be a finite number above 0, got {value!r}")
+            raise self.error(field, f"must be a finite number above 0, got {clip(value)}")
         return float(value)
+
+    def fraction(self, field: str, default: float) -> float:
+        """A share: a number above 0 and at most 1."""
+        value = self.float(field, default)
+        if value > 1:
+            raise self.error(field, f"is a share, at most 1; got {clip(value)}")
+        return value
+
+    def size(self, field: str, value: float) -> int:
+        """A size derived from ``field`` (a width scaled by it): a positive integer within MAX_INT."""
+        if not 1 <= value <= MAX_INT:
+            raise self.error(field, f"makes a size of {value:,.0f}; sizes are 1 to {MAX_INT:,}")
+        return int(value)
 
     def str(self, field: str, default: str | None = None) -> str:
         value = self.data.get(field, default)
         if not isinstance(value, str):
-            raise self.error(field, f"must be a string, got {value!r}")
+            raise self.error(field, f"must be a string, got {clip(value)}")
         return value
 
     def list(self, field: str, default: list | None = None) -> list:
         value = self.data.get(field, default)
         if not isinstance(value, list):
-            raise self.error(field, f"must be a list, got {value!r}")
+            raise self.error(field, f"must be a list, got {clip(value)}")
         return value
 
     def pattern(self, field: str, layers: int, allowed: tuple[str, ...]) -> list[str]:
@@ -80,7 +93,7 @@ class Config:
             raise self.error(field, f"has {len(value)} entries but num_hidden_layers is {layers}")
         for i, kind in enumerate(value):
             if kind not in allowed:
-                raise self.error(f"{field}[{i}]", f"is {kind!r}; expected one of {', '.join(allowed)}")
+                raise self.error(f"{field}[{i}]", f"is {clip(kind)}; expected one of {', '.join(allowed)}")
         return value
 
     def indices(self, field: str, layers: int) -> set[int]:
@@ -88,7 +101,7 @@ class Config:
         value = self.list(field, [])
         for i in value:
             if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers:
-                raise self.error(field, f"entry {i!r} is not a layer index below {layers}")
+                raise self.error(field, f"entry {clip(i)} is not a layer index below {layers}")
         if len(set(value)) != len(value):
             raise self.error(field, "lists a layer twice")
         return set(value)
@@ -99,7 +112,7 @@ class Config:
             raise self.error(field, "is missing and has no default for this model type")
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
             kind = "a positive" if positive else "a non-negative"
-            raise self.error(field, f"must be {kind} integer, got {value!r}")
+            raise self.error(field, f"must be {kind} integer, got {clip(value)}")
         limit = MAX_LAYERS if "layer" in field else MAX_INT
         if value > limit:
             raise self.error(field, f"is {value:,}; at most {limit:,} is accepted")
@@ -111,19 +124,19 @@ class Config:
     def bool(self, field: str, default: bool) -> bool:
         value = self.data.get(field, default)
         if not isinstance(value, bool):
-            raise self.error(field, f"must be true or false, got {value!r}")
+            raise self.error(field, f"must be true or false, got {clip(value)}")
         return value
 
 
 def resolve_model_path(name_or_path: str) -> Path:
     """A path to an existing file, or a name resolved to ``models/NAME.json``."""
     p = Path(name_or_path)
-    if p.suffix == ".json" or p.exists():
-        if not p.is_file():
+    if p.suffix == ".json" or exists(p):
+        if not is_file(p):
             raise InputError(str(p), None, "no such model file")
         return p
     candidate = MODELS_DIR / f"{name_or_path}.json"
-    if not candidate.is_file():
+    if not is_file(candidate):
         known = ", ".join(sorted(q.stem for q in MODELS_DIR.glob("*.json"))) or "none"
         raise InputError("--model", None, f"unknown model '{name_or_path}'; shipped models are: {known}")
     return candidate
@@ -143,7 +156,7 @@ def load_model(name_or_path: str, changes: dict[str, Any] | None = None) -> Mode
     if not isinstance(model_type, str) or model_type not in LOADERS:
         known = ", ".join(sorted(LOADERS))
         raise InputError(str(path), "model_type",
-                         f"unsupported model_type {model_type!r}; supported: {known}")
+                         f"unsupported model_type {clip(model_type)}; supported: {known}")
     return LOADERS[model_type](Config(data, str(path), path.stem))
 
 
@@ -183,7 +196,7 @@ def _heads(c: Config, head_dim_default: int | None = None) -> tuple[int, int, in
             raise c.error("num_attention_heads", f"{heads} does not divide hidden_size {hidden}")
         head_dim = hidden // heads
     elif not isinstance(head_dim, int) or head_dim <= 0:
-        raise c.error("head_dim", f"must be a positive integer, got {head_dim!r}")
+        raise c.error("head_dim", f"must be a positive integer, got {clip(head_dim)}")
     return heads, kv, head_dim
 
 

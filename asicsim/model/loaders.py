@@ -166,7 +166,7 @@ def load_qwen3_next(c: Config) -> ModelSpec:
                         lambda i: "full_attention" if (i + 1) % interval == 0 else "linear_attention")
     bias = c.bool("attention_bias", False)
     attn = Attention(heads, kv, head_dim, qkv_bias=bias, o_bias=bias, gated=True, qk_norm=True,
-                     rotary_dim=int(head_dim * c.float("partial_rotary_factor", 0.25)))
+                     rotary_dim=int(head_dim * c.fraction("partial_rotary_factor", 0.25)))
     delta = GatedDeltaNet(c.int("linear_num_key_heads"), c.int("linear_num_value_heads"),
                           c.int("linear_key_head_dim"), c.int("linear_value_head_dim"),
                           c.int("linear_conv_kernel_dim", 4))

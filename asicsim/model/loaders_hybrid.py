@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from asicsim.errors import clip
 from asicsim.model.hf import Config, _heads, loader
 from asicsim.model.layers import RGLRU, Attention, Block, DenseMLP, Mamba, Mamba2, Mixer, ModelSpec, ShortConv
 from asicsim.model.loaders import build_spec, layer_types, routed
@@ -43,7 +44,7 @@ def load_mamba_ssm(c: Config) -> ModelSpec:
         mixer = Mamba(d_inner, ssm.int("d_state", 16), ssm.int("d_conv", 4), dt_rank,
                       conv_bias=ssm.bool("conv_bias", True), proj_bias=ssm.bool("bias", False))
     else:
-        raise ssm.error("layer", f"is {version!r}; expected 'Mamba1' or 'Mamba2'")
+        raise ssm.error("layer", f"is {clip(version)}; expected 'Mamba1' or 'Mamba2'")
     attn_idx = c.indices("attn_layer_idx", layers)
     attn = _mamba_ssm_attention(c, hidden) if attn_idx else None
     width = c.int("d_intermediate", 0, positive=False)
@@ -78,14 +79,14 @@ def load_recurrent_gemma(c: Config) -> ModelSpec:
     field = "block_types" if "block_types" in c.data else "_block_types"
     cycle = c.list(field, ["recurrent", "recurrent", "attention"])
     if not cycle or any(t not in ("recurrent", "attention") for t in cycle):
-        raise c.error(field, f"must list 'recurrent' / 'attention' entries, got {cycle!r}")
+        raise c.error(field, f"must list 'recurrent' / 'attention' entries, got {clip(cycle)}")
     lru = c.int("lru_width", c.int("hidden_size"))
     if lru % heads:
         raise c.error("lru_width", f"{lru} is not divisible by num_attention_heads {heads}")
     recurrent = RGLRU(lru, heads, c.int("conv1d_width", 4))
     attn = Attention(heads, kv, head_dim, window=c.int("attention_window_size", 2048),
                      qkv_bias=c.bool("attention_bias", False), o_bias=True,
-                     rotary_dim=int(head_dim * c.float("partial_rotary_factor", 0.5)))
+                     rotary_dim=int(head_dim * c.fraction("partial_rotary_factor", 0.5)))
     width = c.int("intermediate_size")
     if width % 2:
         raise c.error("intermediate_size", f"must be even (each MLP branch is half of it), got {width}")
@@ -147,9 +148,7 @@ def load_lfm2(c: Config) -> ModelSpec:
     if c.bool("block_auto_adjust_ff_dim", True):
         width = int(2 * width / 3)
         if c.data.get("block_ffn_dim_multiplier") is not None:
-            width = int(c.float("block_ffn_dim_multiplier") * width)
-            if width < 1:
-                raise c.error("block_ffn_dim_multiplier", f"leaves a feed-forward width of {width}")
+            width = c.size("block_ffn_dim_multiplier", c.float("block_ffn_dim_multiplier") * width)
         multiple = c.int("block_multiple_of", 256)
         width = multiple * ((width + multiple - 1) // multiple)
     mlp = DenseMLP(width)

@@ -9,7 +9,7 @@ a fixed state.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -31,7 +31,7 @@ class ContextScalingSpec(Spec):
     description: str = ""
     system: str
     models: list[str] = Field(min_length=1)
-    contexts: list[int] = Field(min_length=1)
+    contexts: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     batch: int = Field(1, ge=1)
     dtype: DType = DType.BF16
 

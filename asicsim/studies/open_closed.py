@@ -118,7 +118,7 @@ class OpenClosedSpec(Spec):
     systems: list[str] = Field(min_length=1)
     max_batch: int = Field(4096, ge=1)
     adapters: AdapterSpec | None = None
-    lifetimes_months: list[float] = Field([3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36], min_length=1)
+    lifetimes_months: list[Annotated[float, Field(gt=0)]] = Field([3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36], min_length=1)
     economics: EconomicsSpec
 
     @model_validator(mode="after")

@@ -10,9 +10,9 @@ does tensor parallelism stop paying?
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from asicsim.api import run
 from asicsim.dtypes import DType
@@ -41,7 +41,7 @@ class LinkSweepSpec(Spec):
     """One setup run with its chip-to-chip links at each bandwidth (GB/s each way)."""
 
     setup: SetupSpec
-    bandwidth_gbps: list[float] = Field(min_length=1, description="Link bandwidths to try, GB/s each way.")
+    bandwidth_gbps: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Link bandwidths to try, GB/s each way.")
 
 
 class ScaleOutSpec(Spec):
@@ -54,6 +54,13 @@ class ScaleOutSpec(Spec):
     workload: WorkloadSpec = WorkloadSpec()
     setups: list[SetupSpec] = Field(min_length=1)
     link_sweep: LinkSweepSpec | None = None
+
+    @field_validator("workload")
+    @classmethod
+    def _decodes(cls, workload: WorkloadSpec) -> WorkloadSpec:
+        if workload.generate < 2:
+            raise ValueError("generate must be at least 2: the study compares decode steps (TPOT)")
+        return workload
 
 
 def _system(path: Path, setup: SetupSpec, where: str, bandwidth: float | None = None) -> System:

@@ -94,5 +94,5 @@ def test_chips_json_parses():
 def test_quiet_after_the_command_name_too(tmp_path):
     quiet = invoke("run", "-q", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "q"), *QUICK)
     assert quiet.exit_code == 0 and quiet.stderr == "" and "TPOT (ms)" in quiet.stdout
-    loud = invoke("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "q"), *QUICK)
+    loud = invoke("run", str(ROOT / "scenarios" / "quickstart.yaml"), "--out", str(tmp_path / "q"), "--force", *QUICK)
     assert "wrote" in loud.stderr  # the flag does not stick to the next command

@@ -81,10 +81,11 @@ def throwaway_env(tmp_path_factory) -> dict[str, str]:
 LOCAL = {".git", ".venv", "results", "out", "build", ".hypothesis", ".pytest_cache"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def checkout_copy(tmp_path_factory) -> Path:
     """The repository's files (not its git history, environments, build or output folders) in a
-    temporary folder."""
+    temporary folder of each page's own, as a reader who starts the page from a fresh clone has
+    them (two pages may both run the quickstart into results/quickstart)."""
     root = tmp_path_factory.mktemp("docs-checkout")
 
     def local(folder: str, names: list[str]) -> set[str]:

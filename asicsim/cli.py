@@ -540,23 +540,24 @@ def chips(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    header = (f"{'name':<16}{'chips':>6}  {'mapping':<9}{'bf16 TFLOP/s':>13}{'HBM GB':>8}{'HBM GB/s':>9}"
-              f"{'SRAM MB':>9}{'mm² est':>9}{'mm² pub':>9}  network (GB/s each way per link)")
-    click.echo(header)
-    click.echo("-" * len(header))
+    from asicsim.tables import Table, render_text
+
+    body = []
     for r in rows:
         net = r["network"]
         link = f"{net['topology']}, {net['link_gbps_each_way']:g}" if net else "-"
         if net and net["in_switch_reduction"]:
             link += ", in-switch reduction"
         tflops = r["bf16_tflops"] * r["chips"]
-        click.echo(f"{r['name']:<16}{r['chips']:>6}  {r['mapping']:<9}"
-                   f"{f'{tflops:,.0f}' if tflops >= 10 else f'{tflops:.2g}':>13}"
-                   f"{r['hbm_gb'] * r['chips']:>8,.0f}{r['hbm_gbps'] * r['chips']:>9,.0f}"
-                   f"{r['sram_mb'] * r['chips']:>9,.0f}{_mm2(r['area_mm2_estimate']):>9}{_mm2(r['area_mm2_public']):>9}"
-                   f"  {link}")
-    click.echo("\nrows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' together;"
-               " die areas are per chip ('-': no process node or no public area)")
+        body.append([r["name"], f"{r['chips']:,}", r["mapping"], f"{tflops:,.0f}" if tflops >= 10 else f"{tflops:.2g}",
+                     f"{r['hbm_gb'] * r['chips']:,.0f}", f"{r['hbm_gbps'] * r['chips']:,.0f}",
+                     f"{r['sram_mb'] * r['chips']:,.0f}", _mm2(r["area_mm2_estimate"]), _mm2(r["area_mm2_public"]),
+                     link])
+    click.echo(render_text([Table("", ["name", "chips", "mapping", "bf16 TFLOP/s", "HBM GB", "HBM GB/s", "SRAM MB",
+                                       "mm² est", "mm² pub", "network (GB/s each way per link)"], body,
+                                  ["rows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' "
+                                   "together; die areas are per chip ('-': no process node or no public area)"],
+                                  labels=1, left=(2, 9))]))
 
 
 def _mm2(x: float | None) -> str:

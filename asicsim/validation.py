@@ -189,29 +189,33 @@ _KIND = {r["id"]: r["kind"] for r in measurements()}
 
 
 def table(checks: list[Check]) -> str:
-    """Checking rows, then calibration rows (which reproduce the constant they set)."""
-    head = (f"{'id':<6}{'chip':<15}{'chips':>5}  {'model':<14}{'runtime':<14}{'metric':<36}{'measured':>10}"
-            f"{'predicted':>11}{'error':>8}")
-    out = []
+    """Checking rows, then calibration rows (which reproduce the constant they set), then the
+    summaries per chip and per kind: one text, drawn by the shared table renderer."""
+    from asicsim.tables import Table, render_text
+
+    header = ["id", "chip", "chips", "model", "runtime", "metric", "measured", "predicted", "error"]
+    tables = []
     for title, group in (("checks (no constant was set from these)", [c for c in checks if not c.calibrates]),
                          ("calibration (each sets the constant named)", [c for c in checks if c.calibrates])):
         if not group:
             continue
-        out += ["", title, head]
+        rows, notes = [], []
         for c in group:
             digits = 1 if c.measured >= 10 else 2
-            runtime = c.runtime if c.model else "-"
-            out.append(f"{c.id:<6}{c.chip:<15}{c.chips:>5}  {c.model or '-':<14}{runtime:<14}{c.metric:<36}"
-                       f"{c.measured:>10.{digits}f}{c.predicted:>11.{digits}f}{c.error:>+8.0%}")
+            rows.append([c.id, c.chip, str(c.chips), c.model or "-", c.runtime if c.model else "-", c.metric,
+                         f"{c.measured:.{digits}f}", f"{c.predicted:.{digits}f}", f"{c.error:+.0%}"])
             if c.calibrates:
-                out.append(f"{'':<6}{c.role}")
+                notes.append(f"{c.id}: {c.role}")
+        tables.append(Table(title, header, rows, notes, labels=1, left=(1, 3, 4, 5)))
     errors = sorted(abs(c.error) for c in checks if not c.calibrates)
     if errors:
-        out += ["", f"checks: {len(errors)}, median |error| {_median(errors):.0%}, max {errors[-1]:.0%}"]
         for title, key in (("per chip", lambda c: c.chip), ("per kind", kind_of)):
-            out += ["", f"{title:<16}{'checks':>7}{'median':>8}{'max':>7}"]
-            out += [f"{name:<16}{n:>7}{med:>8.0%}{top:>7.0%}" for name, n, med, top in summary(checks, key)]
-    return "\n".join(out).lstrip("\n")
+            tables.append(Table(f"checks {title}", [title.split()[1], "checks", "median", "max"],
+                                [[name, str(n), f"{med:.0%}", f"{top:.0%}"] for name, n, med, top in
+                                 summary(checks, key)]))
+        return render_text(tables, [f"checks: {len(errors)}, median |error| {_median(errors):.0%}, "
+                                    f"max {errors[-1]:.0%}"])
+    return render_text(tables)
 
 
 PAGE_HEAD = """# Validation against real chips

@@ -127,6 +127,27 @@ def load_yaml(path: Path) -> Any:
         raise _yaml_error(path, e) from None
 
 
+def yaml_line(path: str | Path, loc: tuple) -> int | None:
+    """The line (1-based) of the YAML node at ``loc`` (keys and list indices; parts that name no
+    key, such as a schema's union tags, are passed over), or of the deepest node on the way; None
+    when the file cannot be read again. Called only to word an error."""
+    try:
+        node = yaml.compose(read_text(Path(path)), Loader=yaml.SafeLoader)
+    except (InputError, yaml.YAMLError, OSError):
+        return None
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)),
+                         None)
+            if found is not None:
+                line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 

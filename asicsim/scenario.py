@@ -119,7 +119,7 @@ def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) 
     except ValidationError as e:
         err = validation_error(str(path), e)
         if err.field and any(err.field == k or err.field.startswith(k + ".") for k in overrides or {}):
-            raise InputError("--set", err.field, err.reason) from None
+            raise validation_error("--set", e) from None  # the value came from --set: no file line
         raise err from None
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", spec.name):
         raise InputError(str(path), "name", f"names the output folder results/NAME, so it must be a plain name "

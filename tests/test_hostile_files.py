@@ -226,3 +226,13 @@ def test_a_system_of_too_many_blocks_is_refused_before_it_is_built(tmp_path):
     path.write_text("name: s\nchip: cerebras-wse3\ncount: 4000\n")  # the slow fuzz tier: a hang past 10 s
     result = predict_with(str(path))
     assert result.exit_code == 2 and "blocks; at most 100,000 are simulated" in result.output, result.output
+
+
+def test_a_misspelt_field_shows_the_missing_one_and_the_unknown_one_with_their_lines(tmp_path):
+    path = tmp_path / "chip.yaml"
+    path.write_text("name: x\ndescription: y\nmapping: temporal\nblocks:\n  - name: mm\n    kind: matmul\n"
+                    "    unitz: 4\n    rows: 8\n    cols: 8\n    clock_ghz: 1\n    dtype_rate: {bf16: 1}\n")
+    result = predict_with(str(path))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "line 5, field 'blocks.0.matmul.units': Field required" in result.output
+    assert "line 7, field 'blocks.0.matmul.unitz': Extra inputs are not permitted" in result.output

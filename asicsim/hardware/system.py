@@ -114,17 +114,38 @@ _CLIP = reprlib.Repr()
 _CLIP.maxlevel, _CLIP.maxlist, _CLIP.maxdict, _CLIP.maxstring, _CLIP.maxother = 3, 4, 4, 60, 60
 
 
+SHOWN_ERRORS = 6    # problems a file's error lists before counting the rest ...
+ERROR_CHARS = 500   # ... or once it is this long
+
+
 def validation_error(source: str, err: ValidationError) -> InputError:
-    """Turn pydantic's report into our one-paragraph error (first problem, plus a count)."""
-    first = err.errors()[0]
-    loc = ".".join(str(x) for x in first["loc"] if not str(x).startswith("function-after"))
-    more = len(err.errors()) - 1
-    reason = first["msg"].removeprefix("Value error, ")
-    if first.get("input") is not None and first["type"] not in ("missing", "value_error"):
-        reason += f" (got {_CLIP.repr(first['input'])})"  # clipped: the input may be huge
-    if more:
-        reason += f"; {more} more problem{'s' if more > 1 else ''} in this file"
-    return InputError(source, loc or None, reason)
+    """Turn pydantic's report into our one-paragraph error: every problem (up to a few) with its
+    field and, in a YAML file, its line — an unknown field beside a missing one, so a misspelt
+    name shows both."""
+    from asicsim.safeio import is_file, yaml_line
+
+    errors = err.errors()
+    has_file = source.endswith((".yaml", ".yml")) and is_file(source)
+    parts, first_loc = [], None
+    for e in errors[:SHOWN_ERRORS]:
+        if sum(len(p) + 2 for p in parts) > ERROR_CHARS:  # keep the paragraph readable
+            break
+        loc = tuple(x for x in e["loc"] if not str(x).startswith("function-after"))
+        name = ".".join(str(x) for x in loc)
+        first_loc = first_loc if first_loc is not None else name
+        reason = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            reason += " (not a field here: misspelt?)"
+        elif e.get("input") is not None and e["type"] not in ("missing", "value_error"):
+            reason += f" (got {_CLIP.repr(e['input'])})"  # clipped: the input may be huge
+        line = yaml_line(source, loc) if has_file else None
+        if len(errors) == 1:
+            parts.append(f"line {line}: {reason}" if line else reason)
+        else:
+            parts.append(f"{f'line {line}, ' if line else ''}field '{name}': {reason}")
+    more = len(errors) - len(parts)
+    reason = "; ".join(parts) + (f"; {more} more problem{'s' if more > 1 else ''}" if more else "")
+    return InputError(source, (first_loc or None) if len(errors) == 1 else None, reason)
 
 
 def _resolve(name_or_path: str, what: str) -> Path:

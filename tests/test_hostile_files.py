@@ -236,3 +236,20 @@ def test_a_misspelt_field_shows_the_missing_one_and_the_unknown_one_with_their_l
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "line 5, field 'blocks.0.matmul.units': Field required" in result.output
     assert "line 7, field 'blocks.0.matmul.unitz': Extra inputs are not permitted" in result.output
+
+
+def test_a_system_files_chip_path_is_taken_relative_to_the_system_file(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from asicsim.hardware import load_system
+
+    preset = Path(__file__).resolve().parents[1] / "asicsim" / "hardware" / "presets" / "h100-sxm.yaml"
+    (tmp_path / "boxes" / "chips").mkdir(parents=True)
+    (tmp_path / "boxes" / "chips" / "mine.yaml").write_text(preset.read_text())
+    (tmp_path / "boxes" / "pair.yaml").write_text("name: pair\nchip: chips/mine.yaml\ncount: 2\n")
+    (tmp_path / "boxes" / "bad.yaml").write_text("name: bad\nchip: chips/none.yaml\ncount: 2\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert len(load_system(str(tmp_path / "boxes" / "pair.yaml")).chips) == 2
+    result = predict_with(str(tmp_path / "boxes" / "bad.yaml"))
+    assert result.exit_code == 2 and "field 'chip'" in result.output and "none.yaml" in result.output

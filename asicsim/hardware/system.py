@@ -122,7 +122,7 @@ def validation_error(source: str, err: ValidationError) -> InputError:
     """Turn pydantic's report into our one-paragraph error: every problem (up to a few) with its
     field and, in a YAML file, its line — an unknown field beside a missing one, so a misspelt
     name shows both."""
-    from asicsim.safeio import is_file, yaml_line
+    from asicsim.safeio import yaml_line
 
     errors = err.errors()
     has_file = source.endswith((".yaml", ".yml")) and is_file(source)
@@ -187,10 +187,26 @@ def load_system(name_or_path: str) -> System:
     return build_system(spec, str(path))
 
 
+def _system_chip(ref: str, source: str) -> ChipSpec:
+    """A system file's ``chip``: a preset name, or a chip file's path taken relative to the
+    system file (as a reader of the file expects), else to the working directory."""
+    p = Path(ref)
+    beside = Path(source).parent / p
+    if not p.is_absolute() and p.suffix in (".yaml", ".yml") and is_file(str(beside)):
+        ref = str(beside)
+    try:
+        return load_chip(ref)
+    except InputError as e:
+        if e.source == str(ref) or e.source.startswith("--"):  # the reference itself is bad: say where it is
+            raise InputError(source, "chip", f"{e.source}: {e.reason}" if not e.source.startswith("--")
+                             else e.reason) from None
+        raise
+
+
 def build_system(spec: SystemSpec, source: str = "<python>") -> System:
     """Expand a SystemSpec into chips and a topology graph; refuse a network that cannot carry
     the chips (a torus of the wrong size, chips left unconnected)."""
-    chip = spec.chip if isinstance(spec.chip, ChipSpec) else load_chip(spec.chip)
+    chip = spec.chip if isinstance(spec.chip, ChipSpec) else _system_chip(spec.chip, source)
     if spec.count < 1:
         raise InputError(source, "count", f"must be at least 1, got {spec.count}")
     if spec.count > MAX_CHIPS:

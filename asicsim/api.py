@@ -85,7 +85,8 @@ class Result:
         area = plan.chip.area_mm2
         return {"model": self.model.name, "system": plan.system.name, "mapping": plan.mapping.value,
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
-                "dtype": self.workload.dtype.value, "tasks": self.program.n_tasks,
+                "dtype": self.workload.dtype.value, "runtime": self.workload.runtime.name,
+                "tasks": self.program.n_tasks,
                 "adapters": asdict(self.workload.adapters) if self.workload.adapters else None,
                 "chips": plan.chips, "silicon_mm2": area * plan.chips if area else None,
                 "tokens_per_s_all_replicas": (m["tokens_per_s"] * plan.parallel.dp

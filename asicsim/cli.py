@@ -389,6 +389,9 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
                    "0.5 %; up to 3 % for several sequences pipelined through a spatial chip); --exact simulates "
                    "every step.")
+@click.option("--runtime", default=None, metavar="PROFILE",
+              help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
+                   "default, adds nothing; trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")
 @click.option("--lora", default=None, metavar="RANK[:TARGETS]",
               help="LoRA-style adapters of RANK on the projections TARGETS (comma-separated; default "
                    "qkv,o,gate_up,down), e.g. 16 or 8:qkv,o. A hardwired chip keeps them in its KV SRAM.")
@@ -402,8 +405,8 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @_chatty
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, lora: str | None, as_json: bool, trace_path: str | None,
-            trace_steps: str | None) -> None:
+            micro_batches: int | None, fast: bool, runtime: str | None, lora: str | None, as_json: bool,
+            trace_path: str | None, trace_steps: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
     from asicsim.api import predict as run_predict
     from asicsim.compile.adapters import parse_lora
@@ -414,7 +417,7 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
     with _Stage(f"simulating {model} on {system}"):
         result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
                              adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
-                             micro_batches=micro_batches, fast=fast)
+                             micro_batches=micro_batches, fast=fast, runtime=runtime)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")

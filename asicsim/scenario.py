@@ -62,10 +62,27 @@ class WorkloadSpec(Spec):
                 raise ValueError(e.reason) from None
         return lora
 
+    runtime: str = Field("bare", description="The serving stack's profile (bare adds nothing; trtllm-0.5, "
+                                             "lmdeploy-0.1, or a profile YAML path), as predict --runtime.")
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime_known(cls, name: str) -> str:
+        from asicsim.hardware import load_runtime
+
+        try:
+            load_runtime(name)
+        except InputError as e:
+            raise ValueError(e.reason) from None
+        return name
+
     def workload(self) -> Workload:
+        from asicsim.hardware import load_runtime
+
         data = self.model_dump()
         lora = data.pop("lora")
-        return Workload(**data, adapters=parse_lora(lora) if lora is not None else None)
+        runtime = load_runtime(data.pop("runtime"))
+        return Workload(**data, adapters=parse_lora(lora) if lora is not None else None, runtime=runtime)
 
 
 class CompareSpec(Spec):

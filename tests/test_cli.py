@@ -115,3 +115,19 @@ def test_bad_model_config(tmp_path):
     result = CliRunner().invoke(main, ["predict", "--model", str(path), "--system", "h100-sxm"])
     assert result.exit_code == 2 and "my-model.json" in result.output
     assert "num_attention_heads" in result.output or "num_key_value_heads" in result.output
+
+
+def test_runtime_profile_on_the_command_line_adds_its_request_cost_to_ttft():
+    import json
+
+    from asicsim.hardware import load_runtime
+
+    bare = json.loads(invoke("predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--generate", "4",
+                             "--json").stdout)
+    trt = json.loads(invoke("predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--generate", "4",
+                            "--runtime", "trtllm-0.5", "--json").stdout)
+    profile = load_runtime("trtllm-0.5")
+    assert bare["runtime"] == "bare" and trt["runtime"] == "trtllm-0.5" and profile.request_ns > 0
+    assert trt["ttft_ms"] - bare["ttft_ms"] == pytest.approx(profile.request_ns / 1e6, rel=1e-6)
+    bad = invoke("predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--runtime", "nope")
+    assert bad.exit_code == 2 and "trtllm-0.5" in bad.output

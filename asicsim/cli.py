@@ -471,6 +471,9 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
+@click.option("--burstiness", type=float, default=1.0, show_default=True,
+              help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
+                   "above 1: gamma-distributed gaps, the same mean rate in bursts).")
 @click.option("--concurrency", type=int, default=None,
               help="Closed loop: C users, each sending its next request when the last finishes.")
 @click.option("--trace-file", "trace_file", type=click.Path(dir_okay=False), default=None,
@@ -492,7 +495,8 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
 @_chatty
-def serve(model: str, system: str, rate: float | None, concurrency: int | None, trace_file: str | None,
+def serve(model: str, system: str, rate: float | None, burstiness: float, concurrency: int | None,
+          trace_file: str | None,
           requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
           dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
@@ -508,7 +512,7 @@ def serve(model: str, system: str, rate: float | None, concurrency: int | None, 
     if trace_file is not None:
         wl = serving.load_trace(trace_file)
     elif rate is not None:
-        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed)
+        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness)
     else:
         wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
     with _Stage(f"serving {model} on {system}"):

@@ -99,14 +99,24 @@ def _lengths(rng: np.random.Generator, n: int, prompt, output, lengths) -> list[
     return list(zip(ps.tolist(), os_.tolist()))
 
 
-def poisson(rate: float, n: int, *, prompt=512, output=128, lengths=None, seed: int = 0) -> Workload:
+def poisson(rate: float, n: int, *, prompt=512, output=128, lengths=None, seed: int = 0,
+            burstiness: float = 1.0) -> Workload:
     """``n`` requests arriving as a Poisson process of ``rate`` requests/s. Lengths: fixed
-    ``prompt``/``output``, uniform integer ranges ``(low, high)``, or drawn from ``lengths``."""
+    ``prompt``/``output``, uniform integer ranges ``(low, high)``, or drawn from ``lengths``.
+    ``burstiness`` is the coefficient of variation of the gaps between arrivals: 1 is Poisson;
+    above 1 the gaps are gamma-distributed with shape 1/cv², the same mean rate in bursts."""
     _check_count(n)
     if not rate > 0 or not math.isfinite(rate):
         raise InputError("--rate", None, f"must be a positive number of requests per second, got {rate}")
+    if not 0 < burstiness <= 100 or not math.isfinite(burstiness):
+        raise InputError("--burstiness", None, f"is the gaps' coefficient of variation: more than 0 and at most "
+                         f"100 (1 is Poisson), got {burstiness}")
     rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1e9 / rate, size=n)
+    if burstiness == 1.0:
+        gaps = rng.exponential(1e9 / rate, size=n)
+    else:
+        shape = 1.0 / burstiness ** 2
+        gaps = rng.gamma(shape, 1e9 / rate / shape, size=n)
     arrivals = np.cumsum(gaps) - gaps[0]  # the first request arrives at 0
     pairs = _lengths(rng, n, prompt, output, lengths)
     return Workload(tuple(Request(i, float(a), p, o) for i, (a, (p, o)) in enumerate(zip(arrivals, pairs))),

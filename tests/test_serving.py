@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -175,3 +176,20 @@ def test_cli_json_and_table():
 def test_cli_bad_input_exits_2(extra, says):
     out = CliRunner().invoke(main, ["serve", "--model", MODEL, "--system", SYSTEM] + extra)
     assert out.exit_code == 2 and says in out.output and "Traceback" not in out.output
+
+
+def test_bursty_arrivals_keep_the_rate_and_lengthen_the_queue(llama8b, h100):
+    from asicsim.serving import poisson
+
+    smooth = poisson(20.0, 400, prompt=64, output=8, seed=5)
+    bursty = poisson(20.0, 400, prompt=64, output=8, seed=5, burstiness=4.0)
+    gaps = [np.diff([r.arrival_ns for r in wl.requests]) for wl in (smooth, bursty)]
+    assert gaps[0].mean() == pytest.approx(5e7, rel=0.15) and gaps[1].mean() == pytest.approx(5e7, rel=0.5)
+    assert gaps[0].std() / gaps[0].mean() == pytest.approx(1.0, rel=0.2)
+    assert gaps[1].std() / gaps[1].mean() > 2.5  # a coefficient of variation near 4
+    costs = StepCosts(llama8b, h100, bucket=64)
+    budget = kv_budget(llama8b, h100)
+    calm, burst = (simulate(wl, costs, budget).metrics for wl in (smooth, bursty))
+    assert burst["queue_p99_ms"] > calm["queue_p99_ms"]
+    with pytest.raises(InputError):
+        poisson(20.0, 10, burstiness=0)

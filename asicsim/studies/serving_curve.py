@@ -43,6 +43,8 @@ class ServingSpec(Spec):
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
     slo: SLOSpec = SLOSpec()
+    burstiness: float = Field(1.0, gt=0, le=100, description="Coefficient of variation of the gaps between "
+                                                            "arrivals: 1 is Poisson, above 1 gamma bursts.")
     seed: int = 0
 
 
@@ -63,7 +65,8 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
             continue
         for rate in spec.rates:
             progress(f"{name} at {rate:g} req/s")
-            wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed)
+            wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed,
+                                 burstiness=spec.burstiness)
             r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
                                  slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
             rows.append({"system": name, "rate": rate, "fits": True, **r.metrics})

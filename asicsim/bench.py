@@ -131,8 +131,9 @@ def _measure(name: str, repeat: int, out) -> None:
     out.put((runs, rss / 1e6 if sys.platform == "darwin" else rss / 1e3))
 
 
-def run_bench(repeat: int = 3, names: tuple[str, ...] = DEFAULT) -> str:
-    lines = []
+def measure(repeat: int = 3, names: tuple[str, ...] = DEFAULT) -> list[dict]:
+    """Each workload's medians over ``repeat`` runs, as plain records (``bench --json``)."""
+    out = []
     ctx = multiprocessing.get_context("fork")
     for name in names:
         queue = ctx.Queue()
@@ -142,16 +143,34 @@ def run_bench(repeat: int = 3, names: tuple[str, ...] = DEFAULT) -> str:
         child.join()
         wall = statistics.median(r[0] for r in runs)
         engine = statistics.median(r[2] for r in runs)
-        tasks = runs[0][1]
-        lines += [f"{name} ({WORKLOADS[name][0]}), median of {repeat}:",
+        tasks, points, refused = runs[0][1], runs[0][3], runs[0][4]
+        out.append({"workload": name, "description": WORKLOADS[name][0], "repeat": repeat, "wall_s": wall,
+                    "tasks": tasks or None, "engine_s": engine if tasks else None,
+                    "tasks_per_s": tasks / engine if tasks and engine else None, "peak_mb": peak_mb,
+                    "requests": points if WORKLOADS[name][1] is None else None,
+                    "points": points if WORKLOADS[name][1] is not None and points > 2 else None,
+                    "refused": refused if points > 2 else None})
+    return out
+
+
+def run_bench(repeat: int = 3, names: tuple[str, ...] = DEFAULT) -> str:
+    return render(measure(repeat, names))
+
+
+def render(records: list[dict]) -> str:
+    """The records as the text ``asicsim bench`` prints."""
+    lines = []
+    for r in records:
+        wall = r["wall_s"]
+        lines += [f"{r['workload']} ({r['description']}), median of {r['repeat']}:",
                   f"  wall time        {wall:.2f} s (load + compile + simulate + metrics)"]
-        if tasks:
-            lines += [f"  tasks simulated  {tasks:,}", f"  engine           {engine:.2f} s, {tasks / engine:,.0f} tasks/s"]
-        lines.append(f"  peak memory      {peak_mb:,.0f} MB (max RSS of its process)")
-        points, refused = runs[0][3], runs[0][4]
-        if WORKLOADS[name][1] is None:
-            lines.append(f"  requests         {points:,} served, {points / wall:,.0f} requests/s of wall time")
-        elif points > 2:
-            lines.append(f"  points           {points:,} ({refused:,} refused at once as not fitting), "
-                         f"{points / wall:.2f} points/s, {wall / points * 1e3:,.0f} ms a point")
+        if r["tasks"]:
+            lines += [f"  tasks simulated  {r['tasks']:,}",
+                      f"  engine           {r['engine_s']:.2f} s, {r['tasks_per_s']:,.0f} tasks/s"]
+        lines.append(f"  peak memory      {r['peak_mb']:,.0f} MB (max RSS of its process)")
+        if r["requests"] is not None:
+            lines.append(f"  requests         {r['requests']:,} served, {r['requests'] / wall:,.0f} requests/s of wall time")
+        elif r["points"] is not None:
+            lines.append(f"  points           {r['points']:,} ({r['refused']:,} refused at once as not fitting), "
+                         f"{r['points'] / wall:.2f} points/s, {wall / r['points'] * 1e3:,.0f} ms a point")
     return "\n".join(lines)

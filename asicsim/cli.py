@@ -433,11 +433,13 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
 @click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k", "groq-256", "serve-1k",
                                                    "sweep-500"]), multiple=True,
               help="Which reference workload to time (repeatable; default: all but sweep-500).")
-def bench(repeat: int, workloads: tuple[str, ...]) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the workloads' medians instead.")
+def bench(repeat: int, workloads: tuple[str, ...], as_json: bool) -> None:
     """Time reference workloads: wall time, tasks simulated, engine tasks/s, peak memory."""
-    from asicsim.bench import DEFAULT, run_bench
+    from asicsim.bench import DEFAULT, measure, render
 
-    click.echo(run_bench(repeat, workloads or DEFAULT))
+    records = measure(repeat, workloads or DEFAULT)
+    click.echo(json.dumps(records, indent=2) if as_json else render(records))
 
 
 @main.command()

@@ -51,6 +51,15 @@ def test_bench_reports_rate_and_memory():
     assert "scale-out" not in result.output
 
 
+def test_bench_json_parses_with_the_same_figures():
+    import json
+
+    records = json.loads(invoke("bench", "--repeat", "1", "--workload", "generate-10k", "--json").stdout)
+    (r,) = records
+    assert r["workload"] == "generate-10k" and r["tasks"] > 0 and r["wall_s"] > 0 and r["peak_mb"] > 0
+    assert r["tasks_per_s"] == r["tasks"] / r["engine_s"]
+
+
 BAD_CHIP = """name: broken
 mapping: temporal
 blocks:

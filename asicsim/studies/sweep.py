@@ -156,14 +156,25 @@ class _Store:
 
 
 def point_row(spec_data: dict, path: str, point: dict[str, Any]) -> dict:
-    """One point's row, from plain data alone (what a worker process or Dask worker runs)."""
+    """One point's row, from plain data alone (what a worker process or Dask worker runs): the
+    run's results, and derived fields of the point's chip (its die area estimated by the area
+    model, and the silicon of the chips the run took, where the model can estimate them)."""
     spec, where = SweepSpec.model_validate(spec_data), Path(path)
     try:
         model = _model(spec, where, point)
         system, workload = _configure(spec, where, point)
-        return {"point": point, "ok": True, **run(model, system, workload).row()}
+        result = run(model, system, workload)
+        return {"point": point, "ok": True, **result.row(), **_derived(result.plan)}
     except InputError as e:
         return {"point": point, "ok": False, "reason": e.reason}
+
+
+def _derived(plan) -> dict:
+    from asicsim.hardware.area import estimate_area
+
+    est = estimate_area(plan.chip)
+    area = est.total_mm2 if est else None
+    return {"area_mm2_estimate": area, "silicon_mm2_estimate": area * plan.chips if area else None}
 
 
 def _model(spec: SweepSpec, path: Path, point: dict[str, Any]):
@@ -194,6 +205,7 @@ def _execute(spec: SweepSpec, path: Path, todo: list[tuple[int, dict]], done, pr
     """Run ``todo`` (index, point) here, on local processes or on a Dask cluster; ``done(i, row)``
     as each finishes."""
     data = spec.model_dump(mode="json")
+    by_index = dict(todo)
     if spec.scheduler:
         try:
             from dask.distributed import Client, as_completed
@@ -207,7 +219,9 @@ def _execute(spec: SweepSpec, path: Path, todo: list[tuple[int, dict]], done, pr
         with client:
             futures = {client.submit(point_row, data, str(path), p, pure=False): i for i, p in todo}
             for fut in as_completed(futures):
-                done(futures[fut], fut.result())
+                i = futures[fut]
+                progress(", ".join(f"{k}={v}" for k, v in by_index[i].items()) or spec.system)
+                done(i, fut.result())
         return
     if spec.workers > 1 and len(todo) > 1:
         import multiprocessing
@@ -216,7 +230,9 @@ def _execute(spec: SweepSpec, path: Path, todo: list[tuple[int, dict]], done, pr
         with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = {pool.submit(point_row, data, str(path), p): i for i, p in todo}
             for fut in finished(futures):
-                done(futures[fut], fut.result())
+                i = futures[fut]
+                progress(", ".join(f"{k}={v}" for k, v in by_index[i].items()) or spec.system)
+                done(i, fut.result())
         return
     for i, point in todo:
         progress(", ".join(f"{k}={v}" for k, v in point.items()) or spec.system)
@@ -336,16 +352,18 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
     """One row per point: its field values, then TTFT, TPOT and tokens/s (or why it was skipped)."""
     rows = doc["rows"]
     fields = list(dict.fromkeys(f for r in rows for f in r["point"]))
-    header = [f.split(".")[-1][:18] for f in fields] + ["TTFT ms", "TPOT ms", "tok/s"]
+    area = any(r.get("area_mm2_estimate") for r in rows)
+    header = [f.split(".")[-1][:18] for f in fields] + ["TTFT ms", "TPOT ms", "tok/s"] + (["mm² est"] if area else [])
     body, notes = [], []
     for r in rows:
         cells = [str(r["point"][f]) for f in fields]
         if r["ok"]:
             tpot = f"{r['tpot_ms']:.3f}" if r["tpot_ms"] is not None else "-"
             tps = f"{r['tokens_per_s']:,.0f}" if r["tokens_per_s"] is not None else "-"
-            body.append(cells + [f"{r['ttft_ms']:.2f}", tpot, tps])
+            body.append(cells + [f"{r['ttft_ms']:.2f}", tpot, tps]
+                        + ([f"{r['area_mm2_estimate']:,.0f}" if r.get("area_mm2_estimate") else "-"] if area else []))
         else:
-            body.append(cells + ["skipped", "-", "-"])
+            body.append(cells + ["skipped", "-", "-"] + (["-"] if area else []))
             notes.append(f"skipped {', '.join(cells)}: {r['reason'][:100]}")
     skipped = sum(not r["ok"] for r in rows)
     notes.append(f"{len(rows) - skipped} ran, {skipped} skipped (cannot run), "

@@ -310,7 +310,9 @@ def sweep(scenario: str, out: str | None, workers: int | None, scheduler: str | 
         overrides["workers"] = workers
     if scheduler is not None:
         overrides["scheduler"] = scheduler
-    with _Progress(None) as note:
+    from asicsim.studies.sweep import point_count
+
+    with _Progress(point_count(load_scenario(scenario, overrides), Path(scenario))) as note:
         output = run_scenario(scenario, note, overrides)
     try:
         path = write_results(load_scenario(scenario, overrides), output, folder)

@@ -131,7 +131,7 @@ def test_a_sweep_marks_its_pareto_front_and_draws_it(tmp_path):
     rows, front = doc["rows"], doc["pareto"]["front"]
     assert front and all(rows[i]["point"]["chip.hbm.bandwidth_gbps_per_channel"] == 40 for i in front)
     assert doc["sensitivity"]["fields"][0]["field"] == "chip.hbm.bandwidth_gbps_per_channel"
-    assert (tmp_path / "o" / "pareto.png").exists()
+    assert (tmp_path / "o" / "pareto.png").exists() and (tmp_path / "o" / "sensitivity.png").exists()
     bad = _sweep(tmp_path, "  workload.batch: [1]\n", "pareto: [tokens_per_s:fastest, tpot_ms:min]\n")
     refused = CliRunner().invoke(main, ["sweep", str(bad), "--out", str(tmp_path / "p")])
     assert refused.exit_code == 2 and "pareto.0" in refused.output

@@ -90,6 +90,11 @@ def _points(spec: SweepSpec, path: Path) -> list[dict[str, Any]]:
     return [z | d | g for z in zipped for d in drawn for g in grid]
 
 
+def point_count(spec: SweepSpec, path: Path) -> int:
+    """How many points the sweep has (for a progress bar's total and its ETA)."""
+    return len(_points(spec, path))
+
+
 def _sampled(sample: SampleSpec, path: Path) -> list[dict[str, Any]]:
     """The sample's points, the same for the same seed."""
     import numpy as np
@@ -387,14 +392,31 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
 
 
 def write_figures(doc: dict, folder: Path) -> list[Path]:
-    """The Pareto front of the first two objectives over every point that ran (when asked for)."""
-    pareto = doc.get("pareto") or {}
-    if len(pareto.get("objectives", [])) < 2:
-        return []
+    """The Pareto front of the first two objectives over every point that ran (when asked for),
+    and the sensitivity of the chosen metric to each swept field (when more than one varies)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    paths = []
+    sens = (doc.get("sensitivity") or {}).get("fields") or []
+    if len(sens) > 1:
+        metric = doc["sensitivity"]["metric"]
+        fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.45 * len(sens)))
+        names = [e["field"] for e in sens][::-1]
+        ax.barh(names, [e["spread"] or 1.0 for e in sens][::-1], color="C0")
+        ax.axvline(1.0, color="0.4", lw=0.8)
+        ax.set_xlabel("highest / lowest mean over the field's values")
+        ax.set_title(f"what moves {metric} most")
+        fig.tight_layout()
+        for p in (folder / "sensitivity.png", folder / "sensitivity.svg"):
+            fig.savefig(p, dpi=110)
+            paths.append(p)
+        plt.close(fig)
+    pareto = doc.get("pareto") or {}
+    if len(pareto.get("objectives", [])) < 2:
+        return paths
 
     (cx, _), (cy, _) = (o.rpartition(":")[::2] for o in pareto["objectives"][:2])
     ran = [(i, r) for i, r in enumerate(doc["rows"]) if r.get("ok") and isinstance(r.get(cx), (int, float))
@@ -409,8 +431,8 @@ def write_figures(doc: dict, folder: Path) -> list[Path]:
     ax.set_title(f"{doc['model']} on {doc['system']}: {len(ran)} points")
     ax.legend(loc="best")
     fig.tight_layout()
-    paths = [folder / "pareto.png", folder / "pareto.svg"]
-    for p in paths:
+    for p in (folder / "pareto.png", folder / "pareto.svg"):
         fig.savefig(p, dpi=110)
+        paths.append(p)
     plt.close(fig)
     return paths

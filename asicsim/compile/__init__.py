@@ -36,7 +36,7 @@ from asicsim.model.ops import OpKind, StepShape
 from asicsim.program import Level, Program, ProgramBuilder, StepRef
 
 __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
-           "compile_run", "plan_run", "simulated_steps", "step_breaks", "step_shapes"]
+           "compile_run", "plan_run", "simulated_steps", "step_shapes"]
 
 
 def step_shapes(workload: Workload, indices: list[int] | None = None) -> list[tuple[str, StepShape]]:
@@ -54,20 +54,15 @@ def _step_shapes(w: Workload, indices: list[int] | None = None):
         yield "decode", StepShape(w.batch, t, w.prompt + (j - 1) * t, t)
 
 
-def step_breaks(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
-    """The decode steps (1-based) whose shape differs from the step before."""
-    tp = plan.parallel.tp if plan.mapping is Mapping.TEMPORAL else 1
-    return break_points(model, workload.prompt, workload.generate - 1, workload.batch // plan.micro_batches,
-                        plan.numerics, tp)
-
-
 def simulated_steps(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
     """The decode steps (1-based) the Program holds: all of them, or under ``fast`` a sample
     that straddles every point where a step's shape changes."""
     n = workload.generate - 1
     if not workload.fast:
         return list(range(1, n + 1))
-    return sampled_steps(n, step_breaks(plan, model, workload))
+    tp = plan.parallel.tp if plan.mapping is Mapping.TEMPORAL else 1
+    breaks = break_points(model, workload.prompt, n, workload.batch // plan.micro_batches, plan.numerics, tp)
+    return sampled_steps(n, breaks)
 
 
 class _Blocks:
@@ -378,9 +373,9 @@ def _join(per_rank: list[list[int]]) -> list[int]:
     return [t for tasks in per_rank for t in tasks]
 
 
-def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list[int] | None = None) -> Program:
+def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     """The Program that carries out ``plan``: every step, every op, every task (of the decode
-    steps ``indices`` where given, else of :func:`simulated_steps`)."""
+    steps :func:`simulated_steps` picks)."""
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics
@@ -390,9 +385,9 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, indices: list
     bytes_per_token = model.hidden * num.act_bytes
     last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
     graphs: dict[StepShape, tuple] = {}
-    if not workload.fast and indices is None:  # a task per layer and decode step at the least: refuse
-        _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)  # before listing
-    indices = simulated_steps(plan, model, workload) if indices is None else indices
+    if not workload.fast:  # a task per layer and decode step at the least: refuse before listing the steps
+        _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)
+    indices = simulated_steps(plan, model, workload)
     before = 0
     for k, (index, (phase, shape)) in enumerate(zip([0] + indices, _step_shapes(workload, indices))):
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?

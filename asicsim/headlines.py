@@ -32,8 +32,9 @@ def times(r: float) -> str:
 
 def headlines(doc: dict) -> list[str]:
     """The sentences that sum up ``doc`` (a results.json document), most important first."""
-    kind = (doc.get("scenario") or {}).get("kind", "compare")
-    fn = KINDS.get(kind)
+    scenario = doc.get("scenario")
+    kind = scenario.get("kind", "compare") if isinstance(scenario, dict) else "compare"
+    fn = KINDS.get(kind) if isinstance(kind, str) else None
     try:
         return fn(doc) if fn else []
     except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):

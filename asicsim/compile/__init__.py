@@ -189,6 +189,7 @@ def _parallel(model: ModelSpec, system: System, workload: Workload) -> Parallel:
 def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
     """Decide everything about the run, or refuse it with one clear InputError."""
     workload.check()
+    _check_context(model, workload)
     system = scale_out(model, remap(system, workload), workload)
     chip = system.chip
     num = numerics_for(workload, chip)
@@ -206,6 +207,17 @@ def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
     return Plan(model.name, system, par, num, weights_in, kv_in, stages, par.micro_batches,
                 system.network.collective if system.network else Collective.AUTO,
                 held[0], held[1])
+
+
+def _check_context(model: ModelSpec, workload: Workload) -> None:
+    """Refuse a sequence longer than the model was trained for (``max_position_embeddings``): its
+    positions past that are not defined, so timing them would be timing a model that does not exist."""
+    ctx, need = model.max_context, workload.max_context
+    if ctx is not None and need > ctx:
+        raise InputError(model.source, "max_position_embeddings",
+                         f"{model.name} takes at most {ctx:,} tokens of context, but prompt {workload.prompt:,} "
+                         f"+ {workload.generate:,} generated tokens need {need:,}; use a shorter prompt or fewer "
+                         f"generated tokens (--prompt/--generate; workload.prompt/generate in a scenario)")
 
 
 def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program:

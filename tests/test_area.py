@@ -140,6 +140,16 @@ def test_chips_json_shows_estimate_beside_public_area():
     assert rows["h100-sxm"]["area_mm2_public"] == 814
     assert rows["h100-sxm"]["area_mm2_estimate"] == pytest.approx(estimate_area(load_chip("h100-sxm")).total_mm2)
     assert rows["tpu-v6e"]["area_mm2_estimate"] is None
+    # a hardwired chip names what its ROM holds: the model, the declared weights and the fingerprint
+    # a run is checked against (a same-shape config under another name has that fingerprint too, and
+    # is refused by name: test_a_hardwired_model_spreads_over_the_dies_its_rom_needs)
+    from asicsim.compile.placement import model_fingerprint
+
+    ident = rows["taalas-hc1"]["hardwired_identity"]
+    assert ident["model"] == "llama-3.1-8b" and "Taalas" in ident["weights_id"]
+    assert ident["fingerprint"] == model_fingerprint(load_model("llama-3.1-8b"))
+    assert ident["fingerprint"] != model_fingerprint(load_model("llama-3.1-70b"))
+    assert rows["h100-sxm"]["hardwired_identity"] is None
 
 
 def test_a_hardwired_model_spreads_over_the_dies_its_rom_needs():
@@ -169,3 +179,22 @@ def test_the_error_table_in_docs_is_the_models_output():
     text = (root / "docs" / "area.md").read_text()
     shown = text.split("<!-- area-table -->\n", 1)[1].split("\n<!-- /area-table -->", 1)[0]
     assert shown == area_table()
+
+
+def test_a_hardwired_moe_holds_every_expert_and_needs_the_dies_for_them():
+    """scenarios/chips/hardwired-mixtral-8x7b.yaml: a token uses 2 of 8 experts, but which two is
+    decided at run time, so the ROM holds all 46.7B weights: 187 Gbit, 6 dies of 33 Gbit, where the
+    12.9B active weights alone would fit in 2. Other MoE models: the die count the area model gives."""
+    from asicsim.compile import Workload, check_run
+    from asicsim.hardware import load_system
+
+    root = Path(__file__).resolve().parents[1]
+    system = load_system(str(root / "scenarios" / "chips" / "hardwired-mixtral-8x7b.yaml"))
+    model = load_model("mixtral-8x7b")
+    assert model.active_params() < model.params() / 3
+    assert check_run(model, system, Workload(1, 64, 4)) == 6 == -(-model.params() * 4.0 // 33e9)
+    assert -(-model.active_params() * 4.0 // 33e9) == 2
+    assert hardwired_dies(model.params(), 4.0, "tsmc-n6", 815) == 6
+    assert hardwired_dies(load_model("qwen3-30b-a3b").params(), 4.0, "tsmc-n6", 815) == 4
+    with pytest.raises(InputError, match="hardwires mixtral-8x7b; qwen3-30b-a3b differs"):
+        check_run(load_model("qwen3-30b-a3b"), system, Workload(1, 64, 4))

@@ -544,10 +544,14 @@ def _span(name: str, text: str) -> int | tuple[int, int]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def chips(as_json: bool) -> None:
     """List the chip and system presets: peak bf16 TFLOP/s, memory, die area (estimated and public, per
-    chip; see docs/area.md) and the network between chips."""
+    chip; see docs/area.md) and the network between chips. With --json a hardwired chip also names
+    the model in its ROM (hardwired_identity: model, weights_id and the config fingerprint a run
+    is checked against)."""
     from asicsim.hardware.catalog import catalog
 
     rows = catalog()
+    for r in rows:
+        r["hardwired_identity"] = _hardwired_identity(r["name"]) if r["hardwired"] else None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -569,6 +573,20 @@ def chips(as_json: bool) -> None:
                                   ["rows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' "
                                    "together; die areas are per chip ('-': no process node or no public area)"],
                                   labels=1, left=(2, 9))]))
+
+
+def _hardwired_identity(name: str) -> dict:
+    """What a hardwired preset's ROM holds: the model's name, the declared weights, the fingerprint of
+    the model's shape (compile.placement.model_fingerprint: a run is refused unless its model has
+    this name and this fingerprint), the bits per weight and the ROM's size."""
+    from asicsim.compile.placement import model_fingerprint
+    from asicsim.hardware import load_system
+    from asicsim.model import load_model
+
+    rom = load_system(name).chip.rom
+    return {"model": rom.model, "weights_id": rom.weights_id or None,
+            "fingerprint": model_fingerprint(load_model(rom.model)), "weight_bits": rom.weight_bits,
+            "rom_gbit": rom.capacity_gbit}
 
 
 def _mm2(x: float | None) -> str:

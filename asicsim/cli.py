@@ -387,10 +387,11 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @click.option("--dp", type=click.IntRange(min=1), default=None, help="Data-parallel replicas (default 1).")
 @click.option("--micro-batches", type=click.IntRange(min=1), default=None,
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
-@click.option("--fast/--exact", default=False, show_default=True,
+@click.option("--fast/--exact", default=None,
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
                    "0.5 %; up to 3 % for several sequences pipelined through a spatial chip); --exact simulates "
-                   "every step.")
+                   "every step. Default: exact, unless that is more than one run may simulate (8M tasks, ~5 GB): "
+                   "then fast, with a note on stderr.")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
                    "default, adds nothing; trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")
@@ -407,19 +408,31 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @_chatty
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, runtime: str | None, lora: str | None, as_json: bool,
+            micro_batches: int | None, fast: bool | None, runtime: str | None, lora: str | None, as_json: bool,
             trace_path: str | None, trace_steps: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
+    from functools import partial
+
     from asicsim.api import predict as run_predict
+    from asicsim.compile import BudgetError
     from asicsim.compile.adapters import parse_lora
     from asicsim.report_text import comparison_table
 
     steps = _trace_steps(trace_path, trace_steps)
     adapters = parse_lora(lora) if lora is not None else None
+    go = partial(run_predict, model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
+                 adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                 micro_batches=micro_batches, runtime=runtime)
     with _Stage(f"simulating {model} on {system}"):
-        result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                             adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
-                             micro_batches=micro_batches, fast=fast, runtime=runtime)
+        try:
+            result = go(fast=bool(fast))
+        except BudgetError as e:
+            if fast is not None:  # --exact asked for: refuse with the estimate
+                raise
+            _OUT.status(f"note: every step would be too many to simulate ({e.reason.split(';')[0]}); simulating the "
+                      "prefill and sampled decode steps instead (--fast: within 0.5 %, up to 3 % for several "
+                      "sequences pipelined through a spatial chip); --exact refuses instead.")
+            result = go(fast=True)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")

@@ -185,10 +185,25 @@ def test_long_or_deep_values_are_clipped_in_messages(tmp_path):
 
 def test_a_run_too_large_is_refused_at_once_with_its_memory_and_time():
     result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
-                                       "--generate", "100000"], catch_exceptions=False)
+                                       "--generate", "100000", "--exact"], catch_exceptions=False)
     assert result.exit_code == 2, result.output
     assert re.search(r"about 238,\d{3},\d{3} tasks, taking about \d+ GB of memory and \d+ minutes", result.output)
     assert "--fast" in result.output and "generate fewer tokens" in result.output
+
+
+def test_without_exact_a_run_too_large_for_every_step_is_sampled_with_a_note():
+    import json
+
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
+                                       "--generate", "10000", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "note: every step would be too many" in result.stderr and "23,8" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["fast"] is True and out["decode_steps"] == 9999 and 2 < out["decode_steps_simulated"] < 200
+    # a run that fits is simulated step by step, as before
+    small = json.loads(CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
+                                                 "--generate", "4", "--json"]).stdout)
+    assert small["fast"] is False and small["decode_steps_simulated"] == small["decode_steps"] == 3
 
 
 @pytest.mark.parametrize("args,words", [

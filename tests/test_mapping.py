@@ -51,3 +51,24 @@ def test_figures_read_the_chip_as_run():
     labels = [t.get_text() for t in roofline_figure(r).axes[0].get_legend().get_texts()]
     assert any(f"{ran.compute[0][1] / 1e12:,.0f} TFLOP/s" in label for label in labels)
     assert r.plan.to_dict()["mapping"] == "temporal"
+
+
+def test_a_pipeline_with_more_stages_than_sequences_says_how_few_stages_can_work():
+    """On a spatial pipeline a stage holds one sequence at a time, so with 4 sequences over the
+    HC1's stages the matmul arrays cannot be busy more than 4/stages of the decode window, however
+    compute-bound each stage is while it works; the table and headline say so."""
+    from asicsim.headlines import headlines, pipeline_fill
+    from asicsim.report_text import summary_rows
+
+    r = predict("llama-3.1-8b", "taalas-hc1", batch=4, prompt=64, generate=4)
+    s = r.summary()
+    busy, stages = pipeline_fill(s)
+    assert (busy, stages) == (4, r.plan.stages) and stages > 4
+    assert r.metrics.utilisation["decode"]["matmul"] <= busy / stages
+    rows = dict(summary_rows(s))
+    assert rows["decode stages busy, most"] == f"4 of {stages} ({4 / stages:.0%})"
+    assert rows["decode bound (op time)"].startswith(r.metrics.dominant_bound["decode"])
+    said = " ".join(headlines({"scenario": {"kind": "compare"}, "results": [s]}))
+    assert f"4 sequences in flight over {stages} pipeline stages" in said
+    # a temporal chip has no such row
+    assert pipeline_fill(predict("llama-3.1-8b", "h100-sxm", prompt=64, generate=2).summary()) is None

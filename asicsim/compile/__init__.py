@@ -343,6 +343,10 @@ BYTES_PER_TASK = 600    # peak memory per task (Program, Trace, engine lists), r
 TASKS_PER_S = 50_000    # tasks per second, loading, compiling, simulating and measuring
 
 
+class BudgetError(InputError):
+    """A run refused for its size (tasks, hence memory and time), not for what it asks."""
+
+
 def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> None:
     """Refuse, before building it, a Program too large to simulate on a workstation, saying
     what it would cost (memory and time, estimated from the task count) and how to go further."""
@@ -350,7 +354,7 @@ def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> Non
         hint = ("simulate with --fast (`fast: true` in a scenario's workload): the prefill and sampled "
                 "decode steps, within 0.5 %; or generate fewer tokens" if not workload.fast
                 else "lower the batch or the prompt, or split the run into shorter ones")
-        raise InputError("workload", "generate" if not workload.fast else "batch",
+        raise BudgetError("workload", "generate" if not workload.fast else "batch",
                          f"this run would simulate {'at least' if at_least else 'about'} {tasks:,} tasks, taking "
                          f"{'at least' if at_least else 'about'} "
                          f"{_size(tasks * BYTES_PER_TASK)} of memory and {_duration(tasks / TASKS_PER_S)} "

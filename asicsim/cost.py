@@ -7,6 +7,7 @@ bytes per ns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -178,6 +179,17 @@ def gemm_benchmark_ns(spec: MatmulSpec, memory_gbps: float, m: int, k: int, n: i
     if spec.kernel is None:
         return max(matmul_ns(spec, m, k, n, 1, dtype), nbytes / memory_gbps)
     return max(gemm_kernel(spec, m, k, n, 1, dtype).ns, nbytes / memory_gbps) + spec.kernel.launch_ns
+
+
+def mesh_ns(spec: MatmulSpec) -> float:
+    """The fabric time of one op on a patch of cores joined as a 2D mesh (``mesh_hop_ns`` > 0):
+    the op's input is broadcast along one side of the ⌈√units⌉ × ⌈√units⌉ patch and its partial
+    results are reduced back along the other, each a pipelined chain of ⌈√units⌉ nearest-
+    neighbour hops. Zero for arrays that are not a mesh of cores."""
+    if spec.mesh_hop_ns <= 0:
+        return 0.0
+    side = math.isqrt(spec.units - 1) + 1  # ⌈√units⌉
+    return 2 * side * spec.mesh_hop_ns
 
 
 def vector_ns(spec: VectorSpec, ops: float) -> float:

@@ -5,8 +5,11 @@ project's validation sheet: end-to-end runs (decode tokens/s, time to first toke
 throughput, on one chip or split over several), point-to-point link bandwidth and collective bus
 bandwidth. Its ``role`` column keeps two groups apart: a *calibration* row sets one constant (it
 says which), and can never also check it; every other row is a *check*, an out-of-sample
-prediction that no parameter was fitted to. Presets otherwise take only datasheets and
-microbenchmarks (GEMM, copy bandwidth).
+prediction that no parameter was fitted to, except rows whose role is ``pending: <reason>``
+(a setup the simulator cannot express yet, or whose conditions are too unknown to simulate):
+those are listed with the reason and never simulated or counted. Presets otherwise take only
+datasheets and microbenchmarks (GEMM, copy bandwidth). An end-to-end row with no chip count
+(the source does not state it) runs on as many chips as the model needs.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class Check:
     runtime: str = "bare"
 
     @property
+    def chips_label(self) -> str:
+        return str(self.chips) if self.chips else "auto"
+
+    @property
     def calibrates(self) -> bool:
         return self.role.startswith("calibration")
 
@@ -53,6 +60,18 @@ class Check:
 def measurements() -> list[dict]:
     with MEASUREMENTS.open() as f:
         return list(csv.DictReader(f))
+
+
+def is_pending(row: dict) -> bool:
+    return (row.get("role") or "").startswith("pending")
+
+
+def pending(ids: set[str] | None = None, kinds: set[str] | None = None,
+            chips: set[str] | None = None) -> list[dict]:
+    """Rows listed but not simulated (role ``pending: <reason>``), under the same filters as
+    :func:`run_checks`."""
+    return [r for r in measurements() if is_pending(r) and (ids is None or r["id"] in ids)
+            and (kinds is None or r["kind"] in kinds) and (chips is None or r["chip"] in chips)]
 
 
 def _size_bytes(metric: str) -> float:
@@ -117,7 +136,7 @@ def _membw_prediction(row: dict) -> float:
 def _run_key(row: dict) -> tuple:
     """The run a row needs (a prefill-only row stops at the first token)."""
     generate = 1 if row["metric"] == "ttft_ms" else int(row["generate"])
-    return (row["model"], row["chip"], int(row["chips"]), row["dtype"], int(row["batch"]), int(row["prompt"]),
+    return (row["model"], row["chip"], int(row["chips"] or 0), row["dtype"], int(row["batch"]), int(row["prompt"]),
             generate, row.get("runtime") or "bare")
 
 
@@ -145,7 +164,7 @@ def run_checks(ids: set[str] | None = None, kinds: set[str] | None = None,
     runs: dict[tuple, object] = {}
     checks = []
     for row in measurements():
-        if ids is not None and row["id"] not in ids:
+        if ids is not None and row["id"] not in ids or is_pending(row):
             continue
         if kinds is not None and row["kind"] not in kinds or chips is not None and row["chip"] not in chips:
             continue
@@ -158,7 +177,7 @@ def run_checks(ids: set[str] | None = None, kinds: set[str] | None = None,
         else:
             predicted = _model_prediction(row, runs)
         checks.append(Check(row["id"], row["chip"], row["model"], row["metric"], float(row["value"]),
-                            float(predicted), row["conditions"], row["source"], int(row["chips"] or 1),
+                            float(predicted), row["conditions"], row["source"], int(row["chips"] or 0),
                             row.get("role") or "check", row.get("runtime") or "bare"))
     return checks
 
@@ -188,9 +207,10 @@ def kind_of(c: Check) -> str:
 _KIND = {r["id"]: r["kind"] for r in measurements()}
 
 
-def table(checks: list[Check]) -> str:
+def table(checks: list[Check], waiting: list[dict] | None = None) -> str:
     """Checking rows, then calibration rows (which reproduce the constant they set), then the
-    summaries per chip and per kind: one text, drawn by the shared table renderer."""
+    pending rows (``waiting``, not simulated, each with its reason), then the summaries per chip
+    and per kind: one text, drawn by the shared table renderer."""
     from asicsim.tables import Table, render_text
 
     header = ["id", "chip", "chips", "model", "runtime", "metric", "measured", "predicted", "error"]
@@ -202,11 +222,17 @@ def table(checks: list[Check]) -> str:
         rows, notes = [], []
         for c in group:
             digits = 1 if c.measured >= 10 else 2
-            rows.append([c.id, c.chip, str(c.chips), c.model or "-", c.runtime if c.model else "-", c.metric,
+            rows.append([c.id, c.chip, c.chips_label, c.model or "-", c.runtime if c.model else "-", c.metric,
                          f"{c.measured:.{digits}f}", f"{c.predicted:.{digits}f}", f"{c.error:+.0%}"])
             if c.calibrates:
                 notes.append(f"{c.id}: {c.role}")
         tables.append(Table(title, header, rows, notes, labels=1, left=(1, 3, 4, 5)))
+    if waiting:
+        tables.append(Table("pending (listed, not simulated: the reason is given)",
+                            ["id", "chip", "chips", "model", "metric", "measured", "reason"],
+                            [[r["id"], r["chip"], r["chips"] or "-", r["model"] or "-", r["metric"], r["value"],
+                              r["role"].removeprefix("pending:").strip()] for r in waiting],
+                            labels=1, left=(1, 3, 4, 6)))
     errors = sorted(abs(c.error) for c in checks if not c.calibrates)
     if errors:
         for title, key in (("per chip", lambda c: c.chip), ("per kind", kind_of)):
@@ -245,14 +271,14 @@ restrict the table; `--json` prints it for scripts.
 """
 
 
-def page(checks: list[Check]) -> str:
-    """docs/validation.md: the table (checks, then calibration rows) with the checking rows'
-    median and max |error| per chip and per kind."""
+def page(checks: list[Check], waiting: list[dict] | None = None) -> str:
+    """docs/validation.md: the table (checks, calibration rows, pending rows) with the checking
+    rows' median and max |error| per chip and per kind."""
     rows = []
     for title, key in (("chip", lambda c: c.chip), ("kind", kind_of)):
         rows += ["", f"| {title} | checks | median abs error | max abs error |", "|---|---:|---:|---:|"]
         rows += [f"| {name} | {n} | {med:.0%} | {top:.0%} |" for name, n, med, top in summary(checks, key)]
-    return (PAGE_HEAD + table(checks) + "\n```\n\n## Checking rows by chip and by kind\n" + "\n".join(rows)
+    return (PAGE_HEAD + table(checks, waiting) + "\n```\n\n## Checking rows by chip and by kind\n" + "\n".join(rows)
             + "\n" + PAGE_NOTES)
 
 

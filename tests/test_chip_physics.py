@@ -22,6 +22,7 @@ import pytest
 
 from asicsim.api import Result, run
 from asicsim.compile import Workload
+from asicsim.dtypes import DType
 from asicsim.hardware import load_system
 from asicsim.model import load_model
 
@@ -102,3 +103,77 @@ def test_point_to_point_send_pays_link_rate_and_latency():
     assert tiny - net.collective_overhead_ns == pytest.approx(2 * net.latency_ns, rel=0.05)  # start-up apart
     assert large == pytest.approx(big / rate, rel=0.05)
     assert large - tiny == pytest.approx((big - 64) / rate, rel=0.05)
+
+
+# -- spatial fabrics: the mesh on a wafer, the links between chips ----------------------------------
+
+def _spatial(system: str, **changes):
+    from asicsim.hardware import SystemSpec, build_system
+
+    sys_ = load_system(system)
+    chip = sys_.chip.with_(**changes) if changes else sys_.chip
+    return build_system(SystemSpec(name=sys_.name, chip=chip, count=len(sys_.chips)))  # the chip's own network
+
+
+def test_a_wafer_op_crosses_its_patch_of_cores_twice():
+    """An op on a stage's square patch of cores broadcasts its input along one side and reduces
+    partial sums along the other: 2·⌈√units⌉ hops, so a stage k times larger pays √k times as much."""
+    from asicsim import cost
+    from asicsim.compile.placement import weight_matmul, with_stages
+
+    chip = load_system("cerebras-wse3").chip
+    mm = weight_matmul(chip)
+    assert cost.mesh_ns(mm) == pytest.approx(2 * 166 * mm.mesh_hop_ns)  # ⌈√27,272⌉ = 166
+    bigger = weight_matmul(with_stages(chip, 9))
+    assert mm.units * mm.count - 9 < bigger.units * bigger.count <= mm.units * mm.count  # the same cores, re-cut
+    assert cost.mesh_ns(bigger) == pytest.approx((33 / 9) ** 0.5 * cost.mesh_ns(mm), rel=0.02)
+    assert cost.mesh_ns(weight_matmul(load_system("h100-sxm").chip)) == 0.0  # a GPU is no mesh
+
+
+def test_wafer_decode_pays_the_mesh_once_per_op():
+    """Llama-3.1-8B on one wafer at batch 1: dropping the hop latency shortens a decode step by
+    the mesh crossing of every op that is not fused into its predecessor (at least four and at
+    most ten a layer: norms, projections, attention, the MLP's matmuls). Goes red if the mesh
+    term is dropped or charged per layer instead of per op."""
+    from asicsim import cost
+    from asicsim.compile.placement import weight_matmul
+
+    model = load_model("llama-3.1-8b")
+    wl = Workload(1, PROMPT, GENERATE)
+    with_mesh = run(model, _spatial("cerebras-wse3"), wl)
+    without = run(model, _spatial("cerebras-wse3", **{"core_array.mesh_hop_ns": 0.0}), wl)
+    per_op = cost.mesh_ns(weight_matmul(with_mesh.plan.chip))
+    saved = (with_mesh.metrics.tpot_ms - without.metrics.tpot_ms) * 1e6
+    assert 4 * model.n_layers * per_op <= saved <= 10 * model.n_layers * per_op
+
+
+def test_wafers_give_each_layer_its_own_patch():
+    """A model over several wafers: each wafer is re-cut into as many stages as the layers it holds
+    (plus the LM head's), so no stage sits idle and a layer gets a larger patch; one wafer holding
+    a 32-layer model keeps the preset's 33 stages."""
+    from asicsim.compile import Workload as W, plan_run
+    from asicsim.compile.placement import weight_matmul
+
+    preset = weight_matmul(load_system("cerebras-wse3").chip)
+    one = plan_run(load_model("llama-3.1-8b"), load_system("cerebras-wse3"), W(1, 16, 2))
+    assert weight_matmul(one.chip).count == preset.count == 33
+    big = plan_run(load_model("llama-3.1-405b"), load_system("cerebras-wse3"), W(1, 16, 2))
+    n = len(big.system.chips)
+    mm = weight_matmul(big.chip)
+    assert mm.count == -(-(126 + 1) // n) and big.stages == mm.count * n
+    assert mm.units == preset.units * preset.count // mm.count
+
+
+def test_groq_token_pays_a_link_latency_at_every_chip_boundary():
+    """On Groq a token crosses every chip the model is packed over, one after another: the decode
+    step grows by at least the link latency for each boundary (more where an op split over chips
+    gathers its parts). Goes red if link latency is dropped or the chips run in parallel."""
+    model = load_model("llama-2-7b")
+    wl = Workload(1, PROMPT, GENERATE, dtype=DType.INT8)
+    base = run(model, _spatial("groq-lpu"), wl)
+    no_latency = run(model, _spatial("groq-lpu", **{"network.latency_ns": 0.0}), wl)
+    chips = len(base.plan.system.chips)
+    latency = load_system("groq-lpu").chip.network.latency_ns
+    added = (base.metrics.tpot_ms - no_latency.metrics.tpot_ms) * 1e6
+    assert chips > 20
+    assert (chips - 1) * latency <= added <= 3 * (chips - 1) * latency

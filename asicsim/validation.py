@@ -264,8 +264,9 @@ traffic when that is longer) plus the per-call launch cost of a benchmark's back
 End-to-end rows name the serving stack's runtime profile (`asicsim/hardware/runtimes/`: `bare`
 adds nothing; `trtllm-0.5` and `lmdeploy-0.1` add a per-request cost, each set from one
 calibration row). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
-throughput is the batch's output tokens over the whole run, prefill included. `--kind gemm` and `--chip h100-sxm`
-restrict the table; `--json` prints it for scripts.
+throughput is the batch's output tokens over the whole run, prefill included. Rows whose role is
+`pending: <reason>` are listed after the calibration rows, with the reason, and neither simulated
+nor counted. `--kind gemm` and `--chip h100-sxm` restrict the table; `--json` prints it for scripts.
 
 ```text
 """
@@ -296,6 +297,28 @@ PAGE_NOTES = """
   the network's two constants describe.
 - **Runtime profiles** add a per-request cost set on one GPU; a tensor-parallel run's extra host
   work per rank is not modelled (P24).
+
+- **Groq** (P79–P82, +165 % to +590 %): Groq's figures are per-user speeds of its public service
+  under unknown load, batching and precision, and for P80/P81 on an unknown number of chips. The
+  simulation runs one sequence through a pipeline of as many chips as int8 weights need, each
+  reading its 230 MB of SRAM at 80 TB/s, with a 14 GB/s, ~1 µs link at every chip boundary. That
+  is what the public hardware allows at batch 1; the services run 2.6–7× slower. Their per-token
+  time is ~42 µs a layer for both Llama-2-7B and -70B (widths 4096 and 8192), which points at a
+  per-layer cost that does not scale with the layer's size (synchronisation across the chips that
+  hold a layer, or the serving load) that no public source describes. Nothing was fitted to close
+  the gap. P76 (time to first token at a 550-token prompt) is +15 %, though the measurement also
+  includes the client's network and queueing.
+- **Cerebras** (P84, P85): the wafer is re-cut into one patch of cores per layer it holds (plus
+  the LM head's), and every op crosses its patch twice (input broadcast, partial-sum reduction:
+  2·⌈√cores⌉ hops of an assumed cycle). Llama-3.1-405B over 19 wafers (P85, Nov 2024) comes out
+  −8 %. The 70B launch figure (P84, Aug 2024) is 4.8× slower than the model; Cerebras itself said
+  in October 2024 that the launch release used "only a fraction" of the wafer's bandwidth, compute
+  and I/O, and quoted ~2,100 tok/s for the same model on the same systems after rewriting its
+  kernels (not a row: the release also added speculative decoding). The same holds for the
+  preset's Llama-3.1-8B on one wafer (~9,300 tok/s at batch 1 against the launch's 1,800): at
+  batch 1 the model is set by the wafer's physics (per layer ~1 µs of MACs on a 27,000-core
+  patch plus ~0.3 µs of mesh crossing per op); Cerebras has published no 8B figure from its later
+  software to check it against.
 
 Serving-level rows under request load (MLPerf server, request-rate sweeps) are not in the table
 yet: they need the serving model, and are pending, not passes.

@@ -177,3 +177,46 @@ def test_groq_token_pays_a_link_latency_at_every_chip_boundary():
     added = (base.metrics.tpot_ms - no_latency.metrics.tpot_ms) * 1e6
     assert chips > 20
     assert (chips - 1) * latency <= added <= 3 * (chips - 1) * latency
+
+
+# -- weight-only int4: the group scales it reads, the unpacking it does -----------------------------
+
+def test_int4_decode_reads_each_groups_scale_and_zero():
+    """Group-quantised int4 (tinygemm's layout: a bf16 scale and zero per 32 weights) streams
+    0.625 bytes a weight, not 0.5: a decode step of Llama-2-70B on one A100 reads that much of HBM
+    (plus a small KV cache). Goes red if the group's 4 bytes are dropped."""
+    from asicsim import cost
+
+    model = load_model("llama-2-70b")
+    r = run(model, load_system("a100-sxm-80gb"), Workload(1, 8, 3, dtype=DType.INT4))
+    per_weight = cost.weight_bytes_per_element(DType.INT4)
+    assert per_weight == 0.5 + 4 / 32
+    read = r.metrics.bytes_per_decode_step["hbm_read"]
+    # the embedding table is not streamed (one row a token): ~0.4 % of the weights
+    assert 0.99 * model.params() * per_weight <= read <= 1.01 * model.params() * per_weight
+
+
+def test_int4_unpacking_bounds_a_matmul_when_the_vector_lanes_are_few():
+    """The A100's tensor cores have no int4 rate, so every weight is unpacked on the SMs' vector
+    lanes (15 lane instructions per 8 weights) beside the products. On the preset it hides under
+    the HBM stream; with one lane per SM instead of 64 it sets the step: within 10 % of the
+    weights' unpacking time. Goes red if the unpacking is not charged."""
+    from asicsim import cost
+    from asicsim.compile.placement import numerics_for
+    from asicsim.model.graph import build_graph
+    from asicsim.model.ops import OpKind, StepShape
+
+    model = load_model("llama-2-7b")
+    wl = Workload(1, 8, 3, dtype=DType.INT4)
+    few = _spatial("a100-sxm-80gb", **{"cuda_cores.lanes": 108})
+    vec = next(b for b in few.chip.blocks if b.kind == "vector")
+    mm = next(b for b in few.chip.blocks if b.kind == "matmul")
+    graph = build_graph(model, StepShape(1, 1, 8), numerics_for(wl, few.chip))
+    weights = (sum(op.weight_bytes for op in graph.ops if op.kind is OpKind.MATMUL)
+               / cost.weight_bytes_per_element(DType.INT4))
+    bound = cost.dequant_ns(mm, vec, weights, DType.INT4)
+    slow = run(model, few, wl).metrics.tpot_ms * 1e6
+    fast = run(model, load_system("a100-sxm-80gb"), wl).metrics.tpot_ms * 1e6
+    assert bound > 5 * fast  # far beyond what the HBM stream takes
+    assert bound <= slow <= 1.1 * bound
+    assert cost.dequant_ns(mm, vec, weights, DType.BF16) == cost.dequant_ns(mm, vec, weights, DType.INT8) == 0.0

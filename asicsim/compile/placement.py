@@ -82,10 +82,13 @@ def numerics_for(workload: Workload, chip: ChipSpec) -> Numerics:
     """Bytes per weight, KV element and activation for this run on this chip.
 
     Weights take the requested dtype, except on a hardwired chip, whose weights are fixed at its
-    fabricated quantisation. The KV cache is kept at 8 bits for 8-bit runs and bf16 otherwise.
+    fabricated quantisation; int4 weights carry their group's scale and zero point
+    (``cost.weight_bytes_per_element``). The KV cache is kept at 8 bits for 8-bit runs and bf16 otherwise.
     """
+    from asicsim.cost import weight_bytes_per_element
+
     rom = chip.rom
-    weight = rom.weight_bits / 8 if rom else workload.dtype.bytes
+    weight = rom.weight_bits / 8 if rom else weight_bytes_per_element(workload.dtype)
     kv = 1.0 if workload.dtype in (DType.FP8, DType.INT8) else 2.0
     return Numerics(weight_bytes=weight, kv_bytes=kv, act_bytes=2.0)
 

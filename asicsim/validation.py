@@ -295,9 +295,17 @@ PAGE_NOTES = """
   memory straight into registers, with no asynchronous copy pipeline, so less of its memory
   latency is hidden than a copy's; that occupancy limit is not modelled, and nothing was fitted
   to these rows. int8 here runs on the tensor cores' int8 rate with no unpacking charged.
-- **Static-batch fp8 throughput on eight H100s** (P54–P56, a newer TensorRT-LLM than the
-  `trtllm-0.5` profile, so run `bare`): optimistic; the runs spend most of their time in a short
-  prefill of many sequences, whose serving-stack costs the `bare` profile leaves out.
+- **Static-batch fp8 throughput on eight H100s** (P54–P56, +63 % to +85 %; a newer TensorRT-LLM
+  than the `trtllm-0.5` profile, so run `bare`). Written as latency = fixed + per-sequence ×
+  batch, the three rows give ~115 ms + 5.6 ms a sequence; the simulation gives ~83 ms + 2.7 ms.
+  The fixed part (eight decode steps at TP8: ~11 ms each simulated, ~14 ms implied) is 1.4× off;
+  the per-sequence part, which is the prefill of 128 tokens (18 TFLOP a sequence, with its
+  tensor-parallel all-reduces), is 2.1× off: 18 TFLOP in 5.6 ms is ~400 TFLOP/s per GPU, a fifth
+  of fp8 peak, where the simulated prefill (GEMMs, attention, all-reduces) averages ~830. The
+  page does not state the precision (fp8 is taken from the repository's config.json); at bf16 the
+  simulation is 19–26 % short instead. No public source found says what the prefill spends the
+  rest on (activation quantisation kernels, the context-phase attention, or a 16-bit run), so no
+  mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +14 %.
 - **A skinny fp16 GEMM on A100** (P112, 802816×192×768) runs slower than both its compute and its
   HBM bound in the measurement; the kernel model takes the longer of the two and is optimistic.
 - **A mid-size all-reduce** (P15, 16 MiB) sits between the bandwidth and start-up regimes that

@@ -228,11 +228,12 @@ def table(checks: list[Check], waiting: list[dict] | None = None) -> str:
                 notes.append(f"{c.id}: {c.role}")
         tables.append(Table(title, header, rows, notes, labels=1, left=(1, 3, 4, 5)))
     if waiting:
-        tables.append(Table("pending (listed, not simulated: the reason is given)",
-                            ["id", "chip", "chips", "model", "metric", "measured", "reason"],
-                            [[r["id"], r["chip"], r["chips"] or "-", r["model"] or "-", r["metric"], r["value"],
-                              r["role"].removeprefix("pending:").strip()] for r in waiting],
-                            labels=1, left=(1, 3, 4, 6)))
+        tables.append(Table("pending (listed, not simulated: the reason is given under the table)",
+                            ["id", "chip", "chips", "model", "metric", "measured"],
+                            [[r["id"], r["chip"], r["chips"] or "-", r["model"] or "-", r["metric"], r["value"]]
+                             for r in waiting],
+                            [f"{r['id']}: {r['role'].removeprefix('pending:').strip()}" for r in waiting],
+                            labels=1, left=(1, 3, 4)))
     errors = sorted(abs(c.error) for c in checks if not c.calibrates)
     if errors:
         for title, key in (("per chip", lambda c: c.chip), ("per kind", kind_of)):
@@ -321,8 +322,9 @@ PAGE_NOTES = """
   time is ~42 µs a layer for both Llama-2-7B and -70B (widths 4096 and 8192), which points at a
   per-layer cost that does not scale with the layer's size (synchronisation across the chips that
   hold a layer, or the serving load) that no public source describes. Nothing was fitted to close
-  the gap. P76 (time to first token at a 550-token prompt) is +15 %, though the measurement also
-  includes the client's network and queueing.
+  the gap. P76 (time to first token at a 550-token prompt, measured at a client) is pending: its
+  network and queueing share is unknown, and the simulator runs a prompt through Groq's chips as
+  one piece, chip after chip, where a compiler can stream it through in chunks.
 - **Cerebras** (P84, P85): the wafer is re-cut into one patch of cores per layer it holds (plus
   the LM head's), and every op crosses its patch twice (input broadcast, partial-sum reduction:
   2·⌈√cores⌉ hops of an assumed cycle). Llama-3.1-405B over 19 wafers (P85, Nov 2024) comes out

@@ -294,9 +294,11 @@ def with_stages(chip: ChipSpec, stages: int) -> ChipSpec:
 
 def stages_per_chip(model: ModelSpec, chip: ChipSpec, n_chips: int) -> int | None:
     """How many stages each chip of a layer-per-stage spatial system takes for ``model``: its
-    share of the layers plus the LM head's stage, or None where the chip's stages are fixed (one
-    chip one stage, or a hardwired chip whose arrays sit beside their own layer's weights)."""
+    share of the layers plus the LM head's stage, or None where the chip's stages are fixed: one
+    chip one stage, a hardwired chip whose arrays sit beside their own layer's weights, or arrays
+    that are not a uniform mesh of cores (no ``mesh_hop_ns``), which cannot be re-partitioned."""
+    mm = weight_matmul(chip)
     if (chip.mapping is not Mapping.SPATIAL or chip.rom is not None or chip.sram_for("weights") is None
-            or getattr(weight_matmul(chip), "count", 1) == 1):
+            or mm.count == 1 or mm.mesh_hop_ns <= 0):
         return None
     return max(1, math.ceil((model.n_layers + 1) / n_chips))

@@ -149,7 +149,9 @@ class MatmulSpec(Spec):
     ``mesh_hop_ns`` describes units laid out as a square two-dimensional mesh of cores, each
     talking only to its four neighbours (a wafer): every op on one instance of the block first
     broadcasts its input across the patch and then reduces partial results back over it, about
-    ``2 × ⌈√units⌉`` hops of ``mesh_hop_ns`` each, paid once per op (see ``cost.mesh_ns``).
+    ``2 × ⌈√units⌉`` hops of ``mesh_hop_ns`` each, paid once per op (see ``cost.mesh_ns``). On a
+    spatial chip such a mesh is re-cut for each run into one stage per layer it holds (plus the
+    LM head's), whatever ``count`` says.
     """
 
     kind: Literal["matmul"]

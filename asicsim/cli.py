@@ -468,7 +468,7 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
     """Compare predictions with public measurements of real chips (calibration rows apart)."""
     from dataclasses import asdict
 
-    from asicsim.validation import measurements, page, run_checks, table
+    from asicsim.validation import measurements, page, pending, run_checks, table
 
     known = sorted({r["chip"] for r in measurements()})
     for name in chip_names:
@@ -476,12 +476,18 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
             raise InputError("--chip", name, f"no measurement row is on this chip; rows cover: {', '.join(known)}")
     with _Stage("simulating every measured setup"):
         checks = run_checks(kinds=set(kinds) or None, chips=set(chip_names) or None)
+    waiting = pending(kinds=set(kinds) or None, chips=set(chip_names) or None)
     if as_json:
-        click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks], indent=2))
+        click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks]
+                              + [{"id": r["id"], "chip": r["chip"], "model": r["model"], "metric": r["metric"],
+                                  "measured": float(r["value"]), "predicted": None, "conditions": r["conditions"],
+                                  "source": r["source"], "chips": int(r["chips"] or 0), "role": r["role"],
+                                  "runtime": r.get("runtime") or "bare", "error": None} for r in waiting],
+                              indent=2))
     elif markdown:
-        click.echo(page(checks), nl=False)
+        click.echo(page(checks, waiting), nl=False)
     else:
-        click.echo(table(checks))
+        click.echo(table(checks, waiting))
 
 
 @main.command()

@@ -18,9 +18,10 @@ def test_wafer_runs_temporally_with_all_cores_on_each_layer():
         assert p.nbytes[p.level == Level.HBM_READ].sum() == 0
     assert temporal.program.flops.sum() == pytest.approx(spatial.program.flops.sum(), rel=1e-12)
     # one sequence through 33 stages uses one stage at a time: ganging all cores on each layer
-    # makes the prompt about 33x faster
+    # gives each op 33x the cores, but every op now crosses the whole wafer's mesh (a patch
+    # sqrt(33) ~ 5.7x wider, cost.mesh_ns), so the prompt is several times faster, not 33x
     ratio = spatial.metrics.ttft_ms / temporal.metrics.ttft_ms
-    assert 15 < ratio < 40
+    assert 3 < ratio < 15
 
 
 @pytest.mark.parametrize("system, mapping, says", [

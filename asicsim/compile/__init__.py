@@ -16,12 +16,14 @@ stage goes on once the slowest rank has its result.
 
 from __future__ import annotations
 
+from asicsim import cost
 from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.fabric import Fabric
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
 from asicsim.compile.packing import pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
-                                       packs_by_op, weight_level, weight_matmul, with_mapping)
+                                       packs_by_op, stages_per_chip, weight_level, weight_matmul, with_mapping,
+                                       with_stages)
 from asicsim.compile.plan import Parallel, Plan, resolve_parallel
 from asicsim.compile.sampling import break_points, sampled_steps
 from asicsim.compile.shard import shard_op, stage_of_layer
@@ -195,6 +197,11 @@ def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
     num = numerics_for(workload, chip)
     par = _parallel(model, system, workload)
     held = check_fits(model, system, workload, num, par=par)
+    per_wafer = stages_per_chip(model, chip, len(system.chips))
+    if per_wafer is not None and per_wafer != weight_matmul(chip).count:  # each layer its own patch
+        chip = with_stages(chip, per_wafer)
+        system = build_system(SystemSpec(name=system.name, chip=chip, count=len(system.chips),
+                                         network=system.network), system.source)
     spatial = chip.mapping is Mapping.SPATIAL
     weights_in = "rom" if chip.rom else "sram" if chip.sram_for("weights") else "hbm"
     kv_in = "hbm" if weights_in == "hbm" else "sram"
@@ -395,7 +402,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics
-    lower = Lowerer(b, workload.dtype, chip.op_overhead_ns)
+    lower = Lowerer(b, workload.dtype, chip.op_overhead_ns + cost.mesh_ns(weight_matmul(chip)))
     adapters = workload.adapters
     micro = plan.micro_batches
     bytes_per_token = model.hidden * num.act_bytes
@@ -506,7 +513,7 @@ def compile_ops(ops: list, system: System, dtype: DType = DType.BF16) -> Program
     b = ProgramBuilder()
     stages = _stages(system.chip, _Blocks(b, 0), 1)
     step = b.add_step(StepRef("prefill", 1, max((o.m for o in ops), default=1), 0))
-    lower = Lowerer(b, dtype, system.chip.op_overhead_ns)
+    lower = Lowerer(b, dtype, system.chip.op_overhead_ns + cost.mesh_ns(weight_matmul(system.chip)))
     prev: list[int] = []
     for i, op in enumerate(ops):
         fused = fuses_into_previous(op, ops[i - 1:i])

@@ -268,3 +268,21 @@ def test_a_system_files_chip_path_is_taken_relative_to_the_system_file(tmp_path,
     assert len(load_system(str(tmp_path / "boxes" / "pair.yaml")).chips) == 2
     result = predict_with(str(tmp_path / "boxes" / "bad.yaml"))
     assert result.exit_code == 2 and "field 'chip'" in result.output and "none.yaml" in result.output
+
+
+def test_a_gemm_kernel_with_more_cores_than_the_block_has_macs_is_refused(tmp_path):
+    # found by the slow fuzz tier: the h100 preset with its tensor block shrunk to 16 MACs kept a
+    # 132-core kernel model and divided by zero
+    import yaml
+
+    from asicsim.hardware.system import PRESETS_DIR
+
+    chip = yaml.safe_load((PRESETS_DIR / "h100-sxm.yaml").read_text())
+    for block in chip["blocks"]:
+        if block["kind"] == "matmul":
+            block.update(units=1, rows=4, cols=4)
+    path = tmp_path / "chip.yaml"
+    path.write_text(yaml.safe_dump(chip))
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", str(path), "--prompt", "4",
+                                       "--generate", "2"], catch_exceptions=False)
+    assert result.exit_code == 2 and "kernel.cores is 132 but the block has 16 MACs" in result.output, result.output

@@ -172,6 +172,14 @@ class MatmulSpec(Spec):
     mesh_hop_ns: Annotated[float, Field(ge=0)] = 0.0
     source: str = ""
 
+    @model_validator(mode="after")
+    def _kernel_cores_hold_macs(self):
+        macs = self.units * self.rows * self.cols
+        if self.kernel is not None and self.kernel.cores > macs:
+            raise ValueError(f"kernel.cores is {self.kernel.cores:,} but the block has {macs:,} MACs "
+                             f"(units x rows x cols): each core of the kernel model needs at least one")
+        return self
+
     def peak_flops(self, dtype: DType) -> float:
         """Dense peak, FLOP/s (a MAC is two FLOPs)."""
         return 2 * self.units * self.rows * self.cols * self.clock_ghz * 1e9 * self.rate(dtype)

@@ -367,6 +367,21 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
         _OUT.status(f"{len(frame):,} points; --csv, --parquet or --json export every column")
 
 
+def _split_options(command):
+    """The chips and the split of one model over them, the same on predict and serve."""
+    for option in reversed([
+        click.option("--chips", type=click.IntRange(min=1), default=None,
+                     help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own)."),
+        click.option("--tp", type=click.IntRange(min=1), default=None,
+                     help="Tensor-parallel ranks per layer (default: the chips the other degrees leave)."),
+        click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1)."),
+        click.option("--ep", type=click.IntRange(min=1), default=None,
+                     help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
@@ -377,13 +392,7 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
 @click.option("--mapping", type=click.Choice(["temporal", "spatial"]), default=None,
               help="Override the chip's mapping: temporal (one set of arrays reused) or spatial (per-layer stages).")
-@click.option("--chips", type=click.IntRange(min=1), default=None,
-              help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own).")
-@click.option("--tp", type=click.IntRange(min=1), default=None,
-              help="Tensor-parallel ranks per layer (default: the chips the other degrees leave).")
-@click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1).")
-@click.option("--ep", type=click.IntRange(min=1), default=None,
-              help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1).")
+@_split_options
 @click.option("--dp", type=click.IntRange(min=1), default=None, help="Data-parallel replicas (default 1).")
 @click.option("--micro-batches", type=click.IntRange(min=1), default=None,
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
@@ -473,7 +482,9 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
-@click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
+@click.option("--system", required=True, help="A preset name or a chip/system YAML path (the whole system is one "
+              "replica).")
+@_split_options
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
               help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
@@ -499,8 +510,8 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
 @_chatty
-def serve(model: str, system: str, rate: float | None, burstiness: float, concurrency: int | None,
-          trace_file: str | None,
+def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | None, ep: int | None,
+          rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
           requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
           dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
@@ -521,7 +532,8 @@ def serve(model: str, system: str, rate: float | None, burstiness: float, concur
         wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
     with _Stage(f"serving {model} on {system}"):
         result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
+                               tp=tp, pp=pp, ep=ep)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

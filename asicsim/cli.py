@@ -498,6 +498,10 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
               help="Prompt tokens: fixed, or uniform over LO-HI.")
 @click.option("--generate", default="128", show_default=True, metavar="G|LO-HI",
               help="Output tokens: fixed, or uniform over LO-HI.")
+@click.option("--lengths", default=None, metavar="PRESET",
+              help="Prompt and output lengths drawn (seeded) from a benchmark's published statistics instead of "
+                   "--prompt/--generate: openorca (MLPerf Llama-2-70B), sharegpt, fixed-128-128, fixed-1000-1000, "
+                   "fixed-2048-2048 (trtllm-bench); see docs/serving.md.")
 @click.option("--scheduler", type=click.Choice(["static", "continuous"]), default="continuous", show_default=True,
               help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration.")
 @click.option("--max-batch", type=int, default=None,
@@ -512,8 +516,8 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @_chatty
 def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | None, ep: int | None,
           rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
-          requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
-          dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
+          requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, max_batch: int | None,
+          bucket: int, dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
     from asicsim import serving
@@ -524,12 +528,27 @@ def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | 
         raise InputError("serve", None, "give exactly one of --rate R (open loop), --concurrency C (closed loop) "
                          f"or --trace-file FILE; got {', '.join(given) or 'none'}")
     p, g = _span("--prompt", prompt), _span("--generate", generate)
+    drawn = None
+    if lengths is not None:
+        from dataclasses import replace
+
+        from asicsim.serving_lengths import preset
+
+        ctx = click.get_current_context()
+        given = [f"--{n}" for n in ("prompt", "generate", "trace_file")
+                 if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise InputError("--lengths", None, f"{lengths} draws the prompt and output lengths itself; drop "
+                             f"{', '.join(given)}")
+        drawn = preset(lengths).draw(requests, seed)
     if trace_file is not None:
         wl = serving.load_trace(trace_file)
     elif rate is not None:
-        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness)
+        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness, lengths=drawn)
     else:
-        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
+        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed, lengths=drawn)
+    if drawn is not None:
+        wl = replace(wl, source=f"--lengths {lengths}")
     with _Stage(f"serving {model} on {system}"):
         result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
                                dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,

@@ -39,6 +39,8 @@ class Check:
     chips: int = 1
     role: str = "check"
     runtime: str = "bare"
+    note: str = ""  # how a request-load row was simulated (asicsim.serving_validation)
+    pending: str = ""  # why the simulator cannot express this row yet (predicted is then nan)
 
     @property
     def calibrates(self) -> bool:
@@ -142,24 +144,34 @@ def run_checks(ids: set[str] | None = None, kinds: set[str] | None = None,
                chips: set[str] | None = None) -> list[Check]:
     """Simulate every measured setup once (rows for the same setup share a run); ``ids``,
     ``kinds`` and ``chips`` restrict it to those rows."""
+    from asicsim import serving_validation
+
     runs: dict[tuple, object] = {}
+    load = serving_validation.Runner()  # request-load rows share step-cost grids
     checks = []
     for row in measurements():
         if ids is not None and row["id"] not in ids:
             continue
         if kinds is not None and row["kind"] not in kinds or chips is not None and row["chip"] not in chips:
             continue
+        note = pending = ""
         if row["kind"] in ("link", "collective"):
             predicted = _network_prediction(row)
         elif row["kind"] == "gemm":
             predicted = _gemm_prediction(row)
         elif row["kind"] == "membw":
             predicted = _membw_prediction(row)
+        elif row["metric"] in serving_validation.METRICS:
+            try:
+                predicted = load.predict(row)
+                note = serving_validation.describe(row["id"], load.last[row["id"]])
+            except serving_validation.Pending as e:
+                predicted, pending = float("nan"), str(e)
         else:
             predicted = _model_prediction(row, runs)
         checks.append(Check(row["id"], row["chip"], row["model"], row["metric"], float(row["value"]),
                             float(predicted), row["conditions"], row["source"], int(row["chips"] or 1),
-                            row.get("role") or "check", row.get("runtime") or "bare"))
+                            row.get("role") or "check", row.get("runtime") or "bare", note, pending))
     return checks
 
 
@@ -167,7 +179,7 @@ def summary(checks: list[Check], key) -> list[tuple[str, int, float, float]]:
     """(group, checking rows, median |error|, max |error|) per value of ``key`` over checking rows."""
     groups: dict[str, list[float]] = {}
     for c in checks:
-        if not c.calibrates:
+        if not c.calibrates and not c.pending:
             groups.setdefault(key(c), []).append(abs(c.error))
     out = []
     for name in sorted(groups):
@@ -195,19 +207,26 @@ def table(checks: list[Check]) -> str:
 
     header = ["id", "chip", "chips", "model", "runtime", "metric", "measured", "predicted", "error"]
     tables = []
-    for title, group in (("checks (no constant was set from these)", [c for c in checks if not c.calibrates]),
-                         ("calibration (each sets the constant named)", [c for c in checks if c.calibrates])):
+    for title, group in (("checks (no constant was set from these)",
+                          [c for c in checks if not c.calibrates and not c.pending]),
+                         ("calibration (each sets the constant named)", [c for c in checks if c.calibrates]),
+                         ("pending (the simulator cannot express these yet)", [c for c in checks if c.pending])):
         if not group:
             continue
         rows, notes = [], []
         for c in group:
             digits = 1 if c.measured >= 10 else 2
+            shown = ("-", "pending") if c.pending else (f"{c.predicted:.{digits}f}", f"{c.error:+.0%}")
             rows.append([c.id, c.chip, str(c.chips), c.model or "-", c.runtime if c.model else "-", c.metric,
-                         f"{c.measured:.{digits}f}", f"{c.predicted:.{digits}f}", f"{c.error:+.0%}"])
+                         f"{c.measured:.{digits}f}", *shown])
             if c.calibrates:
                 notes.append(f"{c.id}: {c.role}")
+            elif c.pending:
+                notes.append(f"{c.id}: {c.pending}")
+            elif c.note:
+                notes.append(f"{c.id}: {c.note}")
         tables.append(Table(title, header, rows, notes, labels=1, left=(1, 3, 4, 5)))
-    errors = sorted(abs(c.error) for c in checks if not c.calibrates)
+    errors = sorted(abs(c.error) for c in checks if not c.calibrates and not c.pending)
     if errors:
         for title, key in (("per chip", lambda c: c.chip), ("per kind", kind_of)):
             tables.append(Table(f"checks {title}", [title.split()[1], "checks", "median", "max"],

@@ -68,3 +68,29 @@ def test_serve_runs_a_preset():
 
     doc = json.loads(out.output)
     assert doc["requests"] == 8 and doc["decode_steps"] == 2 * 127  # two waves of four, 127 decode steps each
+
+
+def test_a_serving_scenario_takes_lengths_and_dtype(tmp_path, monkeypatch):
+    from asicsim import serving
+    from asicsim.scenario import run_scenario
+
+    seen = []
+    real = serving.simulate
+
+    def spy(wl, costs, budget, **kw):
+        seen.append(({(r.prompt, r.output) for r in wl.requests}, costs.dtype, budget.capacity_bytes))
+        return real(wl, costs, budget, **kw)
+
+    monkeypatch.setattr(serving, "simulate", spy)
+    path = tmp_path / "s.yaml"
+    base = "kind: serving\nname: s\nmodel: llama-3.1-8b\nsystems: [h100-sxm]\nrates: [50]\nrequests: 6\n"
+    path.write_text(base + "lengths: fixed-128-128\ndtype: fp8\n")
+    run_scenario(path)
+    path.write_text(base)
+    run_scenario(path)
+    (lengths, dtype, kv_fp8), (default_lengths, bf16, kv_bf16) = seen
+    assert lengths == {(128, 128)} and dtype == "fp8" and default_lengths == {(512, 128)} and bf16 == "bf16"
+    assert kv_fp8 > kv_bf16  # fp8 weights leave more of the HBM to the KV cache
+    path.write_text(base + "lengths: mmlu\n")
+    with pytest.raises(InputError, match="lengths"):
+        run_scenario(path)

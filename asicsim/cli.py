@@ -367,6 +367,21 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
         _OUT.status(f"{len(frame):,} points; --csv, --parquet or --json export every column")
 
 
+def _split_options(command):
+    """The chips and the split of one model over them, the same on predict and serve."""
+    for option in reversed([
+        click.option("--chips", type=click.IntRange(min=1), default=None,
+                     help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own)."),
+        click.option("--tp", type=click.IntRange(min=1), default=None,
+                     help="Tensor-parallel ranks per layer (default: the chips the other degrees leave)."),
+        click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1)."),
+        click.option("--ep", type=click.IntRange(min=1), default=None,
+                     help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
@@ -377,13 +392,7 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
 @click.option("--mapping", type=click.Choice(["temporal", "spatial"]), default=None,
               help="Override the chip's mapping: temporal (one set of arrays reused) or spatial (per-layer stages).")
-@click.option("--chips", type=click.IntRange(min=1), default=None,
-              help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own).")
-@click.option("--tp", type=click.IntRange(min=1), default=None,
-              help="Tensor-parallel ranks per layer (default: the chips the other degrees leave).")
-@click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1).")
-@click.option("--ep", type=click.IntRange(min=1), default=None,
-              help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1).")
+@_split_options
 @click.option("--dp", type=click.IntRange(min=1), default=None, help="Data-parallel replicas (default 1).")
 @click.option("--micro-batches", type=click.IntRange(min=1), default=None,
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
@@ -492,7 +501,9 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
-@click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
+@click.option("--system", required=True, help="A preset name or a chip/system YAML path (the whole system is one "
+              "replica).")
+@_split_options
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
               help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
@@ -506,6 +517,10 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
               help="Prompt tokens: fixed, or uniform over LO-HI.")
 @click.option("--generate", default="128", show_default=True, metavar="G|LO-HI",
               help="Output tokens: fixed, or uniform over LO-HI.")
+@click.option("--lengths", default=None, metavar="PRESET",
+              help="Prompt and output lengths drawn (seeded) from a benchmark's published statistics instead of "
+                   "--prompt/--generate: openorca (MLPerf Llama-2-70B), sharegpt, fixed-128-128, fixed-1000-1000, "
+                   "fixed-2048-2048 (trtllm-bench); see docs/serving.md.")
 @click.option("--scheduler", type=click.Choice(["static", "continuous"]), default="continuous", show_default=True,
               help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration.")
 @click.option("--max-batch", type=int, default=None,
@@ -518,10 +533,10 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
 @_chatty
-def serve(model: str, system: str, rate: float | None, burstiness: float, concurrency: int | None,
-          trace_file: str | None,
-          requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
-          dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
+def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | None, ep: int | None,
+          rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
+          requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, max_batch: int | None,
+          bucket: int, dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
     from asicsim import serving
@@ -532,15 +547,31 @@ def serve(model: str, system: str, rate: float | None, burstiness: float, concur
         raise InputError("serve", None, "give exactly one of --rate R (open loop), --concurrency C (closed loop) "
                          f"or --trace-file FILE; got {', '.join(given) or 'none'}")
     p, g = _span("--prompt", prompt), _span("--generate", generate)
+    drawn = None
+    if lengths is not None:
+        from dataclasses import replace
+
+        from asicsim.serving_lengths import preset
+
+        ctx = click.get_current_context()
+        given = [f"--{n}" for n in ("prompt", "generate", "trace_file")
+                 if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise InputError("--lengths", None, f"{lengths} draws the prompt and output lengths itself; drop "
+                             f"{', '.join(given)}")
+        drawn = preset(lengths).draw(requests, seed)
     if trace_file is not None:
         wl = serving.load_trace(trace_file)
     elif rate is not None:
-        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness)
+        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness, lengths=drawn)
     else:
-        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
+        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed, lengths=drawn)
+    if drawn is not None:
+        wl = replace(wl, source=f"--lengths {lengths}")
     with _Stage(f"serving {model} on {system}"):
         result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
+                               tp=tp, pp=pp, ep=ep)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

@@ -487,8 +487,17 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
               help="Prompt tokens: fixed, or uniform over LO-HI.")
 @click.option("--generate", default="128", show_default=True, metavar="G|LO-HI",
               help="Output tokens: fixed, or uniform over LO-HI.")
-@click.option("--scheduler", type=click.Choice(["static", "continuous"]), default="continuous", show_default=True,
-              help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration.")
+@click.option("--scheduler", type=click.Choice(["static", "continuous", "chunked"]), default="continuous",
+              show_default=True,
+              help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration; "
+                   "chunked: continuous, prompts prefilled in chunks that ride with the decodes in one step.")
+@click.option("--chunk", type=int, default=512, show_default=True,
+              help="With --scheduler chunked: tokens per iteration (each decode takes one, prefill chunks the rest).")
+@click.option("--kv-cache", "kv_cache", type=click.Choice(["reserved", "paged"]), default="reserved",
+              show_default=True,
+              help="reserved: a request's whole KV (prompt + output) is reserved at admission; paged: pages "
+                   "allocated as the KV grows, the newest request preempted (recomputed) when they run out.")
+@click.option("--page-tokens", type=int, default=16, show_default=True, help="With --kv-cache paged: tokens per page.")
 @click.option("--max-batch", type=int, default=None,
               help="Most sequences in a batch (default: as many of the longest request as the KV cache holds, at most 256).")
 @click.option("--bucket", type=int, default=256, show_default=True,
@@ -501,7 +510,8 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @_chatty
 def serve(model: str, system: str, rate: float | None, burstiness: float, concurrency: int | None,
           trace_file: str | None,
-          requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
+          requests: int, prompt: str, generate: str, scheduler: str, chunk: int, kv_cache: str, page_tokens: int,
+          max_batch: int | None, bucket: int,
           dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
@@ -521,7 +531,8 @@ def serve(model: str, system: str, rate: float | None, burstiness: float, concur
         wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
     with _Stage(f"serving {model} on {system}"):
         result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk,
+                               kv_cache=kv_cache, page_tokens=page_tokens)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

@@ -51,6 +51,12 @@ SLO_TPOT_MS = 200.0
 # scheduling choice, not a hardware number.
 MAX_BATCH_CAP = 256
 DEFAULT_BUCKET = 256
+# Chunked prefill's token budget per iteration and the KV page size: scheduling choices, not hardware
+# numbers. 512 tokens is the smaller of the two budgets Sarathi-Serve evaluates (Agrawal et al., OSDI
+# 2024, https://arxiv.org/abs/2403.02310); 16 tokens is vLLM's default KV block size (`--block-size`,
+# https://docs.vllm.ai/en/latest/configuration/engine_args.html).
+DEFAULT_CHUNK = 512
+DEFAULT_PAGE_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -209,6 +215,14 @@ class StepCosts:
         """One decode step of ``batch`` sequences whose KV holds ``mean_context`` tokens."""
         return self._costs(batch, mean_context)[1]
 
+    def chunk_ns(self, done: int, tokens: int) -> float:
+        """The marginal cost of prefilling ``tokens`` more tokens of a prompt whose first ``done``
+        are already in the KV cache: the batch-1 prefill of ``done + tokens`` tokens less that of
+        ``done`` (of nothing when ``done`` is 0). A prompt's chunks therefore sum to its whole
+        batch-1 prefill: the differences telescope, bucketing included."""
+        whole = self._costs(1, done + tokens)[0]
+        return whole - self._costs(1, done)[0] if done > 0 else whole
+
 
 @dataclass
 class _Live:
@@ -218,6 +232,12 @@ class _Live:
     first_ns: float = math.nan
     finish_ns: float = math.nan
     generated: int = 0
+    target: int = 0  # tokens the current admission prefills: the prompt, plus what was generated before a preemption
+    kv: int = 0  # tokens whose KV is in the cache
+    held: float = 0.0  # KV bytes held
+    preemptions: int = 0
+    last_ns: float = math.nan  # when its latest token came
+    max_gap_ns: float = 0.0  # the longest wait between two of its tokens
 
 
 @dataclass(frozen=True)
@@ -230,8 +250,11 @@ class KVBudget:
     numerics: object
 
     def need(self, req: Request) -> float:
-        return (self.model.kv_bytes(1, req.prompt + req.output, self.numerics)
-                + self.model.state_bytes(1, self.numerics))
+        return self.holds(req.prompt + req.output)
+
+    def holds(self, tokens: int) -> float:
+        """Bytes one sequence holds with ``tokens`` tokens of KV, its fixed state included."""
+        return self.model.kv_bytes(1, tokens, self.numerics) + self.model.state_bytes(1, self.numerics)
 
 
 def kv_budget(model, system, dtype: str = "bf16") -> KVBudget:
@@ -252,24 +275,76 @@ def kv_budget(model, system, dtype: str = "bf16") -> KVBudget:
     return KVBudget(max(per_chip, 0.0) * replica_chips, plan.kv_in, model, plan.numerics)
 
 
+class _Pool:
+    """The KV cache of one replica: bytes held per admitted request, either reserved in full at
+    admission (prompt + output) or in pages of ``page_tokens`` allocated as the KV grows."""
+
+    def __init__(self, budget: KVBudget, paged: bool, page_tokens: int):
+        self.budget, self.paged, self.page = budget, paged, page_tokens
+        self.capacity = budget.capacity_bytes
+        self.used = 0.0
+        self._pages: dict[int, float] = {}
+
+    def bytes_for(self, lv: _Live, tokens: int) -> float:
+        """What ``lv`` holds with ``tokens`` tokens of KV: all of its request (reserved) or whole pages."""
+        if not self.paged:
+            return self.budget.need(lv.req)
+        pages = -(-tokens // self.page)
+        b = self._pages.get(pages)
+        if b is None:
+            b = self._pages[pages] = self.budget.holds(pages * self.page)
+        return b
+
+    def grow(self, lv: _Live, tokens: int) -> float:
+        """Bytes more ``lv`` needs to hold ``tokens`` tokens of KV."""
+        return self.bytes_for(lv, tokens) - lv.held
+
+    def take(self, lv: _Live, extra: float) -> None:
+        lv.held += extra
+        self.used += extra
+
+    def free(self, lv: _Live) -> None:
+        self.used -= lv.held
+        lv.held = 0.0
+
+
 @dataclass
 class ServeResult:
-    """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order),
-    the decode steps as (start_ns, duration_ns, batch, KV bytes reserved), and the summary metrics."""
+    """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order), the
+    decode steps as (start_ns, duration_ns, batch, KV bytes held), the KV log ((time_ns, KV bytes
+    held, requests admitted) at every step's start and end and every preemption) and the summary
+    metrics."""
 
     records: list[dict]
     events: list[tuple[float, int]]
     steps: list[tuple[float, float, int, float]]
     metrics: dict
     notes: list[str] = field(default_factory=list)
+    kv_log: list[tuple[float, float, int]] = field(default_factory=list)
+
+
+SCHEDULERS = ("static", "continuous", "chunked")
+KV_MODES = ("reserved", "paged")
 
 
 def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, scheduler: str = "continuous",
              max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
-             slo_tpot_ms: float = SLO_TPOT_MS) -> ServeResult:
-    """Serve ``workload`` with ``scheduler`` (``static`` or ``continuous``) in simulated time."""
-    if scheduler not in ("static", "continuous"):
-        raise InputError("--scheduler", None, f"must be static or continuous, got {scheduler!r}")
+             slo_tpot_ms: float = SLO_TPOT_MS, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
+             page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+    """Serve ``workload`` with ``scheduler`` (``static``, ``continuous`` or ``chunked``, whose
+    iterations carry at most ``chunk`` tokens) in simulated time, the KV cache ``reserved`` in full
+    at admission or ``paged`` (pages of ``page_tokens``, the newest request preempted when full)."""
+    if scheduler not in SCHEDULERS:
+        raise InputError("--scheduler", None, f"must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
+    if kv_cache not in KV_MODES:
+        raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
+    if kv_cache == "paged" and scheduler == "static":
+        raise InputError("--kv-cache", None, "paged needs --scheduler continuous or chunked: a static batch "
+                         "runs to its end, so it cannot preempt a request when the pages run out")
+    if chunk < 1:
+        raise InputError("--chunk", None, f"is the token budget of an iteration: at least 1, got {chunk}")
+    if page_tokens < 1:
+        raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
     for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
         if not v > 0:
             raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
@@ -286,8 +361,9 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError(str(costs.system.name), None,
                          f"{model.name}'s KV cache for its longest request ({biggest / 1e9:.3f} GB) does not fit "
                          f"in the {budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights")
+    paged = kv_cache == "paged"
     if max_batch is None:
-        max_batch = min(fits, MAX_BATCH_CAP)
+        max_batch = MAX_BATCH_CAP if paged else min(fits, MAX_BATCH_CAP)
     elif max_batch < 1:
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
 
@@ -300,9 +376,11 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     waiting: deque[_Live] = deque()
     events: list[tuple[float, int]] = []
     steps: list[tuple[float, float, int, float]] = []
+    kv_log: list[tuple[float, float, int]] = []
+    pool = _Pool(budget, paged, page_tokens)
     done = 0
     t = 0.0
-    kv_used = 0.0
+    preemptions = 0
 
     def arrive_until(now: float) -> None:
         while arrivals and arrivals[0][0] <= now:
@@ -320,25 +398,75 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
             heapq.heappush(arrivals, (now, sent))
             sent += 1
 
+    def admit(lv: _Live, first_tokens: int) -> bool:
+        """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
+        extra = pool.bytes_for(lv, first_tokens)
+        if pool.used + extra > pool.capacity:
+            return False
+        waiting.popleft()
+        lv.target = lv.req.prompt + lv.generated
+        if math.isnan(lv.admitted_ns):
+            lv.admitted_ns = t
+        pool.take(lv, extra)
+        return True
+
+    def first_token(lv: _Live) -> None:
+        lv.generated += 1
+        if math.isnan(lv.first_ns):
+            lv.first_ns = t
+        else:  # the first token after a preemption's recompute
+            lv.max_gap_ns = max(lv.max_gap_ns, t - lv.last_ns)
+        lv.last_ns = t
+
     def prefill(batch: list[_Live]) -> None:
         nonlocal t
+        t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
         for lv in batch:
-            lv.admitted_ns = t
-        t += costs.prefill_ns(len(batch), sum(lv.req.prompt for lv in batch) / len(batch))
-        for lv in batch:
-            lv.first_ns, lv.generated = t, 1
+            lv.kv = lv.target
+            first_token(lv)
 
     def decode(batch: list[_Live], slots: int) -> None:
         """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
         nonlocal t
         mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
         dt = costs.decode_ns(slots, mean_ctx)
-        steps.append((t, dt, slots, kv_used))
+        steps.append((t, dt, slots, pool.used))
         t += dt
         for lv in batch:
             lv.generated += 1
+            lv.kv += 1
+            if t - lv.last_ns > lv.max_gap_ns:
+                lv.max_gap_ns = t - lv.last_ns
+            lv.last_ns = t
 
-    running: list[_Live] = []
+    def preempt(running: list[_Live]) -> None:
+        """Recompute preemption of the newest admitted request: its KV freed, back to the queue's head."""
+        nonlocal preemptions
+        lv = running.pop()
+        pool.free(lv)
+        lv.kv = lv.target = 0
+        lv.preemptions += 1
+        preemptions += 1
+        waiting.appendleft(lv)
+        kv_log.append((t, pool.used, len(running)))
+
+    def grow_decodes(running: list[_Live], decoding: list[_Live]) -> bool:
+        """Pages for the token each decoding request writes next, preempting the newest until they
+        fit; True if any request was preempted."""
+        hit = False
+        while True:
+            extra = [pool.grow(lv, lv.kv + 1) for lv in decoding]
+            if pool.used + sum(extra) <= pool.capacity:
+                break
+            preempt(running)
+            hit = True
+            decoding = [lv for lv in decoding if lv.held > 0]
+        for lv, e in zip(decoding, extra):
+            if e:
+                pool.take(lv, e)
+        return hit
+
+    running: list[_Live] = []  # admitted, oldest first
     while done < len(reqs):
         arrive_until(t)
         if not waiting and not running:
@@ -346,10 +474,12 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
             continue
         if scheduler == "static":
             batch = []
-            while waiting and len(batch) < max_batch and kv_used + budget.need(waiting[0].req) <= budget.capacity_bytes:
-                lv = waiting.popleft()
-                kv_used += budget.need(lv.req)
+            while waiting and len(batch) < max_batch:
+                lv = waiting[0]
+                if not admit(lv, 0):
+                    break
                 batch.append(lv)
+            kv_log.append((t, pool.used, len(batch)))
             prefill(batch)
             for lv in batch:
                 if lv.generated >= lv.req.output:
@@ -361,40 +491,100 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                     if lv.generated >= lv.req.output:
                         finish(lv, t)
                 active = [lv for lv in active if lv.generated < lv.req.output]
-            kv_used = 0.0
+            for lv in batch:
+                pool.free(lv)
+            pool.used = 0.0
+            kv_log.append((t, 0.0, 0))
             continue
-        # continuous: admit what fits, prefill the newcomers, one decode step for the others
-        new = []
-        while (waiting and len(running) + len(new) < max_batch
-               and kv_used + budget.need(waiting[0].req) <= budget.capacity_bytes):
-            lv = waiting.popleft()
-            kv_used += budget.need(lv.req)
-            new.append(lv)
-        old = running
-        if new:
-            prefill(new)
-        if old:
-            decode(old, len(old))
+        if scheduler == "continuous":
+            # admit what fits, prefill the newcomers, then one decode step for the others
+            preempted = paged and grow_decodes(running, running)
+            new = []
+            while not preempted and waiting and len(running) + len(new) < max_batch:
+                lv = waiting[0]
+                if not admit(lv, lv.req.prompt + lv.generated):
+                    break
+                new.append(lv)
+            old = running
+            kv_log.append((t, pool.used, len(old) + len(new)))
+            if new:
+                prefill(new)
+            if old:
+                decode(old, len(old))
+            batch = old + new
+        else:
+            # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
+            decoding = [lv for lv in running if lv.kv >= lv.target]
+            preempted = paged and grow_decodes(running, decoding)
+            if preempted:
+                decoding = [lv for lv in running if lv.kv >= lv.target]
+            room = chunk - len(decoding)
+            chunks: list[tuple[_Live, int]] = []
+            for lv in running:
+                if room <= 0:
+                    break
+                if lv.kv < lv.target:
+                    c = min(room, lv.target - lv.kv)
+                    extra = pool.grow(lv, lv.kv + c)
+                    if pool.used + extra > pool.capacity:
+                        break
+                    pool.take(lv, extra)
+                    chunks.append((lv, c))
+                    room -= c
+            while not preempted and waiting and room > 0 and len(running) < max_batch:
+                lv = waiting[0]
+                c = min(room, lv.req.prompt + lv.generated)
+                if not admit(lv, c):
+                    break
+                running.append(lv)
+                chunks.append((lv, c))
+                room -= c
+            if not decoding and not chunks:
+                # the pages are all held by partly prefilled requests: free the newest's
+                preempt(running)
+                continue
+            kv_log.append((t, pool.used, len(running)))
+            dt = sum(costs.chunk_ns(lv.kv, c) for lv, c in chunks)
+            if decoding:
+                d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
+                steps.append((t, d + dt, len(decoding), pool.used))
+                dt += d
+            t += dt
+            for lv in decoding:
+                lv.generated += 1
+                lv.kv += 1
+                if t - lv.last_ns > lv.max_gap_ns:
+                    lv.max_gap_ns = t - lv.last_ns
+                lv.last_ns = t
+            for lv, c in chunks:
+                lv.kv += c
+                if lv.kv >= lv.target:
+                    first_token(lv)
+            batch = running
         running = []
-        for lv in old + new:
+        for lv in batch:
             if lv.generated >= lv.req.output:
                 finish(lv, t)
-                kv_used -= budget.need(lv.req)
+                pool.free(lv)
             else:
                 running.append(lv)
         if not running:
-            kv_used = 0.0  # no drift from float sums
+            pool.used = 0.0  # no drift from float sums
+        kv_log.append((t, pool.used, len(running)))
 
     records = [_record(lv) for lv in live]
     events.sort(key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
     m.update({"scheduler": scheduler, "max_batch": max_batch, "kv_capacity_gb": budget.capacity_bytes / 1e9,
-              "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache)})
+              "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache),
+              "kv_cache": kv_cache, "page_tokens": page_tokens if paged else None,
+              "chunk_tokens": chunk if scheduler == "chunked" else None, "preemptions": preemptions,
+              "peak_admitted": max((n for *_, n in kv_log), default=0)})
     notes = []
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
-    return ServeResult(records, events, steps, m, notes)
+    return ServeResult(records, events, steps, m, notes, kv_log)
 
 
 def _record(lv: _Live) -> dict:
@@ -403,7 +593,8 @@ def _record(lv: _Live) -> dict:
     return {"id": r.id, "arrival_ms": lv.arrival_ns / 1e6, "prompt": r.prompt, "output": r.output,
             "queue_ms": (lv.admitted_ns - lv.arrival_ns) / 1e6, "ttft_ms": (lv.first_ns - lv.arrival_ns) / 1e6,
             "tpot_ms": tpot, "latency_ms": (lv.finish_ns - lv.arrival_ns) / 1e6,
-            "finish_ms": lv.finish_ns / 1e6}
+            "finish_ms": lv.finish_ns / 1e6, "preemptions": lv.preemptions,
+            "max_gap_ms": lv.max_gap_ns / 1e6 if r.output > 1 else None}
 
 
 def mean_in_system(events: list[tuple[float, int]]) -> tuple[float, float]:
@@ -422,7 +613,7 @@ def _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms) -> dict:
     span_ns = max(r["finish_ms"] for r in records) * 1e6 - min(r["arrival_ms"] for r in records) * 1e6
     seconds = span_ns / 1e9
     out = {"requests": len(records), "duration_s": seconds}
-    for name in ("ttft_ms", "tpot_ms", "latency_ms", "queue_ms"):
+    for name in ("ttft_ms", "tpot_ms", "latency_ms", "queue_ms", "max_gap_ms"):
         vals = np.array([r[name] for r in records if r[name] is not None], dtype=float)
         key = name[:-3]
         if len(vals):
@@ -454,7 +645,8 @@ def _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms) -> dict:
 def serve(model: str, system: str, workload: Workload, *, scheduler: str = "continuous",
           max_batch: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16",
           slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
-          costs: StepCosts | None = None) -> ServeResult:
+          costs: StepCosts | None = None, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
+          page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
     to share memoised step costs between runs of the same model, system and bucket."""
     from asicsim.api import system as load_sys
@@ -465,7 +657,8 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
     costs = costs or StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
     budget = kv_budget(spec, sys_, dtype)
     return simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
-                    slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                    slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
+                    page_tokens=page_tokens)
 
 
 def table(result: ServeResult, title: str) -> str:
@@ -479,8 +672,9 @@ def table(result: ServeResult, title: str) -> str:
 
     rows = [[label, *(ms(m[f"{key}_p{q}_ms"]) for q in (50, 90, 99)), ms(m[f"{key}_mean_ms"])]
             for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("latency", "end-to-end latency"),
-                               ("queue", "queueing delay"))]
-    lat = Table(f"{title}: {m['requests']} requests, {m['scheduler']} batching (max batch {m['max_batch']})",
+                               ("queue", "queueing delay"), ("max_gap", "longest gap between tokens"))]
+    how = f"{m['scheduler']} batching" + (f" ({m['chunk_tokens']} tokens a step)" if m.get("chunk_tokens") else "")
+    lat = Table(f"{title}: {m['requests']} requests, {how} (max batch {m['max_batch']})",
                 ["ms", "p50", "p90", "p99", "mean"], rows)
     rates = [["throughput", f"{m['throughput_tokens_per_s']:,.1f} tokens/s"],
              ["request rate", f"{m['request_rate_per_s']:,.3f} requests/s"],
@@ -492,7 +686,9 @@ def table(result: ServeResult, title: str) -> str:
              ["KV reserved (decode)", "-" if m["mean_kv_gb"] is None else
               f"mean {m['mean_kv_gb']:,.2f} GB, peak {m['peak_kv_gb']:,.2f} GB"],
              ["simulated span", f"{m['duration_s']:,.3f} s"],
-             ["KV cache", f"{m['kv_capacity_gb']:,.2f} GB in {m['kv_in']}"],
+             ["KV cache", f"{m['kv_capacity_gb']:,.2f} GB in {m['kv_in']}, "
+                          + (f"paged ({m['page_tokens']} tokens a page), {m['preemptions']} preemptions"
+                             if m.get("page_tokens") else "reserved in full at admission")],
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]
     notes = list(result.notes)
     return render_text([lat, Table("", ["measure", "value"], rates, notes=notes, left=(1,))])

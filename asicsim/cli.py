@@ -473,7 +473,16 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
-@click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
+@click.option("--system", default=None, help="A preset name or a chip/system YAML path (or --prefill-system "
+                                             "and --decode-system).")
+@click.option("--prefill-system", default=None,
+              help="Disaggregated serving: prefill on this system (with --decode-system instead of --system).")
+@click.option("--decode-system", default=None,
+              help="Disaggregated serving: decode on this system, each request's KV cache moved over --kv-link-gbps.")
+@click.option("--kv-link-gbps", type=float, default=64.0, show_default=True,
+              help="Disaggregated: the link's GB/s one way (default PCIe Gen5 x16 at peak; docs/sources.md K1).")
+@click.option("--kv-link-latency-us", type=float, default=2.0, show_default=True,
+              help="Disaggregated: the link's latency per transfer (an assumption; docs/sources.md K1).")
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
               help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
@@ -508,7 +517,9 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
 @_chatty
-def serve(model: str, system: str, rate: float | None, burstiness: float, concurrency: int | None,
+def serve(model: str, system: str | None, prefill_system: str | None, decode_system: str | None,
+          kv_link_gbps: float, kv_link_latency_us: float, rate: float | None, burstiness: float,
+          concurrency: int | None,
           trace_file: str | None,
           requests: int, prompt: str, generate: str, scheduler: str, chunk: int, kv_cache: str, page_tokens: int,
           max_batch: int | None, bucket: int,
@@ -529,10 +540,27 @@ def serve(model: str, system: str, rate: float | None, burstiness: float, concur
         wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness)
     else:
         wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
-    with _Stage(f"serving {model} on {system}"):
-        result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk,
-                               kv_cache=kv_cache, page_tokens=page_tokens)
+    split = prefill_system is not None or decode_system is not None
+    if split and (system is not None or prefill_system is None or decode_system is None):
+        raise InputError("serve", None, "disaggregated serving takes --prefill-system P and --decode-system D "
+                         "(both, and no --system)")
+    if not split and system is None:
+        raise InputError("serve", None, "give --system S, or --prefill-system P and --decode-system D")
+    if split and scheduler != "continuous":
+        raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
+                         f"--scheduler {scheduler} applies to one system")
+    if split:
+        system = f"{prefill_system} prefill + {decode_system} decode"
+        link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)
+        with _Stage(f"serving {model} on {system}"):
+            result = serving.serve_disaggregated(model, prefill_system, decode_system, wl, link=link,
+                                                 max_batch=max_batch, bucket=bucket, dtype=dtype,
+                                                 slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+    else:
+        with _Stage(f"serving {model} on {system}"):
+            result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
+                                   dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk,
+                                   kv_cache=kv_cache, page_tokens=page_tokens)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

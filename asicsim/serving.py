@@ -57,6 +57,13 @@ DEFAULT_BUCKET = 256
 # https://docs.vllm.ai/en/latest/configuration/engine_args.html).
 DEFAULT_CHUNK = 512
 DEFAULT_PAGE_TOKENS = 16
+# The link a disaggregated pair moves KV caches over, by default PCIe Gen5 x16 (the HC1 is a PCIe
+# card, S13): 64 GB/s each way, half the 128 GB/s both ways of the H100 datasheet (docs/sources.md
+# K1), taken at its peak; the latency is an assumption (K1).
+KV_LINK_GBPS = 64.0
+KV_LINK_LATENCY_NS = 2000.0
+KV_LINK_SOURCE = ("PCIe Gen5 x16, 64 GB/s each way at peak (docs/sources.md K1); latency 2 us: an assumption "
+                  "(K1)")
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,15 @@ class StepCosts:
         if hit is None:
             from asicsim.api import predict
 
-            m = predict(self.model, self.system, batch=key[0], prompt=key[1], generate=2, dtype=self.dtype).metrics
+            try:
+                m = predict(self.model, self.system, batch=batch, prompt=key[1], generate=2, dtype=self.dtype).metrics
+            except InputError:
+                # the context rounded up to the bucket overfills a small KV memory (an SRAM) that the
+                # batch itself fits: cost this shape at its own context instead
+                exact = int(math.ceil(context))
+                if exact == key[1]:
+                    raise
+                m = predict(self.model, self.system, batch=batch, prompt=exact, generate=2, dtype=self.dtype).metrics
             hit = self.cache[key] = (m.ttft_ms * 1e6, m.tpot_ms * 1e6)
         return hit
 
@@ -248,6 +263,7 @@ class KVBudget:
     kv_in: str
     model: object
     numerics: object
+    chips: int = 1  # chips in one replica
 
     def need(self, req: Request) -> float:
         return self.holds(req.prompt + req.output)
@@ -272,7 +288,7 @@ def kv_budget(model, system, dtype: str = "bf16") -> KVBudget:
         if sram is not None and "weights" in sram.holds and plan.weights_in == "sram":
             per_chip -= plan.weight_bytes_per_chip
     replica_chips = plan.chips // plan.parallel.dp
-    return KVBudget(max(per_chip, 0.0) * replica_chips, plan.kv_in, model, plan.numerics)
+    return KVBudget(max(per_chip, 0.0) * replica_chips, plan.kv_in, model, plan.numerics, replica_chips)
 
 
 class _Pool:
@@ -587,6 +603,181 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     return ServeResult(records, events, steps, m, notes, kv_log)
 
 
+@dataclass(frozen=True)
+class KVLink:
+    """The link a disaggregated pair moves each request's KV cache over: ``gbps`` GB/s one way,
+    a FIFO server (one transfer at a time, in the order the prefills finish), plus ``latency_ns``."""
+
+    gbps: float = KV_LINK_GBPS
+    latency_ns: float = KV_LINK_LATENCY_NS
+    source: str = KV_LINK_SOURCE
+
+    def check(self) -> None:
+        if not (self.gbps > 0 and math.isfinite(self.gbps)):
+            raise InputError("--kv-link-gbps", None, f"must be a positive number of GB/s, got {self.gbps}")
+        if not (self.latency_ns >= 0 and math.isfinite(self.latency_ns)):
+            raise InputError("--kv-link-latency-us", None, f"must be a time >= 0, got {self.latency_ns / 1e3}")
+
+
+def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudget],
+                           decode: tuple[StepCosts, KVBudget], link: KVLink = KVLink(), *,
+                           max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
+                           slo_tpot_ms: float = SLO_TPOT_MS) -> ServeResult:
+    """Serve ``workload`` on two groups: ``prefill`` (its step costs and KV budget) prefills
+    batches of waiting requests and emits each one's first token; each request's KV cache (its
+    prompt's) then crosses ``link`` to ``decode``, which decodes everything it holds one step at a
+    time (continuous batching). Each group has its own queue and KV budget: the prefill group holds
+    a prompt's KV until it has crossed the link; the decode group reserves a request's whole KV
+    (prompt + output) when it admits it."""
+    link.check()
+    for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
+        if not v > 0:
+            raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
+    (pcosts, pbudget), (dcosts, dbudget) = prefill, decode
+    model = dbudget.model
+    ctx = model.max_context
+    for r in workload.requests:
+        if ctx is not None and r.prompt + r.output > ctx:
+            raise InputError(workload.source, f"request {r.id}",
+                             f"prompt {r.prompt} + output {r.output} tokens exceed {model.name}'s context of "
+                             f"{ctx} tokens (max_position_embeddings)")
+    caps = {}
+    for role, costs, budget, tokens in (("prefill", pcosts, pbudget, lambda r: r.prompt),
+                                        ("decode", dcosts, dbudget, lambda r: r.prompt + r.output)):
+        biggest = max(budget.holds(tokens(r)) for r in workload.requests)
+        fits = int(budget.capacity_bytes // biggest) if biggest > 0 else MAX_BATCH_CAP
+        if fits < 1:
+            raise InputError(str(costs.system.name), None,
+                             f"as the {role} group: {model.name}'s KV cache for its longest request "
+                             f"({biggest / 1e9:.3f} GB) does not fit in the {budget.capacity_bytes / 1e9:.3f} GB of "
+                             f"{budget.kv_in} left beside the weights")
+        caps[role] = min(fits, MAX_BATCH_CAP) if max_batch is None else max_batch
+    if max_batch is not None and max_batch < 1:
+        raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
+
+    reqs = workload.requests
+    arrivals: list[tuple[float, int]] = []
+    sent = len(reqs) if workload.concurrency is None else min(workload.concurrency, len(reqs))
+    for i in range(sent):
+        heapq.heappush(arrivals, (0.0 if workload.concurrency else reqs[i].arrival_ns, i))
+    live: list[_Live | None] = [None] * len(reqs)
+    events: list[tuple[float, int]] = []
+    steps: list[tuple[float, float, int, float]] = []
+    kv_log: list[tuple[float, float, int]] = []  # the decode group's
+    p_waiting: deque[_Live] = deque()
+    p_used = 0.0
+    p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
+    moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
+    d_waiting: deque[_Live] = deque()
+    d_running: list[_Live] = []
+    d_used = 0.0
+    tp = td = link_free = 0.0
+    transfer_ns: list[float] = []
+    done = 0
+
+    def finish(lv: _Live, now: float) -> None:
+        nonlocal done, sent
+        lv.finish_ns = now
+        events.append((now, -1))
+        done += 1
+        if workload.concurrency is not None and sent < len(reqs):
+            heapq.heappush(arrivals, (now, sent))
+            sent += 1
+
+    inf = math.inf
+    while done < len(reqs):
+        p_next = tp if p_waiting else max(tp, arrivals[0][0]) if arrivals else inf
+        d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
+        if p_next <= d_next:
+            t = p_next
+            while arrivals and arrivals[0][0] <= t:
+                at, i = heapq.heappop(arrivals)
+                lv = live[i] = _Live(reqs[i], at)
+                p_waiting.append(lv)
+                events.append((at, +1))
+            while p_frees and p_frees[0][0] <= t:
+                p_used -= heapq.heappop(p_frees)[2]
+            batch = []
+            while p_waiting and len(batch) < caps["prefill"]:
+                need = pbudget.holds(p_waiting[0].req.prompt)
+                if p_used + need > pbudget.capacity_bytes:
+                    break
+                lv = p_waiting.popleft()
+                lv.admitted_ns, lv.held = t, need
+                p_used += need
+                batch.append(lv)
+            if not batch:  # the prefill group's KV is full of prompts still crossing the link
+                tp = p_frees[0][0]
+                continue
+            tp = t + pcosts.prefill_ns(len(batch), sum(lv.req.prompt for lv in batch) / len(batch))
+            if not p_frees:
+                p_used = sum(lv.held for lv in batch)  # no drift from float sums
+            for lv in batch:
+                lv.first_ns = lv.last_ns = tp
+                lv.generated = lv.kv = 1
+                if lv.req.output <= 1:
+                    heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
+                    finish(lv, tp)
+                    continue
+                kv = dbudget.holds(lv.req.prompt)  # the prompt's KV, and any recurrent state
+                start = max(tp, link_free)
+                link_free = start + kv / link.gbps
+                arrive = link_free + link.latency_ns
+                transfer_ns.append(arrive - tp)
+                heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
+                heapq.heappush(moved, (arrive, lv.req.id))
+            continue
+        t = d_next
+        while moved and moved[0][0] <= t:
+            _, i = heapq.heappop(moved)
+            d_waiting.append(live[i])
+        while d_waiting and len(d_running) < caps["decode"]:
+            need = dbudget.need(d_waiting[0].req)
+            if d_used + need > dbudget.capacity_bytes:
+                break
+            lv = d_waiting.popleft()
+            lv.held = need
+            d_used += need
+            d_running.append(lv)
+        kv_log.append((t, d_used, len(d_running)))
+        dt = dcosts.decode_ns(len(d_running), sum(lv.req.prompt + lv.generated - 1 for lv in d_running)
+                              / len(d_running))
+        steps.append((t, dt, len(d_running), d_used))
+        td = t + dt
+        keep = []
+        for lv in d_running:
+            lv.generated += 1
+            lv.max_gap_ns = max(lv.max_gap_ns, td - lv.last_ns)
+            lv.last_ns = td
+            if lv.generated >= lv.req.output:
+                finish(lv, td)
+                d_used -= lv.held
+            else:
+                keep.append(lv)
+        d_running = keep
+        if not d_running:
+            d_used = 0.0
+        kv_log.append((td, d_used, len(d_running)))
+
+    records = [_record(lv) for lv in live]
+    events.sort(key=lambda e: (e[0], -e[1]))
+    m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
+    m.update({"scheduler": "disaggregated", "max_batch": caps["decode"], "prefill_max_batch": caps["prefill"],
+              "kv_capacity_gb": dbudget.capacity_bytes / 1e9, "kv_in": dbudget.kv_in,
+              "prefill_kv_capacity_gb": pbudget.capacity_bytes / 1e9, "prefill_kv_in": pbudget.kv_in,
+              "bucket": dcosts.bucket, "step_shapes_simulated": len(pcosts.cache) + len(dcosts.cache),
+              "kv_cache": "reserved", "page_tokens": None, "chunk_tokens": None, "preemptions": 0,
+              "peak_admitted": max((n for *_, n in kv_log), default=0),
+              "prefill_system": pcosts.system.name, "decode_system": dcosts.system.name,
+              "kv_link_gbps": link.gbps, "kv_link_latency_us": link.latency_ns / 1e3,
+              "kv_transfer_mean_ms": sum(transfer_ns) / len(transfer_ns) / 1e6 if transfer_ns else None})
+    notes = []
+    if m["requests_meeting_slo"] == 0:
+        notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
+                     "goodput is 0")
+    return ServeResult(records, events, steps, m, notes, kv_log)
+
+
 def _record(lv: _Live) -> dict:
     r = lv.req
     tpot = (lv.finish_ns - lv.first_ns) / (r.output - 1) / 1e6 if r.output > 1 else None
@@ -661,6 +852,26 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
                     page_tokens=page_tokens)
 
 
+def serve_disaggregated(model: str, prefill_system: str, decode_system: str, workload: Workload, *,
+                        link: KVLink = KVLink(), max_batch: int | None = None, bucket: int = DEFAULT_BUCKET,
+                        dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
+                        costs: tuple[StepCosts, StepCosts] | None = None) -> ServeResult:
+    """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
+    ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
+    system must run the model: a hardwired chip only the model it was built for."""
+    from asicsim.api import system as load_sys
+    from asicsim.model import ModelSpec, load_model
+
+    spec = model if isinstance(model, ModelSpec) else load_model(model)
+    groups = []
+    for i, name in enumerate((prefill_system, decode_system)):
+        sys_ = load_sys(name)
+        c = costs[i] if costs else StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
+        groups.append((c, kv_budget(spec, sys_, dtype)))
+    return simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
+                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+
+
 def table(result: ServeResult, title: str) -> str:
     """The metrics as text: percentiles per latency kind, then the rates and batch figures."""
     from asicsim.tables import Table, render_text
@@ -674,6 +885,8 @@ def table(result: ServeResult, title: str) -> str:
             for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("latency", "end-to-end latency"),
                                ("queue", "queueing delay"), ("max_gap", "longest gap between tokens"))]
     how = f"{m['scheduler']} batching" + (f" ({m['chunk_tokens']} tokens a step)" if m.get("chunk_tokens") else "")
+    if m["scheduler"] == "disaggregated":
+        how = f"prefill on {m['prefill_system']}, decode on {m['decode_system']} (continuous)"
     lat = Table(f"{title}: {m['requests']} requests, {how} (max batch {m['max_batch']})",
                 ["ms", "p50", "p90", "p99", "mean"], rows)
     rates = [["throughput", f"{m['throughput_tokens_per_s']:,.1f} tokens/s"],
@@ -690,5 +903,12 @@ def table(result: ServeResult, title: str) -> str:
                           + (f"paged ({m['page_tokens']} tokens a page), {m['preemptions']} preemptions"
                              if m.get("page_tokens") else "reserved in full at admission")],
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]
+    if m["scheduler"] == "disaggregated":
+        rates[-2][0] = "KV cache (decode)"
+        rates[-1:-1] = [
+            ["KV cache (prefill)", f"{m['prefill_kv_capacity_gb']:,.2f} GB in {m['prefill_kv_in']}, a prompt's held "
+                                   "until it has crossed the link"],
+            ["KV link", f"{m['kv_link_gbps']:g} GB/s, {m['kv_link_latency_us']:g} us; mean transfer "
+                        f"{m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
     notes = list(result.notes)
     return render_text([lat, Table("", ["measure", "value"], rates, notes=notes, left=(1,))])

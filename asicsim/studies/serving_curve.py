@@ -5,7 +5,10 @@ shape at every rate) each system serves ``requests`` requests with the chosen sc
 (:mod:`asicsim.serving`); the table gives throughput, tail latencies and goodput under the SLO,
 the figure the throughput-latency curve, and the headline the highest load each system carries
 with every request within the SLO. Step costs are simulated once per shape and shared across
-loads.
+loads. A ``systems`` entry may be a disaggregated pair (``prefill``/``decode``: prefill on one
+system, decode on another, the KV cache moved over a link). With an ``economics`` section (the
+fields of ``open-vs-closed``'s), a second table prices a million tokens at the highest load
+within the SLO (:mod:`asicsim.studies.economics`).
 """
 
 from __future__ import annotations
@@ -19,12 +22,35 @@ from asicsim import serving
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
+from asicsim.studies.economics import amortisation_months, cost_per_mtok
+from asicsim.studies.open_closed import EconomicsSpec
 from asicsim.tables import Table, render_text
 
 
 class SLOSpec(Spec):
     ttft_ms: float = Field(serving.SLO_TTFT_MS, gt=0, description="Time to first token limit (ms).")
     tpot_ms: float = Field(serving.SLO_TPOT_MS, gt=0, description="Time per output token limit (ms).")
+
+
+class PairSpec(Spec):
+    """Disaggregated serving: ``prefill`` on one system, ``decode`` on another, each with its own
+    queue and KV budget, each request's KV cache moved between them over a link."""
+
+    prefill: str = Field(description="Preset name or chip/system YAML path that prefills.")
+    decode: str = Field(description="Preset name or chip/system YAML path that decodes.")
+    name: str | None = Field(None, description="The name in tables (default: 'P prefill + D decode').")
+    link_gbps: float = Field(serving.KV_LINK_GBPS, gt=0, description="The KV link's GB/s one way (default "
+                             "PCIe Gen5 x16 at peak, docs/sources.md K1).")
+    link_latency_us: float = Field(serving.KV_LINK_LATENCY_NS / 1e3, ge=0,
+                                   description="The KV link's latency per transfer (default an assumption, K1).")
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.prefill} prefill + {self.decode} decode"
+
+
+def _label(entry: str | PairSpec) -> str:
+    return entry if isinstance(entry, str) else entry.label
 
 
 class ServingSpec(Spec):
@@ -34,18 +60,27 @@ class ServingSpec(Spec):
     name: str
     description: str = ""
     model: str = Field(description="A shipped model name or a config.json path.")
-    systems: list[str] = Field(min_length=1, description="Preset names or chip/system YAML paths.")
+    systems: list[str | PairSpec] = Field(min_length=1, description="Preset names or chip/system YAML paths, "
+                                          "or disaggregated pairs {prefill: P, decode: D}.")
     rates: list[float] = Field(min_length=1, description="Offered loads, requests per second (Poisson).")
     requests: int = Field(200, ge=1, le=100_000, description="Requests served at each load.")
     prompt: int | tuple[int, int] = Field(512, description="Prompt tokens, or [low, high] drawn uniformly.")
     output: int | tuple[int, int] = Field(128, description="Output tokens, or [low, high] drawn uniformly.")
-    scheduler: Literal["static", "continuous"] = "continuous"
+    scheduler: Literal["static", "continuous", "chunked"] = Field(
+        "continuous", description="For single systems; a pair prefills in batches and decodes continuously.")
+    chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration.")
+    kv_cache: Literal["reserved", "paged"] = Field("reserved", description="For single systems: the KV reserved in "
+                                                   "full at admission, or paged (preempting when full).")
+    page_tokens: int = Field(serving.DEFAULT_PAGE_TOKENS, ge=1, description="paged: tokens per KV page.")
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
     slo: SLOSpec = SLOSpec()
     burstiness: float = Field(1.0, gt=0, le=100, description="Coefficient of variation of the gaps between "
                                                             "arrivals: 1 is Poisson, above 1 gamma bursts.")
     seed: int = 0
+    economics: EconomicsSpec | None = Field(None, description="Prices, power and lifetimes (as in open-vs-closed; "
+                                            "chips keyed by each system or pair part's name): adds $/Mtoken at "
+                                            "the SLO.")
 
 
 @study("serving", ServingSpec)
@@ -54,25 +89,91 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
     for i, rate in enumerate(spec.rates):
         if not rate > 0:
             raise InputError(str(path), f"rates.{i}", f"a load must be a positive rate, got {rate}")
-    rows = []
-    for i, name in enumerate(spec.systems):
-        system = resolve_system(path, name, f"systems.{i}")
-        costs = serving.StepCosts(model, system, bucket=spec.bucket)
+    labels = [_label(e) for e in spec.systems]
+    if spec.economics is not None:
+        _check_prices(spec, path)
+    if len(set(labels)) != len(labels):
+        raise InputError(str(path), "systems", "two entries have the same name; give a pair a distinct 'name'")
+    rows, parts = [], {}
+    for i, entry in enumerate(spec.systems):
+        label = _label(entry)
+        names = [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]
+        fields = [f"systems.{i}"] if isinstance(entry, str) else [f"systems.{i}.prefill", f"systems.{i}.decode"]
+        groups = []
         try:
-            budget = serving.kv_budget(model, system)
+            for name, fld in zip(names, fields):
+                system = resolve_system(path, name, fld)
+                groups.append((name, system, serving.StepCosts(model, system, bucket=spec.bucket),
+                               serving.kv_budget(model, system)))
         except InputError as e:
-            rows.append({"system": name, "rate": None, "fits": False, "reason": e.reason})
+            if e.source == str(path):  # the scenario names no such system
+                raise
+            rows.append({"system": label, "rate": None, "fits": False, "reason": e.reason})
             continue
+        parts[label] = [(name, system, budget.chips) for name, system, _, budget in groups]
         for rate in spec.rates:
-            progress(f"{name} at {rate:g} req/s")
+            progress(f"{label} at {rate:g} req/s")
             wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed,
                                  burstiness=spec.burstiness)
-            r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
-                                 slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
-            rows.append({"system": name, "rate": rate, "fits": True, **r.metrics})
+            if isinstance(entry, str):
+                (_, _, costs, budget), = groups
+                r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
+                                     slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms, chunk=spec.chunk,
+                                     kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+            else:
+                link = serving.KVLink(entry.link_gbps, entry.link_latency_us * 1e3)
+                r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
+                                                   slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
+            rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
+    best = best_loads(rows)
     doc = {"model": model.name, "scheduler": spec.scheduler, "slo": spec.slo.model_dump(), "rows": rows,
-           "best": best_loads(rows)}
+           "best": best, "highest_rate": max(spec.rates)}
+    if spec.economics is not None:
+        doc["costs"] = slo_costs(spec, path, rows, best, parts)
     return StudyOutput(render_text(tables(doc)), doc)
+
+
+def _check_prices(spec: ServingSpec, path: Path) -> None:
+    """Every system and pair part priced, with a power (a serving run does not simulate energy)."""
+    for entry in spec.systems:
+        for name in [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]:
+            price = spec.economics.chips.get(name)
+            if price is None:
+                raise InputError(str(path), "economics.chips", f"prices no '{name}' (used by {_label(entry)}); give "
+                                 "chip_price_usd, power_w and their sources for every system and pair part")
+            if price.power_w is None:
+                raise InputError(str(path), f"economics.chips.{name}.power_w",
+                                 "is needed here: a serving study does not simulate power; give the chip's "
+                                 "board power and its source")
+
+
+def slo_costs(spec: ServingSpec, path: Path, rows: list[dict], best: dict, parts: dict) -> list[dict]:
+    """Per system (or pair), what a million tokens cost at the highest load it carried with every
+    request within the SLO: each part's chips priced and powered as ``economics`` says, the capex
+    of a hardwired part spread over the model's lifetime (:mod:`asicsim.studies.economics`)."""
+    econ = spec.economics
+    out = []
+    for label, ps in parts.items():
+        rate = best.get(label)
+        row = next((r for r in rows if r["system"] == label and r["rate"] == rate), None) if rate else None
+        item = {"system": label, "rate": rate, "chips": [[n, c] for n, _, c in ps],
+                "capex_usd": sum(econ.chips[n].chip_price_usd * c for n, _, c in ps),
+                "power_w": sum(econ.chips[n].power_w * c for n, _, c in ps),
+                "tokens_per_s": row["throughput_tokens_per_s"] if row else None,
+                "usd_per_mtok": None, "capex_usd_per_mtok": None, "energy_usd_per_mtok": None}
+        if row:
+            capex = energy = 0.0
+            for name, system, chips in ps:
+                price = econ.chips[name]
+                months = amortisation_months(system.chip.rom is not None, econ.service_life_months,
+                                             econ.model_lifetime_months)
+                c = cost_per_mtok(price.chip_price_usd * chips, months, price.power_w * chips,
+                                  item["tokens_per_s"], econ.electricity_usd_per_kwh, econ.utilisation)
+                capex += c.capex_usd_per_mtok
+                energy += c.energy_usd_per_mtok
+            item.update({"usd_per_mtok": capex + energy, "capex_usd_per_mtok": capex, "energy_usd_per_mtok": energy})
+        out.append(item)
+    return out
 
 
 def best_loads(rows: list[dict]) -> dict[str, float | None]:
@@ -108,8 +209,45 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
                  "see docs/serving.md for what is approximated.")
     header = ["system", "offered/s", "served/s", "tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99",
               "in SLO", "goodput tok/s", "batch"]
-    return [Table(f"serving {doc['model']} ({doc['scheduler']} batching): throughput and latency by load",
-                  header, body, notes, labels=1)]
+    out = [Table(f"serving {doc['model']} ({doc['scheduler']} batching): throughput and latency by load",
+                 header, body, notes, labels=1)]
+    if doc.get("costs"):
+        out.append(cost_table(doc))
+    return out
+
+
+def _usd(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}" if x < 1 else f"{x:,.2f}" if x < 100 else f"{x:,.0f}"
+
+
+def cost_table(doc: dict) -> Table:
+    """$/Mtoken at the highest load each system carried within the SLO, and whether a pair beats its parts."""
+    body, notes = [], []
+    by = {c["system"]: c for c in doc["costs"]}
+    for c in doc["costs"]:
+        chips = " + ".join(f"{n} x{k}" if k > 1 else n for n, k in c["chips"])
+        top = c["rate"] is not None and c["rate"] == doc.get("highest_rate")
+        body.append([c["system"], chips, "-" if c["rate"] is None else f"{c['rate']:g}" + ("+" if top else ""),
+                     "-" if c["tokens_per_s"] is None else f"{c['tokens_per_s']:,.0f}", f"{c['capex_usd']:,.0f}",
+                     f"{c['power_w']:,.0f}", _usd(c["capex_usd_per_mtok"]), _usd(c["energy_usd_per_mtok"]),
+                     _usd(c["usd_per_mtok"])])
+        if len(c["chips"]) == 2 and c["usd_per_mtok"] is not None:
+            alone = {n: by[n]["usd_per_mtok"] for n, _ in c["chips"] if n in by}
+            if alone:
+                beats = [n for n, v in alone.items() if v is None or c["usd_per_mtok"] < v]
+                verdict = ("cheaper per token than " + " and ".join(beats) + " alone" if len(beats) == len(alone)
+                           else "not cheaper than " + " or ".join(n for n in alone if n not in beats) + " alone")
+                notes.append(f"{c['system']}: ${_usd(c['usd_per_mtok'])}/Mtoken at the SLO, against "
+                             + ", ".join(f"{n} alone ${_usd(v)}" for n, v in alone.items()) + f": {verdict}")
+    notes.append("At the highest offered load with every request of the run within the SLO; tok/s is what the "
+                 "system delivered there (output tokens from the first arrival to the last finish, the drain "
+                 "included). '+': within the SLO at the highest load tried. $/Mtoken: chips' "
+                 "capex over their service life (a hardwired chip's over the model's lifetime) plus board power at "
+                 "the scenario's electricity price, both at its utilisation (asicsim/studies/economics.py); prices "
+                 "and powers are the scenario's, each with its source. '-': no load tried was within the SLO.")
+    header = ["system", "chips", "load/s", "tok/s", "capex $", "power W", "capex $/Mtok", "energy $/Mtok",
+              "$/Mtok"]
+    return Table(f"cost per million tokens at the SLO ({doc['model']})", header, body, notes, labels=1)
 
 
 def write_figures(doc: dict, folder: Path) -> list[Path]:

@@ -46,7 +46,7 @@ def test_each_group_has_its_own_kv_budget_and_queue(llama8b, h100, pair):
     prefill = (StepCosts(llama8b, h100, bucket=512), kv_budget(llama8b, h100))
     decode = (StepCosts(llama8b, hc1, bucket=512), hc1_budget)
     wl = poisson(30.0, 40, prompt=(256, 1024), output=(64, 256), seed=3)
-    r = simulate_disaggregated(wl, prefill, decode)
+    r = simulate_disaggregated(wl, prefill, decode, max_batch=64)  # the KV budget, not the cap, binds
     cap = decode[1].capacity_bytes
     assert max(kv for _, kv, _ in r.kv_log) <= cap  # the HC1's 264 MB of SRAM
     most = int(cap // min(decode[1].need(q) for q in wl.requests))

@@ -516,6 +516,9 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-ttft-ms", type=float, default=2000.0, show_default=True, help="Goodput SLO on time to first token.")
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
+@click.option("--trace", "trace_out", type=click.Path(dir_okay=False), default=None,
+              help="Write a Perfetto/Chrome trace of counter tracks (KV cache held, requests admitted, decode "
+                   "batch) over the run to this file (.gz: gzip).")
 @_chatty
 def serve(model: str, system: str | None, prefill_system: str | None, decode_system: str | None,
           kv_link_gbps: float, kv_link_latency_us: float, rate: float | None, burstiness: float,
@@ -523,7 +526,8 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
           trace_file: str | None,
           requests: int, prompt: str, generate: str, scheduler: str, chunk: int, kv_cache: str, page_tokens: int,
           max_batch: int | None, bucket: int,
-          dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
+          dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool,
+          trace_out: str | None) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
     from asicsim import serving
@@ -566,6 +570,14 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                               indent=2))
     else:
         click.echo(serving.table(result, f"{model} on {system}"))
+    if trace_out is not None:
+        from asicsim.perfetto import write_serving_trace
+
+        try:
+            info = write_serving_trace(result, trace_out, f"serving {model} on {system}")
+        except OSError as e:
+            raise InputError("--trace", None, f"cannot write {trace_out}: {e.strerror or e}") from None
+        click.echo(f"wrote {trace_out}: {info['counter_samples']:,} counter samples, {info['bytes']:,} bytes", err=True)
 
 
 def _span(name: str, text: str) -> int | tuple[int, int]:

@@ -149,6 +149,11 @@ def test_a_serving_scenario_prices_tokens_at_the_slo(tmp_path):
     pair = costs[pair_name]
     assert pair["usd_per_mtok"] == pytest.approx(
         (20000 / (48 * 730) + 10000 / (12 * 730) + 0.9 * 0.1 * 0.5) / (pair["tokens_per_s"] * 1800 / 1e6))
+    # KV occupancy and batch over time at the highest load, per system, and their figure
+    occ = doc["occupancy"][pair_name]
+    assert len(occ["t_s"]) == 200 and 0 < max(occ["kv_share"]) <= 1 and max(occ["admitted"]) >= 1
+    assert max(doc["occupancy"]["taalas-hc1"]["kv_share"]) <= 1
+    assert (tmp_path / "o" / "serving_kv.png").exists()
     # the verdict beside the table: is the pair cheaper per token than each of its parts alone?
     from asicsim.studies.serving_curve import cost_table
 

@@ -124,3 +124,29 @@ def test_bad_scheduler_options(world):
                      ({"kv_cache": "paged", "scheduler": "static"}, "--kv-cache")):
         with pytest.raises(InputError, match=says):
             simulate(wl, costs, budget, **({"scheduler": "chunked"} | kw))
+
+
+def test_serve_trace_has_kv_and_batch_counters(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from asicsim.cli import main
+
+    out = tmp_path / "serve.json"
+    args = ["serve", "--model", "llama-3.1-8b", "--system", "taalas-hc1", "--concurrency", "6", "--requests", "12",
+            "--prompt", "256-900", "--generate", "16-200", "--kv-cache", "paged", "--trace", str(out), "--json"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    m = json.loads(res.stdout)
+    counters = {}
+    for e in json.loads(out.read_text())["traceEvents"]:
+        if e["ph"] == "C":
+            counters.setdefault(e["name"], []).append((e["ts"], e["args"]["value"]))
+    assert set(counters) == {"KV cache held (GB)", "requests admitted", "decode batch"}
+    kv = [v for _, v in counters["KV cache held (GB)"]]
+    assert max(kv) <= m["kv_capacity_gb"] and max(kv) > 0.5 * m["kv_capacity_gb"]
+    assert max(v for _, v in counters["requests admitted"]) == m["peak_admitted"] > 1
+    assert max(v for _, v in counters["decode batch"]) <= m["peak_admitted"]
+    for series in counters.values():  # time-ordered, no repeated values
+        assert all(a[0] < b[0] and a[1] != b[1] for a, b in zip(series, series[1:]))

@@ -94,7 +94,7 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
         _check_prices(spec, path)
     if len(set(labels)) != len(labels):
         raise InputError(str(path), "systems", "two entries have the same name; give a pair a distinct 'name'")
-    rows, parts = [], {}
+    rows, parts, occupancy = [], {}, {}
     for i, entry in enumerate(spec.systems):
         label = _label(entry)
         names = [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]
@@ -125,9 +125,11 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
                 r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
                                                    slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
             rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
+            if rate == max(spec.rates):
+                occupancy[label] = over_time(r, rate)
     best = best_loads(rows)
     doc = {"model": model.name, "scheduler": spec.scheduler, "slo": spec.slo.model_dump(), "rows": rows,
-           "best": best, "highest_rate": max(spec.rates)}
+           "best": best, "highest_rate": max(spec.rates), "occupancy": occupancy}
     if spec.economics is not None:
         doc["costs"] = slo_costs(spec, path, rows, best, parts)
     return StudyOutput(render_text(tables(doc)), doc)
@@ -174,6 +176,27 @@ def slo_costs(spec: ServingSpec, path: Path, rows: list[dict], best: dict, parts
             item.update({"usd_per_mtok": capex + energy, "capex_usd_per_mtok": capex, "energy_usd_per_mtok": energy})
         out.append(item)
     return out
+
+
+def over_time(r: serving.ServeResult, rate: float, points: int = 200) -> dict:
+    """The KV cache held (as a share of the budget) and the requests admitted over a run, in
+    ``points`` even bins, each the most held or admitted in it (a short burst still shows); a
+    pair's are its decode group's."""
+    import numpy as np
+
+    log = np.array(r.kv_log, dtype=float)
+    t = log[:, 0]
+    edges = np.linspace(0.0, t[-1], points + 1)
+    kv, n = np.zeros(points), np.zeros(points)
+    start = np.clip(np.searchsorted(t, edges[:-1], side="right") - 1, 0, None)  # in force at each bin's start
+    kv[:], n[:] = log[start, 1], log[start, 2]
+    inside = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, points - 1)  # each sample's bin
+    np.maximum.at(kv, inside, log[:, 1])
+
+    np.maximum.at(n, inside, log[:, 2])
+    cap = r.metrics["kv_capacity_gb"] * 1e9
+    return {"rate": rate, "t_s": (edges[:-1] / 1e9).round(6).tolist(),
+            "kv_share": (kv / cap).round(6).tolist(), "admitted": n.astype(int).tolist()}
 
 
 def best_loads(rows: list[dict]) -> dict[str, float | None]:
@@ -270,6 +293,28 @@ def write_figures(doc: dict, folder: Path) -> list[Path]:
     ax.legend(loc="best")
     fig.tight_layout()
     paths = [folder / "serving.png", folder / "serving.svg"]
+    for p in paths:
+        fig.savefig(p, dpi=110)
+    plt.close(fig)
+    if doc.get("occupancy"):
+        paths += _occupancy_figure(doc, folder, plt)
+    return paths
+
+
+def _occupancy_figure(doc: dict, folder: Path, plt) -> list[Path]:
+    """KV cache held (% of each system's budget) and requests admitted over the run at the highest load."""
+    fig, (kv, n) = plt.subplots(2, 1, figsize=(6.4, 5.2), sharex=True)
+    for system, s in doc["occupancy"].items():
+        kv.step(s["t_s"], [100 * x for x in s["kv_share"]], where="post", label=system)
+        n.step(s["t_s"], s["admitted"], where="post", label=system)
+    kv.set_ylabel("KV cache held (% of budget)")
+    n.set_ylabel("requests admitted")
+    n.set_xlabel("simulated time (s)")
+    rate = next(iter(doc["occupancy"].values()))["rate"]
+    kv.set_title(f"serving {doc['model']} at {rate:g} req/s: KV cache and batch over time")
+    kv.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    paths = [folder / "serving_kv.png", folder / "serving_kv.svg"]
     for p in paths:
         fig.savefig(p, dpi=110)
     plt.close(fig)

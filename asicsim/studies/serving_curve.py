@@ -312,7 +312,7 @@ def _occupancy_figure(doc: dict, folder: Path, plt) -> list[Path]:
     n.set_xlabel("simulated time (s)")
     rate = next(iter(doc["occupancy"].values()))["rate"]
     kv.set_title(f"serving {doc['model']} at {rate:g} req/s: KV cache and batch over time")
-    kv.legend(loc="best", fontsize="small")
+    n.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
     paths = [folder / "serving_kv.png", folder / "serving_kv.svg"]
     for p in paths:

@@ -553,6 +553,9 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
     if split and scheduler != "continuous":
         raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
                          f"--scheduler {scheduler} applies to one system")
+    if split and kv_cache != "reserved":
+        raise InputError("--kv-cache", None, "a disaggregated pair's decode group reserves each request's KV in "
+                         f"full; --kv-cache {kv_cache} applies to one system")
     if split:
         system = f"{prefill_system} prefill + {decode_system} decode"
         link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)

@@ -97,7 +97,7 @@ def test_cli_disaggregated():
     text = CliRunner().invoke(main, args)
     assert text.exit_code == 0 and "KV link" in text.output
     for bad, says in ((["--system", "h100-sxm"], "no --system"), (["--scheduler", "chunked"], "--scheduler"),
-                      (["--kv-link-gbps", "0"], "--kv-link-gbps")):
+                      (["--kv-link-gbps", "0"], "--kv-link-gbps"), (["--kv-cache", "paged"], "--kv-cache")):
         out = CliRunner().invoke(main, args + bad)
         assert out.exit_code == 2 and says in out.output and "Traceback" not in out.output
     out = CliRunner().invoke(main, ["serve", "--model", MODEL, "--decode-system", "taalas-hc1", "--rate", "1"])

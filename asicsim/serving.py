@@ -1,30 +1,38 @@
-"""Serving: a stream of requests through one model replica, scheduled over simulated time.
+"""Serving: a stream of requests through one model replica (or a prefill/decode pair), scheduled
+over simulated time.
 
 What is simulated: requests arrive (Poisson at a rate, a closed loop of ``concurrency`` users, or
-a CSV trace); a scheduler (``static`` or ``continuous``) forms batches over simulated time in a
-plain discrete-event loop; each iteration's duration is a step of the real pipeline (compile →
-engine), so queueing, batching and the KV-cache limit are simulated, not estimated.
+a CSV trace); a scheduler (``static``, ``continuous`` or ``chunked``) forms batches over simulated
+time in a plain discrete-event loop; each iteration's duration is a step of the real pipeline
+(compile → engine), so queueing, batching and the KV-cache limit are simulated, not estimated.
+The KV cache is reserved in full at admission or held in pages with recompute preemption
+(``kv_cache``). :func:`simulate_disaggregated` runs a prefill group and a decode group on two
+systems, each with its own queue and KV budget, the KV cache crossing a link between them.
 
 Step costs: one ``predict(model, system, batch=B, prompt=C, generate=2)`` gives both the prefill
 time of B prompts of C tokens (``ttft_ms``) and one decode step of B sequences at context C
 (``tpot_ms``); each (B, C) is simulated once and memoised (:class:`StepCosts`).
 
-What is approximated (say so when quoting numbers):
+What is approximated (say so when quoting numbers; docs/serving.md says more):
 
 - Context is bucketed: C is rounded UP to a multiple of ``bucket`` tokens (default 256; 1 is
   exact). A batch of sequences of different lengths costs as B sequences at their mean context
   (attention reads the sum of the contexts; weights are read once), rounded up; a batch of
   prompts of different lengths prefills as B prompts of their mean length, rounded up (packed,
   not padded), for both schedulers alike.
-- An iteration that admits new requests runs their prefill as one step, then one decode step for
-  the requests already running (real engines fuse the two into one mixed step).
-- The KV cache is reserved in full (prompt + output tokens) when a request is admitted: no
-  paging, no preemption. Capacity is the memory that holds the KV cache (HBM, or the KV SRAM of
-  an SRAM-only or hardwired chip) less the weights, over the chips of one replica.
+- ``continuous``: an iteration that admits new requests runs their prefill as one step, then one
+  decode step for the requests already running (real engines fuse the two into one mixed step).
+- ``chunked``: a fused step costs its decode step plus each chunk's marginal batch-1 prefill
+  (:meth:`StepCosts.chunk_ns`), summed, with no overlap between them: an upper bound.
+- Paging: admission needs the pages of the first prefill only; preemption recomputes (no swap)
+  the newest admitted request. Capacity is the memory that holds the KV cache (HBM, or the KV
+  SRAM of an SRAM-only or hardwired chip) less the weights, over the chips of one replica.
 - Static batching keeps a finished sequence's slot until the whole batch ends (the batch is
   decoded at its full size, as padded static batching does), but the request's latency ends at
   its own last token.
-- One replica; no serving-stack overheads (the ``bare`` runtime profile).
+- Disaggregation: whole-prompt prefills, the decode group's KV reserved in full, the link a FIFO
+  server at its peak rate.
+- One replica (or pair); no serving-stack overheads (the ``bare`` runtime profile).
 """
 
 from __future__ import annotations

@@ -553,16 +553,14 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
     if split and scheduler != "continuous":
         raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
                          f"--scheduler {scheduler} applies to one system")
-    if split and kv_cache != "reserved":
-        raise InputError("--kv-cache", None, "a disaggregated pair's decode group reserves each request's KV in "
-                         f"full; --kv-cache {kv_cache} applies to one system")
     if split:
         system = f"{prefill_system} prefill + {decode_system} decode"
         link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve_disaggregated(model, prefill_system, decode_system, wl, link=link,
                                                  max_batch=max_batch, bucket=bucket, dtype=dtype,
-                                                 slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                                                 slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
+                                                 kv_cache=kv_cache, page_tokens=page_tokens)
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,

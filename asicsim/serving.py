@@ -218,15 +218,18 @@ class StepCosts:
         if hit is None:
             from asicsim.api import predict
 
-            try:
-                m = predict(self.model, self.system, batch=batch, prompt=key[1], generate=2, dtype=self.dtype).metrics
-            except InputError:
-                # the context rounded up to the bucket overfills a small KV memory (an SRAM) that the
-                # batch itself fits: cost this shape at its own context instead
-                exact = int(math.ceil(context))
-                if exact == key[1]:
-                    raise
-                m = predict(self.model, self.system, batch=batch, prompt=exact, generate=2, dtype=self.dtype).metrics
+            # the context rounded up to the bucket (and the run's two generated tokens) can overfill a
+            # small KV memory (an SRAM) that the batch itself fits: then cost the shape at its own
+            # context, or two tokens less (what the run's two generated tokens add back)
+            exact = int(math.ceil(context))
+            tries = list(dict.fromkeys(c for c in (key[1], exact, exact - 2) if c >= 1))
+            for i, c in enumerate(tries):
+                try:
+                    m = predict(self.model, self.system, batch=batch, prompt=c, generate=2, dtype=self.dtype).metrics
+                    break
+                except InputError:
+                    if i == len(tries) - 1:
+                        raise
             hit = self.cache[key] = (m.ttft_ms * 1e6, m.tpot_ms * 1e6)
         return hit
 
@@ -630,14 +633,21 @@ class KVLink:
 def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudget],
                            decode: tuple[StepCosts, KVBudget], link: KVLink = KVLink(), *,
                            max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
-                           slo_tpot_ms: float = SLO_TPOT_MS) -> ServeResult:
+                           slo_tpot_ms: float = SLO_TPOT_MS, kv_cache: str = "reserved",
+                           page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
     """Serve ``workload`` on two groups: ``prefill`` (its step costs and KV budget) prefills
     batches of waiting requests and emits each one's first token; each request's KV cache (its
     prompt's) then crosses ``link`` to ``decode``, which decodes everything it holds one step at a
     time (continuous batching). Each group has its own queue and KV budget: the prefill group holds
     a prompt's KV until it has crossed the link; the decode group reserves a request's whole KV
-    (prompt + output) when it admits it."""
+    (prompt + output) when it admits it, or with ``kv_cache="paged"`` holds it in pages of
+    ``page_tokens`` and, when they run out, preempts its newest request back to the prefill
+    group's queue (recompute: prefilled again, prompt and tokens so far, and sent again)."""
     link.check()
+    if kv_cache not in KV_MODES:
+        raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
+    if page_tokens < 1:
+        raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
     for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
         if not v > 0:
             raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
@@ -649,8 +659,10 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
             raise InputError(workload.source, f"request {r.id}",
                              f"prompt {r.prompt} + output {r.output} tokens exceed {model.name}'s context of "
                              f"{ctx} tokens (max_position_embeddings)")
+    paged = kv_cache == "paged"
     caps = {}
-    for role, costs, budget, tokens in (("prefill", pcosts, pbudget, lambda r: r.prompt),
+    for role, costs, budget, tokens in (("prefill", pcosts, pbudget,  # a recompute prefills what was generated too
+                                         (lambda r: r.prompt + r.output - 1) if paged else (lambda r: r.prompt)),
                                         ("decode", dcosts, dbudget, lambda r: r.prompt + r.output)):
         biggest = max(budget.holds(tokens(r)) for r in workload.requests)
         fits = int(budget.capacity_bytes // biggest) if biggest > 0 else MAX_BATCH_CAP
@@ -659,7 +671,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                              f"as the {role} group: {model.name}'s KV cache for its longest request "
                              f"({biggest / 1e9:.3f} GB) does not fit in the {budget.capacity_bytes / 1e9:.3f} GB of "
                              f"{budget.kv_in} left beside the weights")
-        caps[role] = min(fits, MAX_BATCH_CAP) if max_batch is None else max_batch
+        caps[role] = (MAX_BATCH_CAP if paged and role == "decode" else min(fits, MAX_BATCH_CAP)) \
+            if max_batch is None else max_batch
     if max_batch is not None and max_batch < 1:
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
 
@@ -673,15 +686,16 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
     steps: list[tuple[float, float, int, float]] = []
     kv_log: list[tuple[float, float, int]] = []  # the decode group's
     p_waiting: deque[_Live] = deque()
+    returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
     p_used = 0.0
     p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
     moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
     d_waiting: deque[_Live] = deque()
     d_running: list[_Live] = []
-    d_used = 0.0
+    pool = _Pool(dbudget, paged, page_tokens)
     tp = td = link_free = 0.0
     transfer_ns: list[float] = []
-    done = 0
+    done = preemptions = 0
 
     def finish(lv: _Live, now: float) -> None:
         nonlocal done, sent
@@ -694,7 +708,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
 
     inf = math.inf
     while done < len(reqs):
-        p_next = tp if p_waiting else max(tp, arrivals[0][0]) if arrivals else inf
+        p_soon = min(arrivals[0][0] if arrivals else inf, returns[0][0] if returns else inf)
+        p_next = tp if p_waiting else max(tp, p_soon)
         d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
         if p_next <= d_next:
             t = p_next
@@ -703,69 +718,103 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                 lv = live[i] = _Live(reqs[i], at)
                 p_waiting.append(lv)
                 events.append((at, +1))
+            back = []
+            while returns and returns[0][0] <= t:
+                back.append(live[heapq.heappop(returns)[1]])
+            p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
             while p_frees and p_frees[0][0] <= t:
                 p_used -= heapq.heappop(p_frees)[2]
             batch = []
             while p_waiting and len(batch) < caps["prefill"]:
-                need = pbudget.holds(p_waiting[0].req.prompt)
+                lv = p_waiting[0]
+                need = pbudget.holds(lv.req.prompt + lv.generated)
                 if p_used + need > pbudget.capacity_bytes:
                     break
-                lv = p_waiting.popleft()
-                lv.admitted_ns, lv.held = t, need
+                p_waiting.popleft()
+                lv.target = lv.req.prompt + lv.generated
+                if math.isnan(lv.admitted_ns):
+                    lv.admitted_ns = t
+                lv.held = need
                 p_used += need
                 batch.append(lv)
             if not batch:  # the prefill group's KV is full of prompts still crossing the link
                 tp = p_frees[0][0]
                 continue
-            tp = t + pcosts.prefill_ns(len(batch), sum(lv.req.prompt for lv in batch) / len(batch))
+            tp = t + pcosts.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
             if not p_frees:
                 p_used = sum(lv.held for lv in batch)  # no drift from float sums
             for lv in batch:
-                lv.first_ns = lv.last_ns = tp
-                lv.generated = lv.kv = 1
-                if lv.req.output <= 1:
+                lv.kv = lv.target
+                lv.generated += 1
+                if math.isnan(lv.first_ns):
+                    lv.first_ns = tp
+                else:  # a recomputed prefill's token
+                    lv.max_gap_ns = max(lv.max_gap_ns, tp - lv.last_ns)
+                lv.last_ns = tp
+                if lv.generated >= lv.req.output:
                     heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
                     finish(lv, tp)
                     continue
-                kv = dbudget.holds(lv.req.prompt)  # the prompt's KV, and any recurrent state
+                kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
                 start = max(tp, link_free)
                 link_free = start + kv / link.gbps
                 arrive = link_free + link.latency_ns
                 transfer_ns.append(arrive - tp)
                 heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
                 heapq.heappush(moved, (arrive, lv.req.id))
+                lv.held = 0.0  # what it holds on the decode side, once admitted there
             continue
         t = d_next
         while moved and moved[0][0] <= t:
             _, i = heapq.heappop(moved)
             d_waiting.append(live[i])
-        while d_waiting and len(d_running) < caps["decode"]:
-            need = dbudget.need(d_waiting[0].req)
-            if d_used + need > dbudget.capacity_bytes:
+        preempted = False
+        if paged:  # a page more for each request whose next token starts one; the newest make room
+            while True:
+                extra = [pool.grow(lv, lv.kv + 1) for lv in d_running]
+                if pool.used + sum(extra) <= pool.capacity:
+                    break
+                lv = d_running.pop()
+                pool.free(lv)
+                lv.kv = 0
+                lv.preemptions += 1
+                preemptions += 1
+                preempted = True
+                heapq.heappush(returns, (t, lv.req.id))
+                kv_log.append((t, pool.used, len(d_running)))
+            for lv, e in zip(d_running, extra):
+                if e:
+                    pool.take(lv, e)
+        while not preempted and d_waiting and len(d_running) < caps["decode"]:
+            lv = d_waiting[0]
+            extra = pool.bytes_for(lv, lv.kv + 1)
+            if pool.used + extra > pool.capacity:
                 break
-            lv = d_waiting.popleft()
-            lv.held = need
-            d_used += need
+            d_waiting.popleft()
+            pool.take(lv, extra)
             d_running.append(lv)
-        kv_log.append((t, d_used, len(d_running)))
-        dt = dcosts.decode_ns(len(d_running), sum(lv.req.prompt + lv.generated - 1 for lv in d_running)
-                              / len(d_running))
-        steps.append((t, dt, len(d_running), d_used))
+        if not d_running:
+            td = t
+            continue
+        kv_log.append((t, pool.used, len(d_running)))
+        dt = dcosts.decode_ns(len(d_running), sum(lv.kv for lv in d_running) / len(d_running))
+        steps.append((t, dt, len(d_running), pool.used))
         td = t + dt
         keep = []
         for lv in d_running:
             lv.generated += 1
+            lv.kv += 1
             lv.max_gap_ns = max(lv.max_gap_ns, td - lv.last_ns)
             lv.last_ns = td
             if lv.generated >= lv.req.output:
                 finish(lv, td)
-                d_used -= lv.held
+                pool.free(lv)
             else:
                 keep.append(lv)
         d_running = keep
         if not d_running:
-            d_used = 0.0
-        kv_log.append((td, d_used, len(d_running)))
+            pool.used = 0.0
+        kv_log.append((td, pool.used, len(d_running)))
 
     records = [_record(lv) for lv in live]
     events.sort(key=lambda e: (e[0], -e[1]))
@@ -774,8 +823,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
               "kv_capacity_gb": dbudget.capacity_bytes / 1e9, "kv_in": dbudget.kv_in,
               "prefill_kv_capacity_gb": pbudget.capacity_bytes / 1e9, "prefill_kv_in": pbudget.kv_in,
               "bucket": dcosts.bucket, "step_shapes_simulated": len(pcosts.cache) + len(dcosts.cache),
-              "kv_cache": "reserved", "page_tokens": None, "chunk_tokens": None, "preemptions": 0,
-              "peak_admitted": max((n for *_, n in kv_log), default=0),
+              "kv_cache": kv_cache, "page_tokens": page_tokens if paged else None, "chunk_tokens": None,
+              "preemptions": preemptions, "peak_admitted": max((n for *_, n in kv_log), default=0),
               "prefill_system": pcosts.system.name, "decode_system": dcosts.system.name,
               "kv_link_gbps": link.gbps, "kv_link_latency_us": link.latency_ns / 1e3,
               "kv_transfer_mean_ms": sum(transfer_ns) / len(transfer_ns) / 1e6 if transfer_ns else None})
@@ -863,7 +912,8 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
 def serve_disaggregated(model: str, prefill_system: str, decode_system: str, workload: Workload, *,
                         link: KVLink = KVLink(), max_batch: int | None = None, bucket: int = DEFAULT_BUCKET,
                         dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
-                        costs: tuple[StepCosts, StepCosts] | None = None) -> ServeResult:
+                        costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
+                        page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
     system must run the model: a hardwired chip only the model it was built for."""
@@ -877,7 +927,8 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
         c = costs[i] if costs else StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
         groups.append((c, kv_budget(spec, sys_, dtype)))
     return simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
-                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
+                                  page_tokens=page_tokens)
 
 
 def table(result: ServeResult, title: str) -> str:

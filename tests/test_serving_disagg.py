@@ -97,7 +97,7 @@ def test_cli_disaggregated():
     text = CliRunner().invoke(main, args)
     assert text.exit_code == 0 and "KV link" in text.output
     for bad, says in ((["--system", "h100-sxm"], "no --system"), (["--scheduler", "chunked"], "--scheduler"),
-                      (["--kv-link-gbps", "0"], "--kv-link-gbps"), (["--kv-cache", "paged"], "--kv-cache")):
+                      (["--kv-link-gbps", "0"], "--kv-link-gbps")):
         out = CliRunner().invoke(main, args + bad)
         assert out.exit_code == 2 and says in out.output and "Traceback" not in out.output
     out = CliRunner().invoke(main, ["serve", "--model", MODEL, "--decode-system", "taalas-hc1", "--rate", "1"])
@@ -169,3 +169,26 @@ def test_a_serving_scenario_must_price_every_part(tmp_path):
                                      "power_source: test}\n", ""))
     result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "economics.chips" in result.output and "taalas-hc1" in result.output
+
+
+def test_a_paged_decoder_holds_more_and_sends_its_preempted_back_to_prefill(llama8b, h100, pair):
+    """The HC1 as a paged decode group: more requests in its 264 MB than full reservation allows;
+    when the pages run out the newest goes back to the H100 for a recomputed prefill and is sent
+    again, and every request still finishes with its tokens; the KV held never exceeds the SRAM."""
+    _, (_, hc1_budget), hc1 = pair
+    prefill = (StepCosts(llama8b, h100, bucket=512), kv_budget(llama8b, h100))
+    decode = (StepCosts(llama8b, hc1, bucket=512), hc1_budget)
+    wl = poisson(40.0, 40, prompt=(256, 768), output=(200, 500), seed=6)
+    reserved = simulate_disaggregated(wl, prefill, decode)
+    paged = simulate_disaggregated(wl, prefill, decode, kv_cache="paged")
+    assert reserved.metrics["peak_admitted"] == 1 and reserved.metrics["preemptions"] == 0
+    assert paged.metrics["peak_admitted"] > 2 and paged.metrics["mean_batch"] > 1.5
+    assert paged.metrics["preemptions"] > 0
+    assert max(kv for _, kv, _ in paged.kv_log) <= hc1_budget.capacity_bytes
+    assert all(x["finish_ms"] > x["arrival_ms"] for x in paged.records)
+    assert paged.metrics["throughput_tokens_per_s"] * paged.metrics["duration_s"] == pytest.approx(
+        sum(q.output for q in wl.requests))
+    # a preempted request's TTFT is its first prefill's; its recompute shows as a long gap
+    hit = [x for x in paged.records if x["preemptions"]]
+    assert min(x["max_gap_ms"] for x in hit) > paged.metrics["tpot_p50_ms"] * 10
+    assert paged.metrics["latency_p99_ms"] < reserved.metrics["latency_p99_ms"]

@@ -69,8 +69,8 @@ class ServingSpec(Spec):
     scheduler: Literal["static", "continuous", "chunked"] = Field(
         "continuous", description="For single systems; a pair prefills in batches and decodes continuously.")
     chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration.")
-    kv_cache: Literal["reserved", "paged"] = Field("reserved", description="For single systems: the KV reserved in "
-                                                   "full at admission, or paged (preempting when full).")
+    kv_cache: Literal["reserved", "paged"] = Field("reserved", description="The KV reserved in full at admission, "
+                                                   "or paged (preempting when full); a pair's decode group's.")
     page_tokens: int = Field(serving.DEFAULT_PAGE_TOKENS, ge=1, description="paged: tokens per KV page.")
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
@@ -123,7 +123,8 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
             else:
                 link = serving.KVLink(entry.link_gbps, entry.link_latency_us * 1e3)
                 r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
-                                                   slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
+                                                   slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms,
+                                                   kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
             rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
             if rate == max(spec.rates):
                 occupancy[label] = over_time(r, rate)

@@ -501,8 +501,16 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
-@click.option("--system", required=True, help="A preset name or a chip/system YAML path (the whole system is one "
-              "replica).")
+@click.option("--system", default=None, help="A preset name or a chip/system YAML path (or --prefill-system "
+                                             "and --decode-system).")
+@click.option("--prefill-system", default=None,
+              help="Disaggregated serving: prefill on this system (with --decode-system instead of --system).")
+@click.option("--decode-system", default=None,
+              help="Disaggregated serving: decode on this system, each request's KV cache moved over --kv-link-gbps.")
+@click.option("--kv-link-gbps", type=float, default=64.0, show_default=True,
+              help="Disaggregated: the link's GB/s one way (default PCIe Gen5 x16 at peak; docs/sources.md K1).")
+@click.option("--kv-link-latency-us", type=float, default=2.0, show_default=True,
+              help="Disaggregated: the link's latency per transfer (an assumption; docs/sources.md K1).")
 @_split_options
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
@@ -521,8 +529,17 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
               help="Prompt and output lengths drawn (seeded) from a benchmark's published statistics instead of "
                    "--prompt/--generate: openorca (MLPerf Llama-2-70B), sharegpt, fixed-128-128, fixed-1000-1000, "
                    "fixed-2048-2048 (trtllm-bench); see docs/serving.md.")
-@click.option("--scheduler", type=click.Choice(["static", "continuous"]), default="continuous", show_default=True,
-              help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration.")
+@click.option("--scheduler", type=click.Choice(["static", "continuous", "chunked"]), default="continuous",
+              show_default=True,
+              help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration; "
+                   "chunked: continuous, prompts prefilled in chunks that ride with the decodes in one step.")
+@click.option("--chunk", type=int, default=512, show_default=True,
+              help="With --scheduler chunked: tokens per iteration (each decode takes one, prefill chunks the rest).")
+@click.option("--kv-cache", "kv_cache", type=click.Choice(["reserved", "paged"]), default="reserved",
+              show_default=True,
+              help="reserved: a request's whole KV (prompt + output) is reserved at admission; paged: pages "
+                   "allocated as the KV grows, the newest request preempted (recomputed) when they run out.")
+@click.option("--page-tokens", type=int, default=16, show_default=True, help="With --kv-cache paged: tokens per page.")
 @click.option("--max-batch", type=int, default=None,
               help="Most sequences in a batch (default: as many of the longest request as the KV cache holds, at most 256).")
 @click.option("--bucket", type=int, default=256, show_default=True,
@@ -532,11 +549,16 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-ttft-ms", type=float, default=2000.0, show_default=True, help="Goodput SLO on time to first token.")
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
+@click.option("--trace", "trace_out", type=click.Path(dir_okay=False), default=None,
+              help="Write a Perfetto/Chrome trace of counter tracks (KV cache held, requests admitted, decode "
+                   "batch) over the run to this file (.gz: gzip).")
 @_chatty
-def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | None, ep: int | None,
-          rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
-          requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, max_batch: int | None,
-          bucket: int, dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
+def serve(model: str, system: str | None, prefill_system: str | None, decode_system: str | None,
+          kv_link_gbps: float, kv_link_latency_us: float, chips: int | None, tp: int | None, pp: int | None,
+          ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
+          requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, chunk: int, kv_cache: str,
+          page_tokens: int, max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
+          slo_tpot_ms: float, as_json: bool, trace_out: str | None) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
     from asicsim import serving
@@ -568,15 +590,44 @@ def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | 
         wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed, lengths=drawn)
     if drawn is not None:
         wl = replace(wl, source=f"--lengths {lengths}")
-    with _Stage(f"serving {model} on {system}"):
-        result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
-                               tp=tp, pp=pp, ep=ep)
+    split = prefill_system is not None or decode_system is not None
+    if split and (system is not None or prefill_system is None or decode_system is None):
+        raise InputError("serve", None, "disaggregated serving takes --prefill-system P and --decode-system D "
+                         "(both, and no --system)")
+    if not split and system is None:
+        raise InputError("serve", None, "give --system S, or --prefill-system P and --decode-system D")
+    if split and scheduler != "continuous":
+        raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
+                         f"--scheduler {scheduler} applies to one system")
+    if split and any(v is not None for v in (chips, tp, pp, ep)):
+        raise InputError("--chips", None, "--chips/--tp/--pp/--ep choose one system's split; a disaggregated pair "
+                         "takes each group as its system file or preset describes it")
+    if split:
+        system = f"{prefill_system} prefill + {decode_system} decode"
+        link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)
+        with _Stage(f"serving {model} on {system}"):
+            result = serving.serve_disaggregated(model, prefill_system, decode_system, wl, link=link,
+                                                 max_batch=max_batch, bucket=bucket, dtype=dtype,
+                                                 slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
+                                                 kv_cache=kv_cache, page_tokens=page_tokens)
+    else:
+        with _Stage(f"serving {model} on {system}"):
+            result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
+                                   dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
+                                   tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))
     else:
         click.echo(serving.table(result, f"{model} on {system}"))
+    if trace_out is not None:
+        from asicsim.perfetto import write_serving_trace
+
+        try:
+            info = write_serving_trace(result, trace_out, f"serving {model} on {system}")
+        except OSError as e:
+            raise InputError("--trace", None, f"cannot write {trace_out}: {e.strerror or e}") from None
+        click.echo(f"wrote {trace_out}: {info['counter_samples']:,} counter samples, {info['bytes']:,} bytes", err=True)
 
 
 def _span(name: str, text: str) -> int | tuple[int, int]:

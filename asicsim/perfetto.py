@@ -318,3 +318,34 @@ def _step_function(t0: np.ndarray, t1: np.ndarray, rate: np.ndarray) -> tuple[li
                 out_t.append(t)
                 out_v.append(v)
     return out_t, out_v
+
+
+def write_serving_trace(result, path: str | Path, title: str) -> dict:
+    """A serving run (:class:`asicsim.serving.ServeResult`) as counter tracks: the KV cache held
+    (GB) and the requests admitted, at every step's start and end (``ServeResult.kv_log``; a
+    disaggregated pair's decode group), and the decode batch of each step. Samples at one ns keep
+    the last, and consecutive equal values are dropped, so the file stays small; ``.gz`` is
+    written gzip-compressed."""
+    events: list[dict] = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": title}}]
+    series = {"KV cache held (GB)": [(t, kv / 1e9) for t, kv, _ in result.kv_log],
+              "requests admitted": [(t, n) for t, _, n in result.kv_log],
+              "decode batch": [p for s0, dt, b, _ in result.steps for p in ((s0, b), (s0 + dt, 0))]}
+    samples = 0
+    for name, points in series.items():
+        points.sort(key=lambda p: p[0])  # stable: at one time, the last sample stands
+        last = {round(t): v for t, v in points}  # whole ns, as the trace's times are
+        kept: list[tuple[float, float]] = []
+        for t, v in last.items():
+            if not kept or kept[-1][1] != v:
+                kept.append((t, v))
+        ts = _us(np.array([t for t, _ in kept], dtype=np.int64))
+        events += [{"ph": "C", "name": name, "pid": 1, "ts": u, "args": {"value": v}}
+                   for u, (_, v) in zip(ts, kept)]
+        samples += len(kept)
+    doc = {"traceEvents": events, "displayTimeUnit": "ns",
+           "otherData": {"generator": "asicsim.perfetto", "title": title, "counter_samples": samples}}
+    data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    Path(path).write_bytes(data)
+    return {"counter_samples": samples, "bytes": len(data)}

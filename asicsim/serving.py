@@ -1,30 +1,38 @@
-"""Serving: a stream of requests through one model replica, scheduled over simulated time.
+"""Serving: a stream of requests through one model replica (or a prefill/decode pair), scheduled
+over simulated time.
 
 What is simulated: requests arrive (Poisson at a rate, a closed loop of ``concurrency`` users, or
-a CSV trace); a scheduler (``static`` or ``continuous``) forms batches over simulated time in a
-plain discrete-event loop; each iteration's duration is a step of the real pipeline (compile →
-engine), so queueing, batching and the KV-cache limit are simulated, not estimated.
+a CSV trace); a scheduler (``static``, ``continuous`` or ``chunked``) forms batches over simulated
+time in a plain discrete-event loop; each iteration's duration is a step of the real pipeline
+(compile → engine), so queueing, batching and the KV-cache limit are simulated, not estimated.
+The KV cache is reserved in full at admission or held in pages with recompute preemption
+(``kv_cache``). :func:`simulate_disaggregated` runs a prefill group and a decode group on two
+systems, each with its own queue and KV budget, the KV cache crossing a link between them.
 
 Step costs: one ``predict(model, system, batch=B, prompt=C, generate=2)`` gives both the prefill
 time of B prompts of C tokens (``ttft_ms``) and one decode step of B sequences at context C
 (``tpot_ms``); each (B, C) is simulated once and memoised (:class:`StepCosts`).
 
-What is approximated (say so when quoting numbers):
+What is approximated (say so when quoting numbers; docs/serving.md says more):
 
 - Context is bucketed: C is rounded UP to a multiple of ``bucket`` tokens (default 256; 1 is
   exact). A batch of sequences of different lengths costs as B sequences at their mean context
   (attention reads the sum of the contexts; weights are read once), rounded up; a batch of
   prompts of different lengths prefills as B prompts of their mean length, rounded up (packed,
   not padded), for both schedulers alike.
-- An iteration that admits new requests runs their prefill as one step, then one decode step for
-  the requests already running (real engines fuse the two into one mixed step).
-- The KV cache is reserved in full (prompt + output tokens) when a request is admitted: no
-  paging, no preemption. Capacity is the memory that holds the KV cache (HBM, or the KV SRAM of
-  an SRAM-only or hardwired chip) less the weights, over the chips of one replica.
+- ``continuous``: an iteration that admits new requests runs their prefill as one step, then one
+  decode step for the requests already running (real engines fuse the two into one mixed step).
+- ``chunked``: a fused step costs its decode step plus each chunk's marginal batch-1 prefill
+  (:meth:`StepCosts.chunk_ns`), summed, with no overlap between them: an upper bound.
+- Paging: admission needs the pages of the first prefill only; preemption recomputes (no swap)
+  the newest admitted request. Capacity is the memory that holds the KV cache (HBM, or the KV
+  SRAM of an SRAM-only or hardwired chip) less the weights, over the chips of one replica.
 - Static batching keeps a finished sequence's slot until the whole batch ends (the batch is
   decoded at its full size, as padded static batching does), but the request's latency ends at
   its own last token.
-- One replica; no serving-stack overheads (the ``bare`` runtime profile).
+- Disaggregation: whole-prompt prefills, the decode group's KV reserved in full, the link a FIFO
+  server at its peak rate.
+- One replica (or pair); no serving-stack overheads (the ``bare`` runtime profile).
 """
 
 from __future__ import annotations
@@ -51,6 +59,19 @@ SLO_TPOT_MS = 200.0
 # scheduling choice, not a hardware number.
 MAX_BATCH_CAP = 256
 DEFAULT_BUCKET = 256
+# Chunked prefill's token budget per iteration and the KV page size: scheduling choices, not hardware
+# numbers. 512 tokens is the smaller of the two budgets Sarathi-Serve evaluates (Agrawal et al., OSDI
+# 2024, https://arxiv.org/abs/2403.02310); 16 tokens is vLLM's default KV block size (`--block-size`,
+# https://docs.vllm.ai/en/latest/configuration/engine_args.html).
+DEFAULT_CHUNK = 512
+DEFAULT_PAGE_TOKENS = 16
+# The link a disaggregated pair moves KV caches over, by default PCIe Gen5 x16 (the HC1 is a PCIe
+# card, S13): 64 GB/s each way, half the 128 GB/s both ways of the H100 datasheet (docs/sources.md
+# K1), taken at its peak; the latency is an assumption (K1).
+KV_LINK_GBPS = 64.0
+KV_LINK_LATENCY_NS = 2000.0
+KV_LINK_SOURCE = ("PCIe Gen5 x16, 64 GB/s each way at peak (docs/sources.md K1); latency 2 us: an assumption "
+                  "(K1)")
 
 
 @dataclass(frozen=True)
@@ -199,8 +220,19 @@ class StepCosts:
         if hit is None:
             from asicsim.api import predict
 
-            m = predict(self.model, self.system, batch=key[0], prompt=key[1], generate=2, dtype=self.dtype,
-                        **self.layout).metrics
+            # the context rounded up to the bucket (and the run's two generated tokens) can overfill a
+            # small KV memory (an SRAM) that the batch itself fits: then cost the shape at its own
+            # context, or two tokens less (what the run's two generated tokens add back)
+            exact = int(math.ceil(context))
+            tries = list(dict.fromkeys(c for c in (key[1], exact, exact - 2) if c >= 1))
+            for i, c in enumerate(tries):
+                try:
+                    m = predict(self.model, self.system, batch=batch, prompt=c, generate=2, dtype=self.dtype,
+                                **self.layout).metrics
+                    break
+                except InputError:
+                    if i == len(tries) - 1:
+                        raise
             hit = self.cache[key] = (m.ttft_ms * 1e6, m.tpot_ms * 1e6)
         return hit
 
@@ -212,6 +244,14 @@ class StepCosts:
         """One decode step of ``batch`` sequences whose KV holds ``mean_context`` tokens."""
         return self._costs(batch, mean_context)[1]
 
+    def chunk_ns(self, done: int, tokens: int) -> float:
+        """The marginal cost of prefilling ``tokens`` more tokens of a prompt whose first ``done``
+        are already in the KV cache: the batch-1 prefill of ``done + tokens`` tokens less that of
+        ``done`` (of nothing when ``done`` is 0). A prompt's chunks therefore sum to its whole
+        batch-1 prefill: the differences telescope, bucketing included."""
+        whole = self._costs(1, done + tokens)[0]
+        return whole - self._costs(1, done)[0] if done > 0 else whole
+
 
 @dataclass
 class _Live:
@@ -221,6 +261,12 @@ class _Live:
     first_ns: float = math.nan
     finish_ns: float = math.nan
     generated: int = 0
+    target: int = 0  # tokens the current admission prefills: the prompt, plus what was generated before a preemption
+    kv: int = 0  # tokens whose KV is in the cache
+    held: float = 0.0  # KV bytes held
+    preemptions: int = 0
+    last_ns: float = math.nan  # when its latest token came
+    max_gap_ns: float = 0.0  # the longest wait between two of its tokens
 
 
 @dataclass(frozen=True)
@@ -232,10 +278,14 @@ class KVBudget:
     model: object
     numerics: object
     split: dict = field(default_factory=dict)  # the replica's tp, pp and ep (from the plan)
+    chips: int = 1  # chips in one replica
 
     def need(self, req: Request) -> float:
-        return (self.model.kv_bytes(1, req.prompt + req.output, self.numerics)
-                + self.model.state_bytes(1, self.numerics))
+        return self.holds(req.prompt + req.output)
+
+    def holds(self, tokens: int) -> float:
+        """Bytes one sequence holds with ``tokens`` tokens of KV, its fixed state included."""
+        return self.model.kv_bytes(1, tokens, self.numerics) + self.model.state_bytes(1, self.numerics)
 
 
 def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None) -> KVBudget:
@@ -257,27 +307,79 @@ def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None) ->
     replica_chips = plan.chips // plan.parallel.dp
     par = plan.parallel
     return KVBudget(max(per_chip, 0.0) * replica_chips, plan.kv_in, model, plan.numerics,
-                    {"tp": par.tp, "pp": par.pp, "ep": par.ep})
+                    {"tp": par.tp, "pp": par.pp, "ep": par.ep}, replica_chips)
+
+
+class _Pool:
+    """The KV cache of one replica: bytes held per admitted request, either reserved in full at
+    admission (prompt + output) or in pages of ``page_tokens`` allocated as the KV grows."""
+
+    def __init__(self, budget: KVBudget, paged: bool, page_tokens: int):
+        self.budget, self.paged, self.page = budget, paged, page_tokens
+        self.capacity = budget.capacity_bytes
+        self.used = 0.0
+        self._pages: dict[int, float] = {}
+
+    def bytes_for(self, lv: _Live, tokens: int) -> float:
+        """What ``lv`` holds with ``tokens`` tokens of KV: all of its request (reserved) or whole pages."""
+        if not self.paged:
+            return self.budget.need(lv.req)
+        pages = -(-tokens // self.page)
+        b = self._pages.get(pages)
+        if b is None:
+            b = self._pages[pages] = self.budget.holds(pages * self.page)
+        return b
+
+    def grow(self, lv: _Live, tokens: int) -> float:
+        """Bytes more ``lv`` needs to hold ``tokens`` tokens of KV."""
+        return self.bytes_for(lv, tokens) - lv.held
+
+    def take(self, lv: _Live, extra: float) -> None:
+        lv.held += extra
+        self.used += extra
+
+    def free(self, lv: _Live) -> None:
+        self.used -= lv.held
+        lv.held = 0.0
 
 
 @dataclass
 class ServeResult:
-    """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order),
-    the decode steps as (start_ns, duration_ns, batch, KV bytes reserved), and the summary metrics."""
+    """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order), the
+    decode steps as (start_ns, duration_ns, batch, KV bytes held), the KV log ((time_ns, KV bytes
+    held, requests admitted) at every step's start and end and every preemption) and the summary
+    metrics."""
 
     records: list[dict]
     events: list[tuple[float, int]]
     steps: list[tuple[float, float, int, float]]
     metrics: dict
     notes: list[str] = field(default_factory=list)
+    kv_log: list[tuple[float, float, int]] = field(default_factory=list)
+
+
+SCHEDULERS = ("static", "continuous", "chunked")
+KV_MODES = ("reserved", "paged")
 
 
 def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, scheduler: str = "continuous",
              max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
-             slo_tpot_ms: float = SLO_TPOT_MS) -> ServeResult:
-    """Serve ``workload`` with ``scheduler`` (``static`` or ``continuous``) in simulated time."""
-    if scheduler not in ("static", "continuous"):
-        raise InputError("--scheduler", None, f"must be static or continuous, got {scheduler!r}")
+             slo_tpot_ms: float = SLO_TPOT_MS, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
+             page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+    """Serve ``workload`` with ``scheduler`` (``static``, ``continuous`` or ``chunked``, whose
+    iterations carry at most ``chunk`` tokens) in simulated time, the KV cache ``reserved`` in full
+    at admission or ``paged`` (pages of ``page_tokens``, the newest request preempted when full)."""
+    if scheduler not in SCHEDULERS:
+        raise InputError("--scheduler", None, f"must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
+    if kv_cache not in KV_MODES:
+        raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
+    if kv_cache == "paged" and scheduler == "static":
+        raise InputError("--kv-cache", None, "paged needs --scheduler continuous or chunked: a static batch "
+                         "runs to its end, so it cannot preempt a request when the pages run out")
+    if chunk < 1:
+        raise InputError("--chunk", None, f"is the token budget of an iteration: at least 1, got {chunk}")
+    if page_tokens < 1:
+        raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
     for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
         if not v > 0:
             raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
@@ -294,8 +396,9 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError(str(costs.system.name), None,
                          f"{model.name}'s KV cache for its longest request ({biggest / 1e9:.3f} GB) does not fit "
                          f"in the {budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights")
+    paged = kv_cache == "paged"
     if max_batch is None:
-        max_batch = min(fits, MAX_BATCH_CAP)
+        max_batch = MAX_BATCH_CAP if paged else min(fits, MAX_BATCH_CAP)
     elif max_batch < 1:
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
 
@@ -308,9 +411,11 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     waiting: deque[_Live] = deque()
     events: list[tuple[float, int]] = []
     steps: list[tuple[float, float, int, float]] = []
+    kv_log: list[tuple[float, float, int]] = []
+    pool = _Pool(budget, paged, page_tokens)
     done = 0
     t = 0.0
-    kv_used = 0.0
+    preemptions = 0
 
     def arrive_until(now: float) -> None:
         while arrivals and arrivals[0][0] <= now:
@@ -328,25 +433,75 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
             heapq.heappush(arrivals, (now, sent))
             sent += 1
 
+    def admit(lv: _Live, first_tokens: int) -> bool:
+        """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
+        extra = pool.bytes_for(lv, first_tokens)
+        if pool.used + extra > pool.capacity:
+            return False
+        waiting.popleft()
+        lv.target = lv.req.prompt + lv.generated
+        if math.isnan(lv.admitted_ns):
+            lv.admitted_ns = t
+        pool.take(lv, extra)
+        return True
+
+    def first_token(lv: _Live) -> None:
+        lv.generated += 1
+        if math.isnan(lv.first_ns):
+            lv.first_ns = t
+        else:  # the first token after a preemption's recompute
+            lv.max_gap_ns = max(lv.max_gap_ns, t - lv.last_ns)
+        lv.last_ns = t
+
     def prefill(batch: list[_Live]) -> None:
         nonlocal t
+        t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
         for lv in batch:
-            lv.admitted_ns = t
-        t += costs.prefill_ns(len(batch), sum(lv.req.prompt for lv in batch) / len(batch))
-        for lv in batch:
-            lv.first_ns, lv.generated = t, 1
+            lv.kv = lv.target
+            first_token(lv)
 
     def decode(batch: list[_Live], slots: int) -> None:
         """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
         nonlocal t
         mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
         dt = costs.decode_ns(slots, mean_ctx)
-        steps.append((t, dt, slots, kv_used))
+        steps.append((t, dt, slots, pool.used))
         t += dt
         for lv in batch:
             lv.generated += 1
+            lv.kv += 1
+            if t - lv.last_ns > lv.max_gap_ns:
+                lv.max_gap_ns = t - lv.last_ns
+            lv.last_ns = t
 
-    running: list[_Live] = []
+    def preempt(running: list[_Live]) -> None:
+        """Recompute preemption of the newest admitted request: its KV freed, back to the queue's head."""
+        nonlocal preemptions
+        lv = running.pop()
+        pool.free(lv)
+        lv.kv = lv.target = 0
+        lv.preemptions += 1
+        preemptions += 1
+        waiting.appendleft(lv)
+        kv_log.append((t, pool.used, len(running)))
+
+    def grow_decodes(running: list[_Live], decoding: list[_Live]) -> bool:
+        """Pages for the token each decoding request writes next, preempting the newest until they
+        fit; True if any request was preempted."""
+        hit = False
+        while True:
+            extra = [pool.grow(lv, lv.kv + 1) for lv in decoding]
+            if pool.used + sum(extra) <= pool.capacity:
+                break
+            preempt(running)
+            hit = True
+            decoding = [lv for lv in decoding if lv.held > 0]
+        for lv, e in zip(decoding, extra):
+            if e:
+                pool.take(lv, e)
+        return hit
+
+    running: list[_Live] = []  # admitted, oldest first
     while done < len(reqs):
         arrive_until(t)
         if not waiting and not running:
@@ -354,10 +509,12 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
             continue
         if scheduler == "static":
             batch = []
-            while waiting and len(batch) < max_batch and kv_used + budget.need(waiting[0].req) <= budget.capacity_bytes:
-                lv = waiting.popleft()
-                kv_used += budget.need(lv.req)
+            while waiting and len(batch) < max_batch:
+                lv = waiting[0]
+                if not admit(lv, 0):
+                    break
                 batch.append(lv)
+            kv_log.append((t, pool.used, len(batch)))
             prefill(batch)
             for lv in batch:
                 if lv.generated >= lv.req.output:
@@ -369,40 +526,321 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                     if lv.generated >= lv.req.output:
                         finish(lv, t)
                 active = [lv for lv in active if lv.generated < lv.req.output]
-            kv_used = 0.0
+            for lv in batch:
+                pool.free(lv)
+            pool.used = 0.0
+            kv_log.append((t, 0.0, 0))
             continue
-        # continuous: admit what fits, prefill the newcomers, one decode step for the others
-        new = []
-        while (waiting and len(running) + len(new) < max_batch
-               and kv_used + budget.need(waiting[0].req) <= budget.capacity_bytes):
-            lv = waiting.popleft()
-            kv_used += budget.need(lv.req)
-            new.append(lv)
-        old = running
-        if new:
-            prefill(new)
-        if old:
-            decode(old, len(old))
+        if scheduler == "continuous":
+            # admit what fits, prefill the newcomers, then one decode step for the others
+            preempted = paged and grow_decodes(running, running)
+            new = []
+            while not preempted and waiting and len(running) + len(new) < max_batch:
+                lv = waiting[0]
+                if not admit(lv, lv.req.prompt + lv.generated):
+                    break
+                new.append(lv)
+            old = running
+            kv_log.append((t, pool.used, len(old) + len(new)))
+            if new:
+                prefill(new)
+            if old:
+                decode(old, len(old))
+            batch = old + new
+        else:
+            # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
+            decoding = [lv for lv in running if lv.kv >= lv.target]
+            preempted = paged and grow_decodes(running, decoding)
+            if preempted:
+                decoding = [lv for lv in running if lv.kv >= lv.target]
+            room = chunk - len(decoding)
+            chunks: list[tuple[_Live, int]] = []
+            for lv in running:
+                if room <= 0:
+                    break
+                if lv.kv < lv.target:
+                    c = min(room, lv.target - lv.kv)
+                    extra = pool.grow(lv, lv.kv + c)
+                    if pool.used + extra > pool.capacity:
+                        break
+                    pool.take(lv, extra)
+                    chunks.append((lv, c))
+                    room -= c
+            while not preempted and waiting and room > 0 and len(running) < max_batch:
+                lv = waiting[0]
+                c = min(room, lv.req.prompt + lv.generated)
+                if not admit(lv, c):
+                    break
+                running.append(lv)
+                chunks.append((lv, c))
+                room -= c
+            if not decoding and not chunks:
+                # the pages are all held by partly prefilled requests: free the newest's
+                preempt(running)
+                continue
+            kv_log.append((t, pool.used, len(running)))
+            dt = sum(costs.chunk_ns(lv.kv, c) for lv, c in chunks)
+            if decoding:
+                d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
+                steps.append((t, d + dt, len(decoding), pool.used))
+                dt += d
+            t += dt
+            for lv in decoding:
+                lv.generated += 1
+                lv.kv += 1
+                if t - lv.last_ns > lv.max_gap_ns:
+                    lv.max_gap_ns = t - lv.last_ns
+                lv.last_ns = t
+            for lv, c in chunks:
+                lv.kv += c
+                if lv.kv >= lv.target:
+                    first_token(lv)
+            batch = running
         running = []
-        for lv in old + new:
+        for lv in batch:
             if lv.generated >= lv.req.output:
                 finish(lv, t)
-                kv_used -= budget.need(lv.req)
+                pool.free(lv)
             else:
                 running.append(lv)
         if not running:
-            kv_used = 0.0  # no drift from float sums
+            pool.used = 0.0  # no drift from float sums
+        kv_log.append((t, pool.used, len(running)))
 
     records = [_record(lv) for lv in live]
     events.sort(key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
     m.update({"scheduler": scheduler, "max_batch": max_batch, "kv_capacity_gb": budget.capacity_bytes / 1e9,
-              "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache)})
+              "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache),
+              "kv_cache": kv_cache, "page_tokens": page_tokens if paged else None,
+              "chunk_tokens": chunk if scheduler == "chunked" else None, "preemptions": preemptions,
+              "peak_admitted": max((n for *_, n in kv_log), default=0)})
     notes = []
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
-    return ServeResult(records, events, steps, m, notes)
+    return ServeResult(records, events, steps, m, notes, kv_log)
+
+
+@dataclass(frozen=True)
+class KVLink:
+    """The link a disaggregated pair moves each request's KV cache over: ``gbps`` GB/s one way,
+    a FIFO server (one transfer at a time, in the order the prefills finish), plus ``latency_ns``."""
+
+    gbps: float = KV_LINK_GBPS
+    latency_ns: float = KV_LINK_LATENCY_NS
+    source: str = KV_LINK_SOURCE
+
+    def check(self) -> None:
+        if not (self.gbps > 0 and math.isfinite(self.gbps)):
+            raise InputError("--kv-link-gbps", None, f"must be a positive number of GB/s, got {self.gbps}")
+        if not (self.latency_ns >= 0 and math.isfinite(self.latency_ns)):
+            raise InputError("--kv-link-latency-us", None, f"must be a time >= 0, got {self.latency_ns / 1e3}")
+
+
+def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudget],
+                           decode: tuple[StepCosts, KVBudget], link: KVLink = KVLink(), *,
+                           max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
+                           slo_tpot_ms: float = SLO_TPOT_MS, kv_cache: str = "reserved",
+                           page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+    """Serve ``workload`` on two groups: ``prefill`` (its step costs and KV budget) prefills
+    batches of waiting requests and emits each one's first token; each request's KV cache (its
+    prompt's) then crosses ``link`` to ``decode``, which decodes everything it holds one step at a
+    time (continuous batching). Each group has its own queue and KV budget: the prefill group holds
+    a prompt's KV until it has crossed the link; the decode group reserves a request's whole KV
+    (prompt + output) when it admits it, or with ``kv_cache="paged"`` holds it in pages of
+    ``page_tokens`` and, when they run out, preempts its newest request back to the prefill
+    group's queue (recompute: prefilled again, prompt and tokens so far, and sent again)."""
+    link.check()
+    if kv_cache not in KV_MODES:
+        raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
+    if page_tokens < 1:
+        raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
+    for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
+        if not v > 0:
+            raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
+    (pcosts, pbudget), (dcosts, dbudget) = prefill, decode
+    model = dbudget.model
+    ctx = model.max_context
+    for r in workload.requests:
+        if ctx is not None and r.prompt + r.output > ctx:
+            raise InputError(workload.source, f"request {r.id}",
+                             f"prompt {r.prompt} + output {r.output} tokens exceed {model.name}'s context of "
+                             f"{ctx} tokens (max_position_embeddings)")
+    paged = kv_cache == "paged"
+    caps = {}
+    for role, costs, budget, tokens in (("prefill", pcosts, pbudget,  # a recompute prefills what was generated too
+                                         (lambda r: r.prompt + r.output - 1) if paged else (lambda r: r.prompt)),
+                                        ("decode", dcosts, dbudget, lambda r: r.prompt + r.output)):
+        biggest = max(budget.holds(tokens(r)) for r in workload.requests)
+        fits = int(budget.capacity_bytes // biggest) if biggest > 0 else MAX_BATCH_CAP
+        if fits < 1:
+            raise InputError(str(costs.system.name), None,
+                             f"as the {role} group: {model.name}'s KV cache for its longest request "
+                             f"({biggest / 1e9:.3f} GB) does not fit in the {budget.capacity_bytes / 1e9:.3f} GB of "
+                             f"{budget.kv_in} left beside the weights")
+        caps[role] = (MAX_BATCH_CAP if paged and role == "decode" else min(fits, MAX_BATCH_CAP)) \
+            if max_batch is None else max_batch
+    if max_batch is not None and max_batch < 1:
+        raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
+
+    reqs = workload.requests
+    arrivals: list[tuple[float, int]] = []
+    sent = len(reqs) if workload.concurrency is None else min(workload.concurrency, len(reqs))
+    for i in range(sent):
+        heapq.heappush(arrivals, (0.0 if workload.concurrency else reqs[i].arrival_ns, i))
+    live: list[_Live | None] = [None] * len(reqs)
+    events: list[tuple[float, int]] = []
+    steps: list[tuple[float, float, int, float]] = []
+    kv_log: list[tuple[float, float, int]] = []  # the decode group's
+    p_waiting: deque[_Live] = deque()
+    returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
+    p_used = 0.0
+    p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
+    moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
+    d_waiting: deque[_Live] = deque()
+    d_running: list[_Live] = []
+    pool = _Pool(dbudget, paged, page_tokens)
+    tp = td = link_free = 0.0
+    transfer_ns: list[float] = []
+    done = preemptions = 0
+
+    def finish(lv: _Live, now: float) -> None:
+        nonlocal done, sent
+        lv.finish_ns = now
+        events.append((now, -1))
+        done += 1
+        if workload.concurrency is not None and sent < len(reqs):
+            heapq.heappush(arrivals, (now, sent))
+            sent += 1
+
+    inf = math.inf
+    while done < len(reqs):
+        p_soon = min(arrivals[0][0] if arrivals else inf, returns[0][0] if returns else inf)
+        p_next = tp if p_waiting else max(tp, p_soon)
+        d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
+        if p_next <= d_next:
+            t = p_next
+            while arrivals and arrivals[0][0] <= t:
+                at, i = heapq.heappop(arrivals)
+                lv = live[i] = _Live(reqs[i], at)
+                p_waiting.append(lv)
+                events.append((at, +1))
+            back = []
+            while returns and returns[0][0] <= t:
+                back.append(live[heapq.heappop(returns)[1]])
+            p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
+            while p_frees and p_frees[0][0] <= t:
+                p_used -= heapq.heappop(p_frees)[2]
+            batch = []
+            while p_waiting and len(batch) < caps["prefill"]:
+                lv = p_waiting[0]
+                need = pbudget.holds(lv.req.prompt + lv.generated)
+                if p_used + need > pbudget.capacity_bytes:
+                    break
+                p_waiting.popleft()
+                lv.target = lv.req.prompt + lv.generated
+                if math.isnan(lv.admitted_ns):
+                    lv.admitted_ns = t
+                lv.held = need
+                p_used += need
+                batch.append(lv)
+            if not batch:  # the prefill group's KV is full of prompts still crossing the link
+                tp = p_frees[0][0]
+                continue
+            tp = t + pcosts.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
+            if not p_frees:
+                p_used = sum(lv.held for lv in batch)  # no drift from float sums
+            for lv in batch:
+                lv.kv = lv.target
+                lv.generated += 1
+                if math.isnan(lv.first_ns):
+                    lv.first_ns = tp
+                else:  # a recomputed prefill's token
+                    lv.max_gap_ns = max(lv.max_gap_ns, tp - lv.last_ns)
+                lv.last_ns = tp
+                if lv.generated >= lv.req.output:
+                    heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
+                    finish(lv, tp)
+                    continue
+                kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
+                start = max(tp, link_free)
+                link_free = start + kv / link.gbps
+                arrive = link_free + link.latency_ns
+                transfer_ns.append(arrive - tp)
+                heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
+                heapq.heappush(moved, (arrive, lv.req.id))
+                lv.held = 0.0  # what it holds on the decode side, once admitted there
+            continue
+        t = d_next
+        while moved and moved[0][0] <= t:
+            _, i = heapq.heappop(moved)
+            d_waiting.append(live[i])
+        preempted = False
+        if paged:  # a page more for each request whose next token starts one; the newest make room
+            while True:
+                extra = [pool.grow(lv, lv.kv + 1) for lv in d_running]
+                if pool.used + sum(extra) <= pool.capacity:
+                    break
+                lv = d_running.pop()
+                pool.free(lv)
+                lv.kv = 0
+                lv.preemptions += 1
+                preemptions += 1
+                preempted = True
+                heapq.heappush(returns, (t, lv.req.id))
+                kv_log.append((t, pool.used, len(d_running)))
+            for lv, e in zip(d_running, extra):
+                if e:
+                    pool.take(lv, e)
+        while not preempted and d_waiting and len(d_running) < caps["decode"]:
+            lv = d_waiting[0]
+            extra = pool.bytes_for(lv, lv.kv + 1)
+            if pool.used + extra > pool.capacity:
+                break
+            d_waiting.popleft()
+            pool.take(lv, extra)
+            d_running.append(lv)
+        if not d_running:
+            td = t
+            continue
+        kv_log.append((t, pool.used, len(d_running)))
+        dt = dcosts.decode_ns(len(d_running), sum(lv.kv for lv in d_running) / len(d_running))
+        steps.append((t, dt, len(d_running), pool.used))
+        td = t + dt
+        keep = []
+        for lv in d_running:
+            lv.generated += 1
+            lv.kv += 1
+            lv.max_gap_ns = max(lv.max_gap_ns, td - lv.last_ns)
+            lv.last_ns = td
+            if lv.generated >= lv.req.output:
+                finish(lv, td)
+                pool.free(lv)
+            else:
+                keep.append(lv)
+        d_running = keep
+        if not d_running:
+            pool.used = 0.0
+        kv_log.append((td, pool.used, len(d_running)))
+
+    records = [_record(lv) for lv in live]
+    events.sort(key=lambda e: (e[0], -e[1]))
+    m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
+    m.update({"scheduler": "disaggregated", "max_batch": caps["decode"], "prefill_max_batch": caps["prefill"],
+              "kv_capacity_gb": dbudget.capacity_bytes / 1e9, "kv_in": dbudget.kv_in,
+              "prefill_kv_capacity_gb": pbudget.capacity_bytes / 1e9, "prefill_kv_in": pbudget.kv_in,
+              "bucket": dcosts.bucket, "step_shapes_simulated": len(pcosts.cache) + len(dcosts.cache),
+              "kv_cache": kv_cache, "page_tokens": page_tokens if paged else None, "chunk_tokens": None,
+              "preemptions": preemptions, "peak_admitted": max((n for *_, n in kv_log), default=0),
+              "prefill_system": pcosts.system.name, "decode_system": dcosts.system.name,
+              "kv_link_gbps": link.gbps, "kv_link_latency_us": link.latency_ns / 1e3,
+              "kv_transfer_mean_ms": sum(transfer_ns) / len(transfer_ns) / 1e6 if transfer_ns else None})
+    notes = []
+    if m["requests_meeting_slo"] == 0:
+        notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
+                     "goodput is 0")
+    return ServeResult(records, events, steps, m, notes, kv_log)
 
 
 def _record(lv: _Live) -> dict:
@@ -411,7 +849,8 @@ def _record(lv: _Live) -> dict:
     return {"id": r.id, "arrival_ms": lv.arrival_ns / 1e6, "prompt": r.prompt, "output": r.output,
             "queue_ms": (lv.admitted_ns - lv.arrival_ns) / 1e6, "ttft_ms": (lv.first_ns - lv.arrival_ns) / 1e6,
             "tpot_ms": tpot, "latency_ms": (lv.finish_ns - lv.arrival_ns) / 1e6,
-            "finish_ms": lv.finish_ns / 1e6}
+            "finish_ms": lv.finish_ns / 1e6, "preemptions": lv.preemptions,
+            "max_gap_ms": lv.max_gap_ns / 1e6 if r.output > 1 else None}
 
 
 def mean_in_system(events: list[tuple[float, int]]) -> tuple[float, float]:
@@ -430,7 +869,7 @@ def _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms) -> dict:
     span_ns = max(r["finish_ms"] for r in records) * 1e6 - min(r["arrival_ms"] for r in records) * 1e6
     seconds = span_ns / 1e9
     out = {"requests": len(records), "duration_s": seconds}
-    for name in ("ttft_ms", "tpot_ms", "latency_ms", "queue_ms"):
+    for name in ("ttft_ms", "tpot_ms", "latency_ms", "queue_ms", "max_gap_ms"):
         vals = np.array([r[name] for r in records if r[name] is not None], dtype=float)
         key = name[:-3]
         if len(vals):
@@ -463,7 +902,8 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
           max_batch: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16",
           slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
           costs: StepCosts | None = None, chips: int | None = None, tp: int | None = None,
-          pp: int | None = None, ep: int | None = None) -> ServeResult:
+          pp: int | None = None, ep: int | None = None, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
+          page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
     to share memoised step costs between runs of the same model, system, split and bucket.
     ``chips``, ``tp``, ``pp`` and ``ep`` choose the replica's chips and split as ``predict``'s
@@ -480,9 +920,32 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
     costs = costs or StepCosts(spec, sys_, bucket=bucket, dtype=dtype, layout=layout)
     budget = kv_budget(spec, sys_, dtype, layout)
     result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
-                      slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                      slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
+                      page_tokens=page_tokens)
     result.metrics.update({"chips": len(sys_.chips), **budget.split})
     return result
+
+
+def serve_disaggregated(model: str, prefill_system: str, decode_system: str, workload: Workload, *,
+                        link: KVLink = KVLink(), max_batch: int | None = None, bucket: int = DEFAULT_BUCKET,
+                        dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
+                        costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
+                        page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+    """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
+    ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
+    system must run the model: a hardwired chip only the model it was built for."""
+    from asicsim.api import system as load_sys
+    from asicsim.model import ModelSpec, load_model
+
+    spec = model if isinstance(model, ModelSpec) else load_model(model)
+    groups = []
+    for i, name in enumerate((prefill_system, decode_system)):
+        sys_ = load_sys(name)
+        c = costs[i] if costs else StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
+        groups.append((c, kv_budget(spec, sys_, dtype)))
+    return simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
+                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
+                                  page_tokens=page_tokens)
 
 
 def table(result: ServeResult, title: str) -> str:
@@ -496,8 +959,11 @@ def table(result: ServeResult, title: str) -> str:
 
     rows = [[label, *(ms(m[f"{key}_p{q}_ms"]) for q in (50, 90, 99)), ms(m[f"{key}_mean_ms"])]
             for key, label in (("ttft", "TTFT"), ("tpot", "TPOT"), ("latency", "end-to-end latency"),
-                               ("queue", "queueing delay"))]
-    lat = Table(f"{title}: {m['requests']} requests, {m['scheduler']} batching (max batch {m['max_batch']})",
+                               ("queue", "queueing delay"), ("max_gap", "longest gap between tokens"))]
+    how = f"{m['scheduler']} batching" + (f" ({m['chunk_tokens']} tokens a step)" if m.get("chunk_tokens") else "")
+    if m["scheduler"] == "disaggregated":
+        how = f"prefill on {m['prefill_system']}, decode on {m['decode_system']} (continuous)"
+    lat = Table(f"{title}: {m['requests']} requests, {how} (max batch {m['max_batch']})",
                 ["ms", "p50", "p90", "p99", "mean"], rows)
     rates = [["throughput", f"{m['throughput_tokens_per_s']:,.1f} tokens/s"],
              ["request rate", f"{m['request_rate_per_s']:,.3f} requests/s"],
@@ -509,9 +975,18 @@ def table(result: ServeResult, title: str) -> str:
              ["KV reserved (decode)", "-" if m["mean_kv_gb"] is None else
               f"mean {m['mean_kv_gb']:,.2f} GB, peak {m['peak_kv_gb']:,.2f} GB"],
              ["simulated span", f"{m['duration_s']:,.3f} s"],
-             ["KV cache", f"{m['kv_capacity_gb']:,.2f} GB in {m['kv_in']}"],
+             ["KV cache", f"{m['kv_capacity_gb']:,.2f} GB in {m['kv_in']}, "
+                          + (f"paged ({m['page_tokens']} tokens a page), {m['preemptions']} preemptions"
+                             if m.get("page_tokens") else "reserved in full at admission")],
              *([["replica", f"{m['chips']} chips, tp {m['tp']} x pp {m['pp']}"
                  + (f", ep {m['ep']}" if m['ep'] > 1 else "")]] if m.get("chips", 1) > 1 else []),
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]
+    if m["scheduler"] == "disaggregated":
+        rates[-2][0] = "KV cache (decode)"
+        rates[-1:-1] = [
+            ["KV cache (prefill)", f"{m['prefill_kv_capacity_gb']:,.2f} GB in {m['prefill_kv_in']}, a prompt's held "
+                                   "until it has crossed the link"],
+            ["KV link", f"{m['kv_link_gbps']:g} GB/s, {m['kv_link_latency_us']:g} us; mean transfer "
+                        f"{m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
     notes = list(result.notes)
     return render_text([lat, Table("", ["measure", "value"], rates, notes=notes, left=(1,))])

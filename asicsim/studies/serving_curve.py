@@ -5,7 +5,10 @@ shape at every rate) each system serves ``requests`` requests with the chosen sc
 (:mod:`asicsim.serving`); the table gives throughput, tail latencies and goodput under the SLO,
 the figure the throughput-latency curve, and the headline the highest load each system carries
 with every request within the SLO. Step costs are simulated once per shape and shared across
-loads.
+loads. A ``systems`` entry may be a disaggregated pair (``prefill``/``decode``: prefill on one
+system, decode on another, the KV cache moved over a link). With an ``economics`` section (the
+fields of ``open-vs-closed``'s), a second table prices a million tokens at the highest load
+within the SLO (:mod:`asicsim.studies.economics`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,35 @@ from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
+from asicsim.studies.economics import amortisation_months, cost_per_mtok
+from asicsim.studies.open_closed import EconomicsSpec
 from asicsim.tables import Table, render_text
 
 
 class SLOSpec(Spec):
     ttft_ms: float = Field(serving.SLO_TTFT_MS, gt=0, description="Time to first token limit (ms).")
     tpot_ms: float = Field(serving.SLO_TPOT_MS, gt=0, description="Time per output token limit (ms).")
+
+
+class PairSpec(Spec):
+    """Disaggregated serving: ``prefill`` on one system, ``decode`` on another, each with its own
+    queue and KV budget, each request's KV cache moved between them over a link."""
+
+    prefill: str = Field(description="Preset name or chip/system YAML path that prefills.")
+    decode: str = Field(description="Preset name or chip/system YAML path that decodes.")
+    name: str | None = Field(None, description="The name in tables (default: 'P prefill + D decode').")
+    link_gbps: float = Field(serving.KV_LINK_GBPS, gt=0, description="The KV link's GB/s one way (default "
+                             "PCIe Gen5 x16 at peak, docs/sources.md K1).")
+    link_latency_us: float = Field(serving.KV_LINK_LATENCY_NS / 1e3, ge=0,
+                                   description="The KV link's latency per transfer (default an assumption, K1).")
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.prefill} prefill + {self.decode} decode"
+
+
+def _label(entry: str | PairSpec) -> str:
+    return entry if isinstance(entry, str) else entry.label
 
 
 class ServingSpec(Spec):
@@ -35,7 +61,8 @@ class ServingSpec(Spec):
     name: str
     description: str = ""
     model: str = Field(description="A shipped model name or a config.json path.")
-    systems: list[str] = Field(min_length=1, description="Preset names or chip/system YAML paths.")
+    systems: list[str | PairSpec] = Field(min_length=1, description="Preset names or chip/system YAML paths, "
+                                          "or disaggregated pairs {prefill: P, decode: D}.")
     rates: list[float] = Field(min_length=1, description="Offered loads, requests per second (Poisson).")
     requests: int = Field(200, ge=1, le=100_000, description="Requests served at each load.")
     prompt: int | tuple[int, int] = Field(512, description="Prompt tokens, or [low, high] drawn uniformly.")
@@ -44,13 +71,21 @@ class ServingSpec(Spec):
         None, description="Draw prompt and output lengths from a public benchmark's statistics instead "
                           "(serve --lengths; docs/serving.md).")
     dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
-    scheduler: Literal["static", "continuous"] = "continuous"
+    scheduler: Literal["static", "continuous", "chunked"] = Field(
+        "continuous", description="For single systems; a pair prefills in batches and decodes continuously.")
+    chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration.")
+    kv_cache: Literal["reserved", "paged"] = Field("reserved", description="The KV reserved in full at admission, "
+                                                   "or paged (preempting when full); a pair's decode group's.")
+    page_tokens: int = Field(serving.DEFAULT_PAGE_TOKENS, ge=1, description="paged: tokens per KV page.")
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
     slo: SLOSpec = SLOSpec()
     burstiness: float = Field(1.0, gt=0, le=100, description="Coefficient of variation of the gaps between "
                                                             "arrivals: 1 is Poisson, above 1 gamma bursts.")
     seed: int = 0
+    economics: EconomicsSpec | None = Field(None, description="Prices, power and lifetimes (as in open-vs-closed; "
+                                            "chips keyed by each system or pair part's name): adds $/Mtoken at "
+                                            "the SLO.")
 
 
 @study("serving", ServingSpec)
@@ -64,25 +99,115 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
         from asicsim.serving_lengths import preset
 
         pairs = preset(spec.lengths).draw(spec.requests, spec.seed)
-    rows = []
-    for i, name in enumerate(spec.systems):
-        system = resolve_system(path, name, f"systems.{i}")
-        costs = serving.StepCosts(model, system, bucket=spec.bucket, dtype=spec.dtype.value)
+    labels = [_label(e) for e in spec.systems]
+    if spec.economics is not None:
+        _check_prices(spec, path)
+    if len(set(labels)) != len(labels):
+        raise InputError(str(path), "systems", "two entries have the same name; give a pair a distinct 'name'")
+    rows, parts, occupancy = [], {}, {}
+    for i, entry in enumerate(spec.systems):
+        label = _label(entry)
+        names = [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]
+        fields = [f"systems.{i}"] if isinstance(entry, str) else [f"systems.{i}.prefill", f"systems.{i}.decode"]
+        groups = []
         try:
-            budget = serving.kv_budget(model, system, spec.dtype.value)
+            for name, fld in zip(names, fields):
+                system = resolve_system(path, name, fld)
+                costs = serving.StepCosts(model, system, bucket=spec.bucket, dtype=spec.dtype.value)
+                groups.append((name, system, costs, serving.kv_budget(model, system, spec.dtype.value)))
         except InputError as e:
-            rows.append({"system": name, "rate": None, "fits": False, "reason": e.reason})
+            if e.source == str(path):  # the scenario names no such system
+                raise
+            rows.append({"system": label, "rate": None, "fits": False, "reason": e.reason})
             continue
+        parts[label] = [(name, system, budget.chips) for name, system, _, budget in groups]
         for rate in spec.rates:
-            progress(f"{name} at {rate:g} req/s")
+            progress(f"{label} at {rate:g} req/s")
             wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed,
                                  burstiness=spec.burstiness, lengths=pairs)
-            r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
-                                 slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
-            rows.append({"system": name, "rate": rate, "fits": True, **r.metrics})
+            if isinstance(entry, str):
+                (_, _, costs, budget), = groups
+                r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
+                                     slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms, chunk=spec.chunk,
+                                     kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+            else:
+                link = serving.KVLink(entry.link_gbps, entry.link_latency_us * 1e3)
+                r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
+                                                   slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms,
+                                                   kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+            rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
+            if rate == max(spec.rates):
+                occupancy[label] = over_time(r, rate)
+    best = best_loads(rows)
     doc = {"model": model.name, "scheduler": spec.scheduler, "slo": spec.slo.model_dump(), "rows": rows,
-           "best": best_loads(rows)}
+           "best": best, "highest_rate": max(spec.rates), "occupancy": occupancy}
+    if spec.economics is not None:
+        doc["costs"] = slo_costs(spec, path, rows, best, parts)
     return StudyOutput(render_text(tables(doc)), doc)
+
+
+def _check_prices(spec: ServingSpec, path: Path) -> None:
+    """Every system and pair part priced, with a power (a serving run does not simulate energy)."""
+    for entry in spec.systems:
+        for name in [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]:
+            price = spec.economics.chips.get(name)
+            if price is None:
+                raise InputError(str(path), "economics.chips", f"prices no '{name}' (used by {_label(entry)}); give "
+                                 "chip_price_usd, power_w and their sources for every system and pair part")
+            if price.power_w is None:
+                raise InputError(str(path), f"economics.chips.{name}.power_w",
+                                 "is needed here: a serving study does not simulate power; give the chip's "
+                                 "board power and its source")
+
+
+def slo_costs(spec: ServingSpec, path: Path, rows: list[dict], best: dict, parts: dict) -> list[dict]:
+    """Per system (or pair), what a million tokens cost at the highest load it carried with every
+    request within the SLO: each part's chips priced and powered as ``economics`` says, the capex
+    of a hardwired part spread over the model's lifetime (:mod:`asicsim.studies.economics`)."""
+    econ = spec.economics
+    out = []
+    for label, ps in parts.items():
+        rate = best.get(label)
+        row = next((r for r in rows if r["system"] == label and r["rate"] == rate), None) if rate else None
+        item = {"system": label, "rate": rate, "chips": [[n, c] for n, _, c in ps],
+                "capex_usd": sum(econ.chips[n].chip_price_usd * c for n, _, c in ps),
+                "power_w": sum(econ.chips[n].power_w * c for n, _, c in ps),
+                "tokens_per_s": row["throughput_tokens_per_s"] if row else None,
+                "usd_per_mtok": None, "capex_usd_per_mtok": None, "energy_usd_per_mtok": None}
+        if row:
+            capex = energy = 0.0
+            for name, system, chips in ps:
+                price = econ.chips[name]
+                months = amortisation_months(system.chip.rom is not None, econ.service_life_months,
+                                             econ.model_lifetime_months)
+                c = cost_per_mtok(price.chip_price_usd * chips, months, price.power_w * chips,
+                                  item["tokens_per_s"], econ.electricity_usd_per_kwh, econ.utilisation)
+                capex += c.capex_usd_per_mtok
+                energy += c.energy_usd_per_mtok
+            item.update({"usd_per_mtok": capex + energy, "capex_usd_per_mtok": capex, "energy_usd_per_mtok": energy})
+        out.append(item)
+    return out
+
+
+def over_time(r: serving.ServeResult, rate: float, points: int = 200) -> dict:
+    """The KV cache held (as a share of the budget) and the requests admitted over a run, in
+    ``points`` even bins, each the most held or admitted in it (a short burst still shows); a
+    pair's are its decode group's."""
+    import numpy as np
+
+    log = np.array(r.kv_log, dtype=float)
+    t = log[:, 0]
+    edges = np.linspace(0.0, t[-1], points + 1)
+    kv, n = np.zeros(points), np.zeros(points)
+    start = np.clip(np.searchsorted(t, edges[:-1], side="right") - 1, 0, None)  # in force at each bin's start
+    kv[:], n[:] = log[start, 1], log[start, 2]
+    inside = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, points - 1)  # each sample's bin
+    np.maximum.at(kv, inside, log[:, 1])
+
+    np.maximum.at(n, inside, log[:, 2])
+    cap = r.metrics["kv_capacity_gb"] * 1e9
+    return {"rate": rate, "t_s": (edges[:-1] / 1e9).round(6).tolist(),
+            "kv_share": (kv / cap).round(6).tolist(), "admitted": n.astype(int).tolist()}
 
 
 def best_loads(rows: list[dict]) -> dict[str, float | None]:
@@ -118,8 +243,45 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
                  "see docs/serving.md for what is approximated.")
     header = ["system", "offered/s", "served/s", "tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99",
               "in SLO", "goodput tok/s", "batch"]
-    return [Table(f"serving {doc['model']} ({doc['scheduler']} batching): throughput and latency by load",
-                  header, body, notes, labels=1)]
+    out = [Table(f"serving {doc['model']} ({doc['scheduler']} batching): throughput and latency by load",
+                 header, body, notes, labels=1)]
+    if doc.get("costs"):
+        out.append(cost_table(doc))
+    return out
+
+
+def _usd(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}" if x < 1 else f"{x:,.2f}" if x < 100 else f"{x:,.0f}"
+
+
+def cost_table(doc: dict) -> Table:
+    """$/Mtoken at the highest load each system carried within the SLO, and whether a pair beats its parts."""
+    body, notes = [], []
+    by = {c["system"]: c for c in doc["costs"]}
+    for c in doc["costs"]:
+        chips = " + ".join(f"{n} x{k}" if k > 1 else n for n, k in c["chips"])
+        top = c["rate"] is not None and c["rate"] == doc.get("highest_rate")
+        body.append([c["system"], chips, "-" if c["rate"] is None else f"{c['rate']:g}" + ("+" if top else ""),
+                     "-" if c["tokens_per_s"] is None else f"{c['tokens_per_s']:,.0f}", f"{c['capex_usd']:,.0f}",
+                     f"{c['power_w']:,.0f}", _usd(c["capex_usd_per_mtok"]), _usd(c["energy_usd_per_mtok"]),
+                     _usd(c["usd_per_mtok"])])
+        if len(c["chips"]) == 2 and c["usd_per_mtok"] is not None:
+            alone = {n: by[n]["usd_per_mtok"] for n, _ in c["chips"] if n in by}
+            if alone:
+                beats = [n for n, v in alone.items() if v is None or c["usd_per_mtok"] < v]
+                verdict = ("cheaper per token than " + " and ".join(beats) + " alone" if len(beats) == len(alone)
+                           else "not cheaper than " + " or ".join(n for n in alone if n not in beats) + " alone")
+                notes.append(f"{c['system']}: ${_usd(c['usd_per_mtok'])}/Mtoken at the SLO, against "
+                             + ", ".join(f"{n} alone ${_usd(v)}" for n, v in alone.items()) + f": {verdict}")
+    notes.append("At the highest offered load with every request of the run within the SLO; tok/s is what the "
+                 "system delivered there (output tokens from the first arrival to the last finish, the drain "
+                 "included). '+': within the SLO at the highest load tried. $/Mtoken: chips' "
+                 "capex over their service life (a hardwired chip's over the model's lifetime) plus board power at "
+                 "the scenario's electricity price, both at its utilisation (asicsim/studies/economics.py); prices "
+                 "and powers are the scenario's, each with its source. '-': no load tried was within the SLO.")
+    header = ["system", "chips", "load/s", "tok/s", "capex $", "power W", "capex $/Mtok", "energy $/Mtok",
+              "$/Mtok"]
+    return Table(f"cost per million tokens at the SLO ({doc['model']})", header, body, notes, labels=1)
 
 
 def write_figures(doc: dict, folder: Path) -> list[Path]:
@@ -142,6 +304,28 @@ def write_figures(doc: dict, folder: Path) -> list[Path]:
     ax.legend(loc="best")
     fig.tight_layout()
     paths = [folder / "serving.png", folder / "serving.svg"]
+    for p in paths:
+        fig.savefig(p, dpi=110)
+    plt.close(fig)
+    if doc.get("occupancy"):
+        paths += _occupancy_figure(doc, folder, plt)
+    return paths
+
+
+def _occupancy_figure(doc: dict, folder: Path, plt) -> list[Path]:
+    """KV cache held (% of each system's budget) and requests admitted over the run at the highest load."""
+    fig, (kv, n) = plt.subplots(2, 1, figsize=(6.4, 5.2), sharex=True)
+    for system, s in doc["occupancy"].items():
+        kv.step(s["t_s"], [100 * x for x in s["kv_share"]], where="post", label=system)
+        n.step(s["t_s"], s["admitted"], where="post", label=system)
+    kv.set_ylabel("KV cache held (% of budget)")
+    n.set_ylabel("requests admitted")
+    n.set_xlabel("simulated time (s)")
+    rate = next(iter(doc["occupancy"].values()))["rate"]
+    kv.set_title(f"serving {doc['model']} at {rate:g} req/s: KV cache and batch over time")
+    n.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    paths = [folder / "serving_kv.png", folder / "serving_kv.svg"]
     for p in paths:
         fig.savefig(p, dpi=110)
     plt.close(fig)

@@ -32,8 +32,8 @@ DATASHEET = {
     "mi300x": (1307.4, 5300, 192, "S5"),
     "tpu-v5e": (197.0, 819, 16, "S7"),
     "tpu-v6e": (918.0, 1638, 32, "S9"),
-    "l40s": (362.05, 864, 48, "S16"),   # GDDR6, timed as the off-chip memory block
-    "l4": (121.0, 300, 24, "S17"),
+    "l40s": (362.05, 864, 48, "S19"),   # GDDR6, timed as the off-chip memory block
+    "l4": (121.0, 300, 24, "S20"),
 }
 
 # Every HBM preset runs Llama-3.1-8B at batch 1; tpu-v5e's 16 GB only holds it at int8.

@@ -22,8 +22,10 @@ row's measured value). How each is simulated:
   else the runtime's own rule: trtllm-bench sizes the batch to the requests of the dataset's
   mean ISL + OSL that the KV cache holds, at most 4,096 / pp
   (``tensorrt_llm/bench/build/tuning.py``, ``finetune_setting``: docs/sources.md L7); vLLM's
-  default ``max_num_seqs`` is 256. Within the cap, the serving model admits a request only when
-  its whole KV cache (prompt + output) fits: there is no paging yet.
+  default ``max_num_seqs`` is 256. Within the cap, the KV cache is paged as these runtimes page it
+  (``--kv-cache paged``: vLLM's 16-token blocks; TensorRT-LLM's block size, a power of two, taken
+  as 32), except JetStream's, which gives each batch slot a whole cache of the stated length
+  (reserved in full).
 - **Requests simulated**: never more than the benchmark sent per replica. Equal lengths run in
   identical waves of the batch cap, so whole waves up to ``CAP_REQUESTS`` requests (at least
   one wave) give the benchmark's throughput. Variable lengths: ``CAP_REQUESTS`` requests (at
@@ -57,6 +59,8 @@ from asicsim.serving_lengths import preset
 CAP_REQUESTS = 2048  # most requests simulated for one row (at least the batch cap; see above)
 TRTLLM_BATCH_CAP = 4096  # trtllm-bench: min(KV-cache requests, 4096) / pp (docs/sources.md L7)
 VLLM_MAX_NUM_SEQS = 256  # vLLM's default max_num_seqs (asicsim.serving.MAX_BATCH_CAP's source)
+VLLM_PAGE_TOKENS = 16  # vLLM's default KV block size (Kwon et al., SOSP 2023; docs/serving.md)
+TRTLLM_PAGE_TOKENS = 32  # TensorRT-LLM: block-paged KV cache, tokens per block a power of two; 32 assumed
 METRICS = ("output_tokens_per_s", "offline_tokens_per_s", "server_tokens_per_s")
 SERVER_STEPS = 7  # simulated rates per server row: doubling or halving to a bracket, then bisection
 
@@ -95,10 +99,12 @@ class Setup:
     batch_cap: int | str = "trtllm"
     rate: float | None = None
     assumption: str = ""
+    kv_cache: str = "paged"  # TensorRT-LLM and vLLM page their KV caches; JetStream keeps a slot per sequence
+    page_tokens: int = 32
 
 
 def _trtllm(requests: int, tp: int = 1) -> Setup:
-    return Setup("max load", requests, tp=tp)
+    return Setup("max load", requests, tp=tp, page_tokens=TRTLLM_PAGE_TOKENS)
 
 
 SETUPS: dict[str, Setup] = {
@@ -108,21 +114,22 @@ SETUPS: dict[str, Setup] = {
     "P46": _trtllm(30_000, tp=2), "P47": _trtllm(3_000, tp=2),
     "P48": _trtllm(30_000), "P49": _trtllm(3_000),
     # MLPerf Inference Llama-2-70B on OpenOrca (24,576 samples)
-    "P61": Setup("offline", 24_576, "openorca", replicas=4, tp=2),
-    "P62": Setup("server", 24_576, "openorca", replicas=4, tp=2, rate=70.42),
-    "P63": Setup("offline", 24_576, "openorca", replicas=4, tp=2, batch_cap=896),
-    "P64": Setup("offline", 24_576, "openorca", replicas=8, batch_cap=806),
-    "P65": Setup("server", 24_576, "openorca", replicas=8, batch_cap=896, rate=100.35),
-    "P66": Setup("offline", 24_576, "openorca", replicas=8, batch_cap="vllm",
+    "P61": Setup("offline", 24_576, "openorca", replicas=4, tp=2, page_tokens=TRTLLM_PAGE_TOKENS),
+    "P62": Setup("server", 24_576, "openorca", replicas=4, tp=2, rate=70.42, page_tokens=TRTLLM_PAGE_TOKENS),
+    "P63": Setup("offline", 24_576, "openorca", replicas=4, tp=2, batch_cap=896, page_tokens=TRTLLM_PAGE_TOKENS),
+    "P64": Setup("offline", 24_576, "openorca", replicas=8, batch_cap=806, page_tokens=TRTLLM_PAGE_TOKENS),
+    "P65": Setup("server", 24_576, "openorca", replicas=8, batch_cap=896, rate=100.35, page_tokens=TRTLLM_PAGE_TOKENS),
+    "P66": Setup("offline", 24_576, "openorca", replicas=8, batch_cap="vllm", page_tokens=VLLM_PAGE_TOKENS,
                  assumption="layout not stated: eight one-GPU replicas assumed (the model fits one MI300X, as in P69)"),
-    "P67": Setup("server", 24_576, "openorca", replicas=8, batch_cap="vllm", rate=71.74,
+    "P67": Setup("server", 24_576, "openorca", replicas=8, batch_cap="vllm", rate=71.74, page_tokens=VLLM_PAGE_TOKENS,
                  assumption="layout not stated: eight one-GPU replicas assumed (the model fits one MI300X, as in P69)"),
-    "P68": Setup("offline", 24_576, "openorca", replicas=8, batch_cap="vllm",
+    "P68": Setup("offline", 24_576, "openorca", replicas=8, batch_cap="vllm", page_tokens=VLLM_PAGE_TOKENS,
                  assumption="layout not stated: eight one-GPU replicas assumed; the host CPU (EPYC Turin) is not "
                             "modelled, so P66 and P68 get the same prediction"),
-    "P69": Setup("offline", 24_576, "openorca", batch_cap="vllm"),
+    "P69": Setup("offline", 24_576, "openorca", batch_cap="vllm", page_tokens=VLLM_PAGE_TOKENS),
     # JetStream benchmark_serving.py on TPU v5e-8: ShareGPT, 2,000 prompts at t=0; batch from the row
-    **{pid: Setup("max load", 2_000, "sharegpt", tp=8, batch_cap="row") for pid in
+    # JetStream gives each of its batch slots a whole cache of the stated length: nothing paged
+    **{pid: Setup("max load", 2_000, "sharegpt", tp=8, batch_cap="row", kv_cache="reserved") for pid in
        ("P70", "P71", "P72", "P73", "P74", "P75")},
 }
 
@@ -269,7 +276,7 @@ class Runner:
         if setup.rate is not None:
             return self._server(row, setup, costs, budget, cap, pairs)
         wl = Workload(tuple(Request(i, 0.0, p, o) for i, (p, o) in enumerate(pairs)), source=row["id"])
-        result = simulate(wl, costs, budget, max_batch=cap)
+        result = simulate(wl, costs, budget, max_batch=cap, kv_cache=setup.kv_cache, page_tokens=setup.page_tokens)
         m = result.metrics
         truncated = n < per_replica and setup.lengths is not None
         per_s = steady_throughput(result) if truncated else m["throughput_tokens_per_s"]
@@ -290,7 +297,8 @@ class Runner:
         def run(rate):
             wl = Workload(tuple(Request(i, float(a) * 1e9 / rate, p, o)
                                 for i, (a, (p, o)) in enumerate(zip(unit, pairs))), source=row["id"])
-            m = simulate(wl, costs, budget, max_batch=cap).metrics
+            m = simulate(wl, costs, budget, max_batch=cap, kv_cache=setup.kv_cache,
+                         page_tokens=setup.page_tokens).metrics
             return m, m["ttft_p99_ms"] <= SLO_TTFT_MS and (m["tpot_p99_ms"] or 0.0) <= SLO_TPOT_MS
 
         published = setup.rate / setup.replicas

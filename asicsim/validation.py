@@ -360,8 +360,8 @@ PAGE_NOTES = """
 
 ## Request-load rows (P38–P49, P61–P69, P70–P75)
 
-Each runs through `asicsim serve`'s scheduler (continuous batching, a request admitted when its
-whole KV cache fits) with the setup its source states (`asicsim/serving_validation.py`; the
+Each runs through `asicsim serve`'s scheduler (continuous batching; the KV cache paged as
+TensorRT-LLM and vLLM page it, JetStream's reserved per batch slot) with the setup its source states (`asicsim/serving_validation.py`; the
 note under each row says what ran):
 
 - **Maximum load and offline**: every request at time 0. trtllm-bench's fixed ISL/OSL sets
@@ -388,17 +388,19 @@ note under each row says what ran):
 Where they miss, and the mechanism missing:
 
 - **trtllm-bench at very large batches** (P38, P42: 128/128 at 4,096 sequences, +40–48 %;
-  P46, P48: 70B at 1,700–2,100 sequences, +29–31 %): the longer sets agree within +6–22 %, the
+  P46, P48: 70B at 1,700–2,100 sequences, +26–30 %): the longer sets agree within +7–20 %, the
   shortest and widest are the most optimistic. The `bare` profile charges no per-step host work
   (scheduling, sampling and detokenising thousands of sequences every step in the PyTorch
   backend), which grows with the batch and matters most when each step is short.
-- **MLPerf offline on H200 and the v4.1 H100 run** (P64 −23 %, P63 −16 %; P61, the v4.0 run of
-  the same H100 system, −6 %): the simulated batch is bounded by reserving each request's whole
-  KV cache (prompt + output) at admission: the mean batch is 350–400 against the submissions'
-  max batch of 806–896, since TensorRT-LLM pages the KV cache and allocates it as tokens arrive.
-  P61 and P63 get one prediction; the 12 % between the two rounds is software the simulator does
-  not see. The server rows follow (P65 −17 %; P62 −1 %, P67 +3 %). The MI300X rows (−8 to −12 %)
-  sit under vLLM's cap of 256, where the reservation binds less.
+- **MLPerf offline on H200 and the v4.1 H100 run** (P64 −18 %, P63 −13 %; P61, the v4.0 run of
+  the same H100 system, −8 %): the KV cache is paged as TensorRT-LLM and vLLM page it (pages of 32
+  and 16 tokens, allocated as the KV grows, the newest request recomputed when they run out), yet
+  the simulated mean batch stays at 470–540 against the submissions' max batch of 806–896. Before
+  paging (each request's whole KV reserved at admission) these rows were −6 %, −16 % and −23 %, the
+  servers −1 % and −17 %: paging moved them by a few points each way and was kept because it is
+  what these stacks do, not for the errors. P61 and P63 get nearly one prediction; the 12 %
+  between the two rounds is software the simulator does not see. The server rows follow (P65
+  −15 %; P62 +10 %, P67 +3 %). The MI300X rows (−8 to −12 %) sit under vLLM's cap of 256.
 - **JetStream on TPU v5e-8** (P70–P75, +62 to +191 %): far too optimistic, and more for int8
   (at the same batch of 96, P72 to P73: measured int8/bf16 speed-up 1.3×, simulated 1.6×).
   Likely missing: the dequantisation of int8 weights and KV cache (charged as 8-bit reads,

@@ -102,3 +102,20 @@ def test_a_row_the_serving_model_cannot_express_is_pending_not_passed(monkeypatc
     assert validation.summary(checks, lambda c: c.chip) == []
     text = validation.table(checks)
     assert "pending (the simulator cannot express these yet)" in text and "P999: " in text
+
+
+def test_runtimes_that_page_their_kv_cache_are_simulated_paged(monkeypatch):
+    """TensorRT-LLM and vLLM rows run with a paged KV cache, JetStream's with its slots reserved;
+    the runner passes the row's cache to the scheduler: with variable lengths a paged cache holds
+    more sequences at once than whole-request reservations in the same memory."""
+    assert all(sv.SETUPS[p].kv_cache == "paged" for p in ("P38", "P46", "P61", "P65", "P66", "P69"))
+    assert all(sv.SETUPS[p].kv_cache == "reserved" for p in ("P70", "P75"))
+    assert sv.SETUPS["P66"].page_tokens == sv.VLLM_PAGE_TOKENS == 16
+    monkeypatch.setattr(sv, "CAP_REQUESTS", 400)
+    batches = {}
+    for cache in ("paged", "reserved"):
+        monkeypatch.setitem(sv.SETUPS, "V1", sv.Setup("max load", 400, "sharegpt", batch_cap=4096, kv_cache=cache))
+        run = sv.Runner()
+        run.predict(_row("V1") | {"model": "llama-2-70b"})  # 69 GB of fp8 weights: ~10 GB of KV
+        batches[cache] = run.last["V1"]["mean_batch"]
+    assert batches["paged"] > 1.2 * batches["reserved"]

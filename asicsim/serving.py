@@ -310,6 +310,48 @@ def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None) ->
                     {"tp": par.tp, "pp": par.pp, "ep": par.ep}, replica_chips)
 
 
+class _Source:
+    """Where requests come from, in simulated time: a heap of (arrival ns, request index) holding an
+    open-loop workload's every request at its arrival time, or a closed loop's first
+    ``concurrency`` at time 0 and the next one each time one finishes; and the log of arrivals
+    (+1) and departures (-1) that Little's law and the concurrency figures are read from."""
+
+    def __init__(self, workload: Workload):
+        self.reqs = workload.requests
+        self.closed = workload.concurrency is not None
+        self.sent = min(workload.concurrency, len(self.reqs)) if self.closed else len(self.reqs)
+        self.heap: list[tuple[float, int]] = []
+        for i in range(self.sent):
+            heapq.heappush(self.heap, (0.0 if self.closed else self.reqs[i].arrival_ns, i))
+        self.events: list[tuple[float, int]] = []
+        self.done = 0
+
+    @property
+    def open(self) -> bool:
+        """Whether some request has not finished."""
+        return self.done < len(self.reqs)
+
+    def next_at(self) -> float:
+        """When the next request arrives (inf: none is on its way)."""
+        return self.heap[0][0] if self.heap else math.inf
+
+    def arrivals(self, now: float):
+        """(arrival ns, request index) of each request arrived by ``now``, logged as it is taken."""
+        while self.heap and self.heap[0][0] <= now:
+            at, i = heapq.heappop(self.heap)
+            self.events.append((at, +1))
+            yield at, i
+
+    def finish(self, lv: _Live, now: float) -> None:
+        """``lv`` leaves at ``now``; a closed loop's user sends the next request at once."""
+        lv.finish_ns = now
+        self.events.append((now, -1))
+        self.done += 1
+        if self.closed and self.sent < len(self.reqs):
+            heapq.heappush(self.heap, (now, self.sent))
+            self.sent += 1
+
+
 class _Pool:
     """The KV cache of one replica: bytes held per admitted request, either reserved in full at
     admission (prompt + output) or in pages of ``page_tokens`` allocated as the KV grows."""
@@ -403,35 +445,20 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
 
     reqs = workload.requests
-    arrivals: list[tuple[float, int]] = []  # heap of (arrival_ns, request index)
-    sent = len(reqs) if workload.concurrency is None else min(workload.concurrency, len(reqs))
-    for i in range(sent):
-        heapq.heappush(arrivals, (0.0 if workload.concurrency else reqs[i].arrival_ns, i))
+    source = _Source(workload)
+    finish = source.finish
     live: list[_Live | None] = [None] * len(reqs)
     waiting: deque[_Live] = deque()
-    events: list[tuple[float, int]] = []
     steps: list[tuple[float, float, int, float]] = []
     kv_log: list[tuple[float, float, int]] = []
     pool = _Pool(budget, paged, page_tokens)
-    done = 0
     t = 0.0
     preemptions = 0
 
     def arrive_until(now: float) -> None:
-        while arrivals and arrivals[0][0] <= now:
-            at, i = heapq.heappop(arrivals)
+        for at, i in source.arrivals(now):
             lv = live[i] = _Live(reqs[i], at)
             waiting.append(lv)
-            events.append((at, +1))
-
-    def finish(lv: _Live, now: float) -> None:
-        nonlocal done, sent
-        lv.finish_ns = now
-        events.append((now, -1))
-        done += 1
-        if workload.concurrency is not None and sent < len(reqs):
-            heapq.heappush(arrivals, (now, sent))
-            sent += 1
 
     def admit(lv: _Live, first_tokens: int) -> bool:
         """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
@@ -502,10 +529,12 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         return hit
 
     running: list[_Live] = []  # admitted, oldest first
-    while done < len(reqs):
+    while source.open:
         arrive_until(t)
         if not waiting and not running:
-            t = max(t, arrivals[0][0])
+            t = max(t, source.next_at())
+            if t == math.inf:  # an invariant: an unfinished request is queued, running or on its way
+                raise RuntimeError("serving: unfinished requests are neither queued, running nor arriving")
             continue
         if scheduler == "static":
             batch = []
@@ -608,7 +637,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         kv_log.append((t, pool.used, len(running)))
 
     records = [_record(lv) for lv in live]
-    events.sort(key=lambda e: (e[0], -e[1]))
+    events = sorted(source.events, key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
     m.update({"scheduler": scheduler, "max_batch": max_batch, "kv_capacity_gb": budget.capacity_bytes / 1e9,
               "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache),
@@ -685,12 +714,9 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
 
     reqs = workload.requests
-    arrivals: list[tuple[float, int]] = []
-    sent = len(reqs) if workload.concurrency is None else min(workload.concurrency, len(reqs))
-    for i in range(sent):
-        heapq.heappush(arrivals, (0.0 if workload.concurrency else reqs[i].arrival_ns, i))
+    source = _Source(workload)
+    finish = source.finish
     live: list[_Live | None] = [None] * len(reqs)
-    events: list[tuple[float, int]] = []
     steps: list[tuple[float, float, int, float]] = []
     kv_log: list[tuple[float, float, int]] = []  # the decode group's
     p_waiting: deque[_Live] = deque()
@@ -703,29 +729,18 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
     pool = _Pool(dbudget, paged, page_tokens)
     tp = td = link_free = 0.0
     transfer_ns: list[float] = []
-    done = preemptions = 0
-
-    def finish(lv: _Live, now: float) -> None:
-        nonlocal done, sent
-        lv.finish_ns = now
-        events.append((now, -1))
-        done += 1
-        if workload.concurrency is not None and sent < len(reqs):
-            heapq.heappush(arrivals, (now, sent))
-            sent += 1
+    preemptions = 0
 
     inf = math.inf
-    while done < len(reqs):
-        p_soon = min(arrivals[0][0] if arrivals else inf, returns[0][0] if returns else inf)
+    while source.open:
+        p_soon = min(source.next_at(), returns[0][0] if returns else inf)
         p_next = tp if p_waiting else max(tp, p_soon)
         d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
         if p_next <= d_next:
             t = p_next
-            while arrivals and arrivals[0][0] <= t:
-                at, i = heapq.heappop(arrivals)
+            for at, i in source.arrivals(t):
                 lv = live[i] = _Live(reqs[i], at)
                 p_waiting.append(lv)
-                events.append((at, +1))
             back = []
             while returns and returns[0][0] <= t:
                 back.append(live[heapq.heappop(returns)[1]])
@@ -825,7 +840,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         kv_log.append((td, pool.used, len(d_running)))
 
     records = [_record(lv) for lv in live]
-    events.sort(key=lambda e: (e[0], -e[1]))
+    events = sorted(source.events, key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
     m.update({"scheduler": "disaggregated", "max_batch": caps["decode"], "prefill_max_batch": caps["prefill"],
               "kv_capacity_gb": dbudget.capacity_bytes / 1e9, "kv_in": dbudget.kv_in,

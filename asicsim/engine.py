@@ -151,28 +151,37 @@ def simulate(program: Program) -> Trace:
     now = 0.0
 
     def block_process(stream: memoryview | list):
+        not_issued = NOT_ISSUED
         clock = 0.0  # when this block is next free; may run ahead of the clock (see module doc)
         for t in stream:
             ready = clock
             for j in range(dep_ptr[t], dep_ptr[t + 1]):
-                d = dep_idx[j]
-                e = end[d]
-                if e == NOT_ISSUED:  # not issued yet: sleep until it is
+                e = end[dep_idx[j]]
+                if e == not_issued:  # not issued yet: sleep until it is
+                    d = dep_idx[j]
                     yield d
                     e = end[d]
                 if e > ready:
                     ready = e
             work = ready + fixed[t]
-            a, b = srv_ptr[t], srv_ptr[t + 1]
+            a = srv_ptr[t]
+            b = srv_ptr[t + 1]
             if a != b:
                 if sync[t] and ready > now:  # reserve in time order: an idle server is never blocked
                     yield ready - now
-                queued = work
-                for j in range(a, b):
-                    if free_at[srv_idx[j]] > queued:
-                        queued = free_at[srv_idx[j]]
-                for j in range(a, b):
-                    free_at[srv_idx[j]] = queued + srv_hold[j]
+                if b - a == 1:  # one server (most tasks)
+                    s = srv_idx[a]
+                    queued = free_at[s]
+                    if queued < work:
+                        queued = work
+                    free_at[s] = queued + srv_hold[a]
+                else:
+                    queued = work
+                    for j in range(a, b):
+                        if free_at[srv_idx[j]] > queued:
+                            queued = free_at[srv_idx[j]]
+                    for j in range(a, b):
+                        free_at[srv_idx[j]] = queued + srv_hold[j]
                 wait[t] = queued - work
                 work = queued
             clock = work + service[t]
@@ -183,28 +192,25 @@ def simulate(program: Program) -> Trace:
                 if woken is not None:
                     heappush(queue, (now, 1, next(seq), woken))
 
-    def resume(proc) -> None:
-        try:
-            got = next(proc)
-        except StopIteration:
-            next(seq)
-            return
-        if got.__class__ is float:
-            heappush(queue, (now + got, 1, next(seq), [proc]))
-        else:
-            woken = waiters.get(got)
-            if woken is None:
-                waiters[got] = [proc]
-            else:
-                woken.append(proc)
-
     for stream in streams:
         if stream:
             heappush(queue, (0.0, 0, next(seq), [block_process(stream)]))
     while queue:
         now, _, _, procs = heappop(queue)
         for proc in procs:
-            resume(proc)
+            try:
+                got = next(proc)
+            except StopIteration:
+                next(seq)
+                continue
+            if got.__class__ is float:
+                heappush(queue, (now + got, 1, next(seq), [proc]))
+            else:
+                woken = waiters.get(got)
+                if woken is None:
+                    waiters[got] = [proc]
+                else:
+                    woken.append(proc)
     out = [np.frombuffer(c, np.float64) if big else np.array(c, np.float64) for c in (start, end, wait)]
     if n and out[1].min() == NOT_ISSUED:  # checked once, after the run: costs nothing while simulating
         raise Deadlock(program, streams, [None if e == NOT_ISSUED else e for e in end])

@@ -139,15 +139,17 @@ def compute_metrics(trace: Trace) -> Metrics:
     else:  # fast-forwarded: the run's decode time from the measured steps
         tpot = sample.total_of(sample.durations) / sample.total
     task_step = p.step_of_task()
-    task_phase = phases[task_step]
+    codes = {phase: k for k, phase in enumerate(dict.fromkeys(s.phase for s in p.steps))}
+    step_code = np.array([codes[s.phase] for s in p.steps], np.int8)  # a byte a task, not a string
+    task_phase = step_code[task_step]
     span, bound = op_bounds(trace)
-    op_phase = phases[np.array([o.step for o in p.ops])]
+    op_phase = step_code[np.fromiter((o.step for o in p.ops), np.int64, len(p.ops))]
 
     util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
     busy = p.fixed_ns + p.service_ns + trace.wait_ns
     copies = p.task_copies()  # bytes of identical tensor-parallel ranks count once per rank
     for phase in ("prefill", "decode"):
-        sel = task_phase == phase
+        sel = task_phase == codes.get(phase, -1)
         if not sel.any():
             continue
         window = float(trace.end_ns[sel].max() - trace.start_ns[sel].min())
@@ -169,7 +171,7 @@ def compute_metrics(trace: Trace) -> Metrics:
         else:
             lev = np.bincount(p.level[sel], weights=(p.nbytes * copies)[sel], minlength=len(Level))
         by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
-        osel = op_phase == phase
+        osel = op_phase == codes[phase]
         totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))
         shares[phase] = {b.value: float(t / totals.sum()) if totals.sum() else 0.0
                          for b, t in zip(Bound, totals)}

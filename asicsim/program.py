@@ -130,7 +130,7 @@ class Program:
         return np.array([b.copies for b in self.blocks], dtype=np.float64)[self.block]
 
     def step_of_task(self) -> np.ndarray:
-        return np.array([o.step for o in self.ops], dtype=np.int64)[self.op]
+        return np.fromiter((o.step for o in self.ops), np.int64, len(self.ops))[self.op]
 
     def save(self, path: str | Path) -> None:
         tables = {"blocks": [asdict(b) for b in self.blocks], "servers": [asdict(s) for s in self.servers],

@@ -1,16 +1,19 @@
-"""The engine: SimPy runs a Program and records when every task started and ended.
+"""The engine: a discrete-event simulation runs a Program and records when every task started and ended.
 
-One SimPy process per block walks that block's task stream in order. Memories and links are
-contended FIFO servers: a task that needs one reserves it at the simulated moment it is ready,
-for its hold time, behind whoever reserved it first (a server only serves, so it needs no process
-of its own: its queue is one ``free_at`` time).
+One process (a generator) per block walks that block's task stream in order. Memories and links
+are contended FIFO servers: a task that needs one reserves it at the simulated moment it is
+ready, for its hold time, behind whoever reserved it first (a server only serves, so it needs no
+process of its own: its queue is one ``free_at`` time).
 
 A task's end time is fixed when it is issued. So a block process only has to stop for two
-things: a dependency not issued yet (it sleeps on an event until it is), and a server to reserve
-(it advances the clock to the task's ready time first, so reservations happen in time order).
-Between those it runs ahead of the simulation clock, issuing tasks whose times follow from what
-is already known: the same schedule as stepping one task at a time, in far fewer events. The
-engine knows blocks, servers and tasks, nothing about models.
+things: a dependency not issued yet (it sleeps until it is), and a server to reserve (it advances
+the clock to the task's ready time first, so reservations happen in time order). Between those it
+runs ahead of the simulation clock, issuing tasks whose times follow from what is already known:
+the same schedule as stepping one task at a time, in far fewer events. The events wait in a heap
+ordered as SimPy orders its own (time, then priority, then the order they were scheduled in); the
+engine ran on SimPy until its Event objects and callbacks became most of its time, and gives the
+same traces bit for bit (the golden digests in tests/test_fast_forward.py). The engine knows
+blocks, servers and tasks, nothing about models.
 """
 
 from __future__ import annotations
@@ -118,22 +121,27 @@ def simulate(program: Program) -> Trace:
     srv_hold = _column(program.srv_hold_ns, "d", big)
     fixed, service = _column(program.fixed_ns, "d", big), _column(program.service_ns, "d", big)
     latency = _column(program.latency_ns, "d", big)
+    # A server reserved by a single block sees its reservations in that block's order, which is
+    # already time order: only tasks touching a server that several blocks share must sync.
+    holder = program.holding_task()
+    nb, ns = max(1, len(program.blocks)), len(program.servers)
+    if ns * nb <= 1 << 24:  # which blocks use which server, as a table (no sort of every hold)
+        used = np.zeros((ns, nb), dtype=bool)
+        used[program.srv_idx, program.block[holder]] = True
+        shared = used.sum(axis=1) > 1
+    else:
+        pairs = np.unique(program.srv_idx * nb + program.block[holder])  # (server, block) pairs in use
+        shared = np.bincount(pairs // nb, minlength=ns) > 1
+    sync_mask = np.zeros(n, dtype=bool)
+    sync_mask[holder[shared[program.srv_idx]]] = True
+    sync = sync_mask.tobytes() if big else sync_mask.tolist()
+    del holder, sync_mask
+
     if big:  # 8 bytes a value
         start, end, wait = array("d", bytes(8 * n)), array("d", [NOT_ISSUED]) * n, array("d", bytes(8 * n))
     else:
         start, end, wait = [0.0] * n, [NOT_ISSUED] * n, [0.0] * n
-    free_at = [0.0] * len(program.servers)
-
-    # A server reserved by a single block sees its reservations in that block's order, which is
-    # already time order: only tasks touching a server that several blocks share must sync.
-    holder = program.holding_task()
-    nb = max(1, len(program.blocks))
-    pairs = np.unique(program.srv_idx * nb + program.block[holder])  # (server, block) pairs in use
-    shared = np.bincount(pairs // nb, minlength=len(program.servers)) > 1
-    sync_mask = np.zeros(n, dtype=bool)
-    sync_mask[holder[shared[program.srv_idx]]] = True
-    sync = sync_mask.tobytes() if big else sync_mask.tolist()
-    del holder, pairs, shared, sync_mask
+    free_at = [0.0] * ns
 
     order = np.argsort(program.block, kind="stable")
     bounds = np.searchsorted(program.block[order], np.arange(len(program.blocks) + 1))

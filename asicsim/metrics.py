@@ -108,18 +108,25 @@ def op_bounds(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     p = trace.program
     n_ops = len(p.ops)
     first = np.full(n_ops, np.inf)
-    last = np.zeros(n_ops)
     np.minimum.at(first, p.op, trace.start_ns)
-    np.maximum.at(last, p.op, trace.end_ns)
-    parts = np.zeros((4, n_ops))
-    for cat, row in ((Category.COMPUTE, 0), (Category.MEMORY, 1), (Category.LINK, 2)):
-        sel = p.category == cat
-        np.add.at(parts[row], p.op[sel], p.service_ns[sel] + trace.wait_ns[sel])
-    np.add.at(parts[3], p.op, p.fixed_ns)
-    span = np.where(np.isfinite(first), last - first, 0.0)
-    best = parts.max(axis=0)
-    bound = parts.argmax(axis=0)
-    bound = np.where(span - best > best, 4, bound)  # mostly waiting on other ops
+    span = np.zeros(n_ops)
+    np.maximum.at(span, p.op, trace.end_ns)
+    span -= first  # last end - first start, and 0 for an op with no tasks (its first is inf)
+    span[~np.isfinite(first)] = 0.0
+    del first  # an array per op: keep few of them alive at once (millions of ops in a large run)
+    best = np.zeros(n_ops)  # the largest part so far, and which (the first of equal ones)
+    bound = np.zeros(n_ops, dtype=np.int64)
+    for row, cat in enumerate((Category.COMPUTE, Category.MEMORY, Category.LINK, None)):
+        part = np.zeros(n_ops)
+        if cat is None:  # overhead
+            np.add.at(part, p.op, p.fixed_ns)
+        else:
+            sel = p.category == cat
+            np.add.at(part, p.op[sel], p.service_ns[sel] + trace.wait_ns[sel])
+        larger = part > best
+        bound[larger] = row
+        best[larger] = part[larger]
+    bound[span - best > best] = 4  # mostly waiting on other ops
     return span, bound
 
 
@@ -147,7 +154,7 @@ def compute_metrics(trace: Trace) -> Metrics:
 
     util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
     busy = p.fixed_ns + p.service_ns + trace.wait_ns
-    copies = p.task_copies()  # bytes of identical tensor-parallel ranks count once per rank
+    weighted = p.nbytes * p.task_copies()  # bytes of identical tensor-parallel ranks count once per rank
     for phase in ("prefill", "decode"):
         sel = task_phase == codes.get(phase, -1)
         if not sel.any():
@@ -166,10 +173,10 @@ def compute_metrics(trace: Trace) -> Metrics:
         block_util[phase] = names
         if phase == "decode" and not sample.exact:  # per-step bytes, weighted over the run
             per = np.zeros((len(p.steps), len(Level)))
-            np.add.at(per, (task_step[sel], p.level[sel]), (p.nbytes * copies)[sel])
+            np.add.at(per, (task_step[sel], p.level[sel]), weighted[sel])
             lev = sample.weights @ per
         else:
-            lev = np.bincount(p.level[sel], weights=(p.nbytes * copies)[sel], minlength=len(Level))
+            lev = np.bincount(p.level[sel], weights=weighted[sel], minlength=len(Level))
         by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
         osel = op_phase == codes[phase]
         totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))

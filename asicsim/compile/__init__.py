@@ -517,7 +517,8 @@ def _layer_signatures(block_class: list[int], graph, fused: list[bool], firsts: 
                       adapters: Adapters | None) -> dict[int, tuple[int, int, int | None]]:
     """For the first op of each layer: (layer, end, signature). Layers with equal signatures
     (equal blocks, the same ops but for their names' ``L<i>.`` and their layer, wired alike,
-    taking only the previous op's output from outside) emit the same tasks on the same stage;
+    taking only the previous op's output from outside, giving only their last op's to ops
+    outside) emit the same tasks on the same stage;
     ``None`` where a layer cannot be stamped. ``block_class[i]`` is the first layer whose block
     equals layer ``i``'s."""
     runs: list[list[int]] = []  # [layer, start, end]
@@ -529,6 +530,14 @@ def _layer_signatures(block_class: list[int], graph, fused: list[bool], firsts: 
     seen: dict[int, int] = {}
     for layer, _, _ in runs:
         seen[layer] = seen.get(layer, 0) + 1
+    run_of = [-1] * len(graph.ops)
+    for r, (_, start, end) in enumerate(runs):
+        run_of[start:end] = [r] * (end - start)
+    for i, deps in enumerate(graph.deps):  # only a layer's last op may feed ops outside it
+        for d in deps:
+            r = run_of[d]
+            if r >= 0 and r != run_of[i] and d != runs[r][2] - 1:
+                seen[runs[r][0]] = 2
     ids: dict[tuple, int] = {}
     out = {}
     for layer, start, end in runs:
@@ -571,19 +580,21 @@ class _Layer:
         self.ops = [(o.name[len(prefix):], o.kind) for o in span.ops]
         first, n = self.mark[0], len(span)
         ext = {t: k for k, t in enumerate(self.inputs)}
-        try:
-            self.outs = [[([t - first if first <= t < first + n else -1 - ext[t] for t in ts], share)
-                          for ts, _, share in mine] for mine in outs]
+        try:  # only the last op's outputs are read outside the layer (see _layer_signatures)
+            self.out = [([t - first if first <= t < first + n else -1 - ext[t] for t in ts], share)
+                        for ts, _, share in outs[-1]]
         except KeyError:
             return None
+        self.n_ops = len(outs)
         self.blocks = set(np.unique(span.cols["block"]).tolist())
         self.servers = set(np.unique(span.srv).tolist())
         return self
 
     def stamp(self, b: ProgramBuilder, e: _Emitter, layer: int, stage: int, step: int,
               inputs: list) -> list | None:
-        """Layer ``layer``'s tasks on ``stage`` after ``inputs``, stamped; each op's outputs, or
-        None where this layer's blocks or servers cannot be moved onto that stage."""
+        """Layer ``layer``'s tasks on ``stage`` after ``inputs``, stamped; its last op's outputs
+        (after None for each op before it), or None where this layer's blocks or servers cannot
+        be moved onto that stage."""
         if stage == self.stage:
             maps = None, None
         else:
@@ -595,8 +606,8 @@ class _Layer:
         flat = _flat(inputs)
         base = b.replay_span(self.span, flat, ops, maps[0], maps[1])
         chip = e.chip_of[stage]
-        return [[(tuple(base + t if t >= 0 else flat[-1 - t] for t in ts), chip, share) for ts, share in mine]
-                for mine in self.outs]
+        last = [(tuple(base + t if t >= 0 else flat[-1 - t] for t in ts), chip, share) for ts, share in self.out]
+        return [None] * (self.n_ops - 1) + [last]
 
 
 def _stage_maps(b: ProgramBuilder, a: Stage, z: Stage) -> tuple | None:

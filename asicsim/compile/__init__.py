@@ -538,22 +538,33 @@ def _layer_signatures(block_class: list[int], graph, fused: list[bool], firsts: 
             r = run_of[d]
             if r >= 0 and r != run_of[i] and d != runs[r][2] - 1:
                 seen[runs[r][0]] = 2
-    ids: dict[tuple, int] = {}
+    classes: dict[int, list] = {}  # block class -> [(ops' signature, id)]
+    n_ids = 0
     out = {}
     for layer, start, end in runs:
+        items: list | None = [] if 0 <= layer < len(block_class) and seen[layer] == 1 else None
         prefix = f"L{layer}."
-        sig: tuple | None = (block_class[layer],) if 0 <= layer < len(block_class) and seen[layer] == 1 else None
         for i in range(start, end):
-            if sig is None:
+            if items is None:
                 break
-            op = graph.ops[i]
-            rel = tuple(d - start if d >= start else -1 if d == start - 1 else None for d in graph.deps[i])
+            op, deps = graph.ops[i], graph.deps[i]
+            if len(deps) == 1 and deps[0] == i - 1:  # the op before (most ops)
+                rel: tuple = (i - 1 - start,) if i > start else (-1,)
+            else:
+                rel = tuple(d - start if d >= start else -1 if d == start - 1 else None for d in deps)
             if not op.name.startswith(prefix) or None in rel:
-                sig = None
+                items = None
                 break
-            sig += ((op.name[len(prefix):], _OP_FIELDS(op), rel, fused[i], i in firsts, i in lasts,
-                     adapters is not None and adapters.targets_op(op)),)
-        out[start] = (layer, end, None if sig is None else ids.setdefault(sig, len(ids)))
+            items.append((op.name[len(prefix):], _OP_FIELDS(op), rel, fused[i], i in firsts, i in lasts,
+                          adapters is not None and adapters.targets_op(op)))
+        sig = None
+        if items is not None:
+            alike = classes.setdefault(block_class[layer], [])
+            sig = next((k for other, k in alike if other == items), None)
+            if sig is None:
+                sig, n_ids = n_ids, n_ids + 1
+                alike.append((items, sig))
+        out[start] = (layer, end, sig)
     return out
 
 

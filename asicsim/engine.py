@@ -148,11 +148,11 @@ def simulate(program: Program) -> Trace:
     streams = [_column(order[bounds[b]:bounds[b + 1]], "q", big) for b in range(len(program.blocks))]
 
     # The event loop: a heap of (time, priority, sequence number, processes to resume), the
-    # order in which SimPy (4.x) processes its events, kept by hand because its Event objects
-    # and callbacks were most of the engine's time. A process yields an int (the task it waits
-    # for, resumed when that task is issued) or a float (how long to sleep). Starting a process
-    # is urgent (priority 0), everything else normal (1); an ending process takes a sequence
-    # number too, as SimPy schedules its end as an event.
+    # order in which SimPy processes its events (the engine ran on SimPy until its Event objects
+    # and callbacks were most of the engine's time; tests/test_engine_reference.py holds the two
+    # to the same traces). A process yields an int (the task it waits for, resumed when that task
+    # is issued) or a float (how long to sleep). Starting a process is urgent (priority 0),
+    # everything else normal (1).
     queue: list = []
     waiters: dict[int, list] = {}
     seq = count()
@@ -209,7 +209,6 @@ def simulate(program: Program) -> Trace:
             try:
                 got = next(proc)
             except StopIteration:
-                next(seq)
                 continue
             if got.__class__ is float:
                 heappush(queue, (now + got, 1, next(seq), [proc]))

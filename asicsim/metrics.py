@@ -153,14 +153,17 @@ def compute_metrics(trace: Trace) -> Metrics:
     op_phase = step_code[np.fromiter((o.step for o in p.ops), np.int64, len(p.ops))]
 
     util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
-    busy = p.fixed_ns + p.service_ns + trace.wait_ns
-    weighted = p.nbytes * p.task_copies()  # bytes of identical tensor-parallel ranks count once per rank
+    block_copies = np.array([b.copies for b in p.blocks], dtype=np.float64)
     for phase in ("prefill", "decode"):
         sel = task_phase == codes.get(phase, -1)
         if not sel.any():
             continue
         window = float(trace.end_ns[sel].max() - trace.start_ns[sel].min())
-        per_block = np.bincount(p.block[sel], weights=busy[sel], minlength=len(p.blocks)) / window
+        blocks = p.block[sel]  # the per-task arrays below hold the phase's tasks only (memory)
+        busy = p.fixed_ns[sel] + p.service_ns[sel] + trace.wait_ns[sel]
+        per_block = np.bincount(blocks, weights=busy, minlength=len(p.blocks)) / window
+        del busy
+        weighted = p.nbytes[sel] * block_copies[blocks]  # identical tensor-parallel ranks count once per rank
         names = {b.name: float(u) for b, u in zip(p.blocks, per_block)}
         kinds: dict[str, list[float]] = {}
         for b, u in zip(p.blocks, per_block):
@@ -173,10 +176,10 @@ def compute_metrics(trace: Trace) -> Metrics:
         block_util[phase] = names
         if phase == "decode" and not sample.exact:  # per-step bytes, weighted over the run
             per = np.zeros((len(p.steps), len(Level)))
-            np.add.at(per, (task_step[sel], p.level[sel]), weighted[sel])
+            np.add.at(per, (task_step[sel], p.level[sel]), weighted)
             lev = sample.weights @ per
         else:
-            lev = np.bincount(p.level[sel], weights=weighted[sel], minlength=len(Level))
+            lev = np.bincount(p.level[sel], weights=weighted, minlength=len(Level))
         by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
         osel = op_phase == codes[phase]
         totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))
@@ -206,5 +209,5 @@ def compute_metrics(trace: Trace) -> Metrics:
 def _server_busy(trace: Trace, sel: np.ndarray) -> np.ndarray:
     """Total hold time of each server by the selected tasks, ns."""
     p = trace.program
-    keep = sel[p.holding_task()]
+    keep = np.repeat(sel, np.diff(p.srv_ptr))  # for each hold, whether its task is selected
     return np.bincount(p.srv_idx[keep], weights=p.srv_hold_ns[keep], minlength=len(p.servers))

@@ -19,6 +19,7 @@ CASES = [  # (model, system, workload, whether layers are stamped)
     ("qwen3-30b-a3b", "h200", dict(prompt=16, generate=3), True),                       # MoE
     ("llama-3.1-8b", "taalas-hc1", dict(batch=3, prompt=16, generate=3), True),         # spatial: a stage a layer
     ("llama-3.1-70b", "dgx-h100", dict(batch=8, prompt=16, generate=3, tp=2, pp=4, micro_batches=4), True),
+    ("mixtral-8x7b", "dgx-h100", dict(batch=16, prompt=16, generate=3, ep=8), True),     # experts over 8 chips
     ("llama-3.1-8b", "groq-lpu", dict(batch=5, prompt=16, generate=3), False),          # ops packed over chips
 ]
 

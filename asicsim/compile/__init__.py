@@ -581,6 +581,7 @@ class _Layer:
     def __init__(self, b: ProgramBuilder, layer: int, stage: int, sig: int, inputs: list):
         self.b, self.layer, self.stage, self.sig = b, layer, stage, sig
         self.mark, self.inputs = b.mark(), _flat(inputs)
+        self.shape = _shape(inputs)
 
     def close(self, outs: list[list]) -> _Layer | None:
         """Record the layer just emitted (``outs``: each op's outputs); None where it cannot be stamped."""
@@ -606,6 +607,8 @@ class _Layer:
         """Layer ``layer``'s tasks on ``stage`` after ``inputs``, stamped; its last op's outputs
         (after None for each op before it), or None where this layer's blocks or servers cannot
         be moved onto that stage."""
+        if _shape(inputs) != self.shape:  # its input comes in other pieces (a layer after a collective)
+            return None
         if stage == self.stage:
             maps = None, None
         else:
@@ -642,6 +645,11 @@ def _stage_maps(b: ProgramBuilder, a: Stage, z: Stage) -> tuple | None:
     if servers:
         server_map[list(servers)] = list(servers.values())
     return block_map, server_map, set(blocks), set(servers)
+
+
+def _shape(outputs: list) -> tuple:
+    """How many tasks each output is, with its share: what emitting an op after them depends on."""
+    return tuple((len(ts), share) for ts, _, share in outputs)
 
 
 def _flat(outputs: list) -> list[int]:

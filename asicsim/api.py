@@ -83,10 +83,13 @@ class Result:
         m = self.metrics.to_dict()
         plan = self.plan
         area = plan.chip.area_mm2
+        simulated_decode = sum(st.phase == "decode" for st in self.program.steps)
         return {"model": self.model.name, "system": plan.system.name, "mapping": plan.mapping.value,
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
                 "dtype": self.workload.dtype.value, "runtime": self.workload.runtime.name,
-                "tasks": self.program.n_tasks,
+                "tasks": self.program.n_tasks, "fast": self.workload.fast,
+                "decode_steps": int(self.program.meta.get("decode_steps", 0)) or simulated_decode,
+                "decode_steps_simulated": simulated_decode,
                 "adapters": asdict(self.workload.adapters) if self.workload.adapters else None,
                 "chips": plan.chips, "silicon_mm2": area * plan.chips if area else None,
                 "tokens_per_s_all_replicas": (m["tokens_per_s"] * plan.parallel.dp

@@ -367,6 +367,21 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
         _OUT.status(f"{len(frame):,} points; --csv, --parquet or --json export every column")
 
 
+def _split_options(command):
+    """The chips and the split of one model over them, the same on predict and serve."""
+    for option in reversed([
+        click.option("--chips", type=click.IntRange(min=1), default=None,
+                     help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own)."),
+        click.option("--tp", type=click.IntRange(min=1), default=None,
+                     help="Tensor-parallel ranks per layer (default: the chips the other degrees leave)."),
+        click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1)."),
+        click.option("--ep", type=click.IntRange(min=1), default=None,
+                     help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
@@ -377,20 +392,15 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
 @click.option("--mapping", type=click.Choice(["temporal", "spatial"]), default=None,
               help="Override the chip's mapping: temporal (one set of arrays reused) or spatial (per-layer stages).")
-@click.option("--chips", type=click.IntRange(min=1), default=None,
-              help="Run on N chips of the system's kind, on its network (a chip preset: the chip's own).")
-@click.option("--tp", type=click.IntRange(min=1), default=None,
-              help="Tensor-parallel ranks per layer (default: the chips the other degrees leave).")
-@click.option("--pp", type=click.IntRange(min=1), default=None, help="Pipeline stages (default 1).")
-@click.option("--ep", type=click.IntRange(min=1), default=None,
-              help="Expert-parallel ranks for MoE layers: 1 or equal to --tp (default 1).")
+@_split_options
 @click.option("--dp", type=click.IntRange(min=1), default=None, help="Data-parallel replicas (default 1).")
 @click.option("--micro-batches", type=click.IntRange(min=1), default=None,
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
-@click.option("--fast/--exact", default=False, show_default=True,
+@click.option("--fast/--exact", default=None,
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
                    "0.5 %; up to 3 % for several sequences pipelined through a spatial chip); --exact simulates "
-                   "every step.")
+                   "every step. Default: exact, unless that is more than one run may simulate (8M tasks, ~5 GB): "
+                   "then fast, with a note on stderr.")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
                    "default, adds nothing; trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")
@@ -407,19 +417,31 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
 @_chatty
 def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
-            micro_batches: int | None, fast: bool, runtime: str | None, lora: str | None, as_json: bool,
+            micro_batches: int | None, fast: bool | None, runtime: str | None, lora: str | None, as_json: bool,
             trace_path: str | None, trace_steps: str | None) -> None:
     """Predict latency and throughput of one model on one system."""
+    from functools import partial
+
     from asicsim.api import predict as run_predict
+    from asicsim.compile import BudgetError
     from asicsim.compile.adapters import parse_lora
     from asicsim.report_text import comparison_table
 
     steps = _trace_steps(trace_path, trace_steps)
     adapters = parse_lora(lora) if lora is not None else None
+    go = partial(run_predict, model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
+                 adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                 micro_batches=micro_batches, runtime=runtime)
     with _Stage(f"simulating {model} on {system}"):
-        result = run_predict(model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                             adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
-                             micro_batches=micro_batches, fast=fast, runtime=runtime)
+        try:
+            result = go(fast=bool(fast))
+        except BudgetError as e:
+            if fast is not None:  # --exact asked for: refuse with the estimate
+                raise
+            _OUT.status(f"note: every step would be too many to simulate ({e.reason.split(';')[0]}); simulating the "
+                      "prefill and sampled decode steps instead (--fast: within 0.5 %, up to 3 % for several "
+                      "sequences pipelined through a spatial chip); --exact refuses instead.")
+            result = go(fast=True)
     if as_json:
         summary = result.summary()
         summary.pop("block_utilisation")
@@ -455,7 +477,7 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
     """Compare predictions with public measurements of real chips (calibration rows apart)."""
     from dataclasses import asdict
 
-    from asicsim.validation import measurements, page, run_checks, table
+    from asicsim.validation import measurements, page, pending, run_checks, table
 
     known = sorted({r["chip"] for r in measurements()})
     for name in chip_names:
@@ -463,17 +485,25 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
             raise InputError("--chip", name, f"no measurement row is on this chip; rows cover: {', '.join(known)}")
     with _Stage("simulating every measured setup"):
         checks = run_checks(kinds=set(kinds) or None, chips=set(chip_names) or None)
+    waiting = pending(kinds=set(kinds) or None, chips=set(chip_names) or None)
     if as_json:
-        click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks], indent=2))
+        click.echo(json.dumps([asdict(c) | {"error": c.error} for c in checks]
+                              + [{"id": r["id"], "chip": r["chip"], "model": r["model"], "metric": r["metric"],
+                                  "measured": float(r["value"]), "predicted": None, "conditions": r["conditions"],
+                                  "source": r["source"], "chips": int(r["chips"] or 0), "role": r["role"],
+                                  "runtime": r.get("runtime") or "bare", "error": None} for r in waiting],
+                              indent=2))
     elif markdown:
-        click.echo(page(checks), nl=False)
+        click.echo(page(checks, waiting), nl=False)
     else:
-        click.echo(table(checks))
+        click.echo(table(checks, waiting))
 
 
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
-@click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
+@click.option("--system", required=True, help="A preset name or a chip/system YAML path (the whole system is one "
+              "replica).")
+@_split_options
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
               help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
@@ -487,6 +517,10 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
               help="Prompt tokens: fixed, or uniform over LO-HI.")
 @click.option("--generate", default="128", show_default=True, metavar="G|LO-HI",
               help="Output tokens: fixed, or uniform over LO-HI.")
+@click.option("--lengths", default=None, metavar="PRESET",
+              help="Prompt and output lengths drawn (seeded) from a benchmark's published statistics instead of "
+                   "--prompt/--generate: openorca (MLPerf Llama-2-70B), sharegpt, fixed-128-128, fixed-1000-1000, "
+                   "fixed-2048-2048 (trtllm-bench); see docs/serving.md.")
 @click.option("--scheduler", type=click.Choice(["static", "continuous"]), default="continuous", show_default=True,
               help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration.")
 @click.option("--max-batch", type=int, default=None,
@@ -499,10 +533,10 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of the metrics instead of a table.")
 @_chatty
-def serve(model: str, system: str, rate: float | None, burstiness: float, concurrency: int | None,
-          trace_file: str | None,
-          requests: int, prompt: str, generate: str, scheduler: str, max_batch: int | None, bucket: int,
-          dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
+def serve(model: str, system: str, chips: int | None, tp: int | None, pp: int | None, ep: int | None,
+          rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
+          requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, max_batch: int | None,
+          bucket: int, dtype: str, seed: int, slo_ttft_ms: float, slo_tpot_ms: float, as_json: bool) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
     from asicsim import serving
@@ -513,15 +547,31 @@ def serve(model: str, system: str, rate: float | None, burstiness: float, concur
         raise InputError("serve", None, "give exactly one of --rate R (open loop), --concurrency C (closed loop) "
                          f"or --trace-file FILE; got {', '.join(given) or 'none'}")
     p, g = _span("--prompt", prompt), _span("--generate", generate)
+    drawn = None
+    if lengths is not None:
+        from dataclasses import replace
+
+        from asicsim.serving_lengths import preset
+
+        ctx = click.get_current_context()
+        given = [f"--{n}" for n in ("prompt", "generate", "trace_file")
+                 if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise InputError("--lengths", None, f"{lengths} draws the prompt and output lengths itself; drop "
+                             f"{', '.join(given)}")
+        drawn = preset(lengths).draw(requests, seed)
     if trace_file is not None:
         wl = serving.load_trace(trace_file)
     elif rate is not None:
-        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness)
+        wl = serving.poisson(rate, requests, prompt=p, output=g, seed=seed, burstiness=burstiness, lengths=drawn)
     else:
-        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed)
+        wl = serving.closed_loop(concurrency, requests, prompt=p, output=g, seed=seed, lengths=drawn)
+    if drawn is not None:
+        wl = replace(wl, source=f"--lengths {lengths}")
     with _Stage(f"serving {model} on {system}"):
         result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+                               dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
+                               tp=tp, pp=pp, ep=ep)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))
@@ -544,10 +594,14 @@ def _span(name: str, text: str) -> int | tuple[int, int]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def chips(as_json: bool) -> None:
     """List the chip and system presets: peak bf16 TFLOP/s, memory, die area (estimated and public, per
-    chip; see docs/area.md) and the network between chips."""
+    chip; see docs/area.md) and the network between chips. With --json a hardwired chip also names
+    the model in its ROM (hardwired_identity: model, weights_id and the config fingerprint a run
+    is checked against)."""
     from asicsim.hardware.catalog import catalog
 
     rows = catalog()
+    for r in rows:
+        r["hardwired_identity"] = _hardwired_identity(r["name"]) if r["hardwired"] else None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -569,6 +623,20 @@ def chips(as_json: bool) -> None:
                                   ["rows give the whole system: a system's TFLOP/s, HBM and SRAM are its chips' "
                                    "together; die areas are per chip ('-': no process node or no public area)"],
                                   labels=1, left=(2, 9))]))
+
+
+def _hardwired_identity(name: str) -> dict:
+    """What a hardwired preset's ROM holds: the model's name, the declared weights, the fingerprint of
+    the model's shape (compile.placement.model_fingerprint: a run is refused unless its model has
+    this name and this fingerprint), the bits per weight and the ROM's size."""
+    from asicsim.compile.placement import model_fingerprint
+    from asicsim.hardware import load_system
+    from asicsim.model import load_model
+
+    rom = load_system(name).chip.rom
+    return {"model": rom.model, "weights_id": rom.weights_id or None,
+            "fingerprint": model_fingerprint(load_model(rom.model)), "weight_bits": rom.weight_bits,
+            "rom_gbit": rom.capacity_gbit}
 
 
 def _mm2(x: float | None) -> str:

@@ -7,6 +7,7 @@ bytes per ns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -178,6 +179,45 @@ def gemm_benchmark_ns(spec: MatmulSpec, memory_gbps: float, m: int, k: int, n: i
     if spec.kernel is None:
         return max(matmul_ns(spec, m, k, n, 1, dtype), nbytes / memory_gbps)
     return max(gemm_kernel(spec, m, k, n, 1, dtype).ns, nbytes / memory_gbps) + spec.kernel.launch_ns
+
+
+# Weight-only int4 as the group-quantised kernels store it (PyTorch's tinygemm int4 matmul,
+# aten/src/ATen/native/cuda/int4mm.cu, which gpt-fast calls; docs/sources.md S18): each group of
+# INT4_GROUP weights along K carries a bf16 scale and a bf16 zero point, 4 bytes, and 32 is the
+# smallest group that kernel takes (the group size of rows P30 and P32).
+INT4_GROUP = 32
+INT4_GROUP_BYTES = 4.0
+# Lane instructions per weight to turn int4 into 16-bit on the vector lanes, in that kernel: per
+# 32-bit word of 8 weights, 4 lop3 (mask and magic-number OR, two weights each), 3 shifts, 4 packed
+# bf16 FMAs removing the magic bias and 4 packed FMAs applying scale and zero: 15 for 8 weights.
+INT4_DEQUANT_OPS = 15 / 8
+
+
+def weight_bytes_per_element(dtype: DType) -> float:
+    """Bytes a stored weight takes: its dtype's, plus its share of the group scale and zero point
+    for int4."""
+    return dtype.bytes + (INT4_GROUP_BYTES / INT4_GROUP if dtype is DType.INT4 else 0.0)
+
+
+def dequant_ns(spec: MatmulSpec, vector: VectorSpec, weights: float, dtype: DType) -> float:
+    """Time the vector lanes take to unpack ``weights`` int4 weights into the 16-bit operands of
+    arrays that have no int4 rate of their own (weight-only int4, as on A100/H100), inside the
+    matmul's main loop. It runs beside the products (other pipes of the same cores), so a matmul
+    takes the longer of the two. Zero for any other dtype, or where the arrays run int4 natively."""
+    if dtype is not DType.INT4 or dtype in spec.dtype_rate or weights <= 0:
+        return 0.0
+    return weights * INT4_DEQUANT_OPS / vector.lanes / vector.clock_ghz
+
+
+def mesh_ns(spec: MatmulSpec) -> float:
+    """The fabric time of one op on a patch of cores joined as a 2D mesh (``mesh_hop_ns`` > 0):
+    the op's input is broadcast along one side of the ⌈√units⌉ × ⌈√units⌉ patch and its partial
+    results are reduced back along the other, each a pipelined chain of ⌈√units⌉ nearest-
+    neighbour hops. Zero for arrays that are not a mesh of cores."""
+    if spec.mesh_hop_ns <= 0:
+        return 0.0
+    side = math.isqrt(spec.units - 1) + 1  # ⌈√units⌉
+    return 2 * side * spec.mesh_hop_ns
 
 
 def vector_ns(spec: VectorSpec, ops: float) -> float:

@@ -313,22 +313,31 @@ def run_block(block: Block, root: Path, timeout_s: float = 600) -> str:
 def update_outputs(pages: list[Path], root: Path, log=print) -> int:
     """Rerun every block of ``pages`` in order and rewrite the numbers of the text blocks that show
     their output; returns the count of shown lines that matched no output line (to edit by hand)."""
+    import shutil
+    import tempfile
+
     lost_total = 0
     for page in pages:
         text = page.read_text(encoding="utf-8")
         edits = []
-        for b in page_blocks(text):
-            if b.skip or b.lang not in ("bash", "python"):
-                continue
-            output = run_block(b, root)
-            if b.shown is None:
-                continue
-            new, lost = updated(b.shown.code, output)
-            for line in lost:
-                log(f"{page}:{b.shown.line}: no output line matches (edit by hand): {line.strip()[:100]}")
-            lost_total += len(lost)
-            if new != b.shown.code:
-                edits.append((b.shown.span, new))
+        # each page runs in its own copy of the checkout, as the docs test runs it: what one page's
+        # blocks write (results/quickstart ...) is not in the way of the next page's
+        with tempfile.TemporaryDirectory(prefix="asicsim-docgen-") as scratch:
+            here = Path(scratch) / "checkout"
+            shutil.copytree(root, here, ignore=shutil.ignore_patterns(".git", ".venv", "results", "__pycache__",
+                                                                      "*.egg-info", "build", "dist"))
+            for b in page_blocks(text):
+                if b.skip or b.lang not in ("bash", "python"):
+                    continue
+                output = run_block(b, here)
+                if b.shown is None:
+                    continue
+                new, lost = updated(b.shown.code, output)
+                for line in lost:
+                    log(f"{page}:{b.shown.line}: no output line matches (edit by hand): {line.strip()[:100]}")
+                lost_total += len(lost)
+                if new != b.shown.code:
+                    edits.append((b.shown.span, new))
         for (start, end), new in sorted(edits, reverse=True):
             text = text[:start] + new + text[end:]
         if edits:

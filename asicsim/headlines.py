@@ -30,10 +30,24 @@ def times(r: float) -> str:
     return f"{r:,.0f}×" if r >= 10 else f"{r:.1f}×"
 
 
+def pipeline_fill(s: dict) -> tuple[int, int] | None:
+    """On a spatial pipeline with more stages than sequences in flight: (the most stages that can
+    work at once, the stages). A stage works on one sequence at a time, so with B sequences over S
+    stages at most B/S of the blocks are busy while each busy one may be compute-bound: the bound
+    row (a share of op time) and the utilisation rows (a share of all time) then differ by that
+    much. None for temporal runs and for pipelines the batch fills."""
+    plan = s.get("plan") or {}
+    stages, in_flight = plan.get("stages", 1), plan.get("micro_batches", 1)
+    if plan.get("mapping") != "spatial" or not stages or stages <= in_flight:
+        return None
+    return in_flight, stages
+
+
 def headlines(doc: dict) -> list[str]:
     """The sentences that sum up ``doc`` (a results.json document), most important first."""
-    kind = (doc.get("scenario") or {}).get("kind", "compare")
-    fn = KINDS.get(kind)
+    scenario = doc.get("scenario")
+    kind = scenario.get("kind", "compare") if isinstance(scenario, dict) else "compare"
+    fn = KINDS.get(kind) if isinstance(kind, str) else None
     try:
         return fn(doc) if fn else []
     except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):
@@ -58,6 +72,14 @@ def _compare(doc: dict) -> list[str]:
             parts = [f"{b}-bound on {s} ({share:.0%}{' of op time' if not i else ''})"
                      for i, (s, b, share) in enumerate(bounds)]
             out.append(f"{phase.capitalize()} is " + _join(parts) + ".")
+    for r in runs:
+        fill = pipeline_fill(r)
+        if fill is not None and "decode" in r["utilisation"]:
+            busy = r["utilisation"]["decode"].get("matmul")
+            out.append(f"On {r['system']}, {fill[0]:,} sequence{'s' if fill[0] != 1 else ''} in flight over "
+                       f"{fill[1]:,} pipeline stages {'keeps' if fill[0] == 1 else 'keep'} at most {fill[0] / fill[1]:.0%} of the stages busy at once"
+                       + (f" (matmul arrays busy {busy:.1%} of decode)" if busy is not None else "")
+                       + ": its bound is what limits a stage while it works, not the whole chip.")
     if len(runs) > 1:
         out.append("Best per metric: " + "; ".join(_winners(runs)) + ".")
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asicsim.api import Result
+from asicsim.headlines import pipeline_fill
 from asicsim.tables import Table, render_text
 
 KINDS = ("matmul", "vector", "dma", "hbm", "sram")
@@ -28,7 +29,10 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
     for phase in ("prefill", "decode"):
         if phase in s["dominant_bound"]:
             b = s["dominant_bound"][phase]
-            rows.append((f"{phase} bound", f"{b} ({s['bound_share'][phase][b]:.0%})"))
+            rows.append((f"{phase} bound (op time)", f"{b} ({s['bound_share'][phase][b]:.0%})"))
+    fill = pipeline_fill(s)
+    if fill is not None:
+        rows.append(("decode stages busy, most", f"{fill[0]:,} of {fill[1]:,} ({fill[0] / fill[1]:.0%})"))
     util = s["utilisation"]
     for kind in KINDS:
         u = util.get("decode", util.get("prefill", {})).get(kind)
@@ -51,6 +55,8 @@ def summary_rows(s: dict) -> list[tuple[str, str]]:
         links = (s.get("link_utilisation") or {}).get("decode") or {}
         if links:
             rows.append(("busiest link, decode", f"{max(links.values()):.1%}"))
+    if s.get("fast") and s.get("decode_steps_simulated") is not None:
+        rows.append(("decode steps simulated", f"{s['decode_steps_simulated']:,} of {s['decode_steps']:,} (fast)"))
     rows.append(("tasks simulated", f"{s['tasks']:,}"))
     return rows
 

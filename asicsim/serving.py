@@ -182,10 +182,12 @@ def load_trace(path: str | Path) -> Workload:
 class StepCosts:
     """Step durations from the real pipeline, memoised per (batch, context bucket)."""
 
-    def __init__(self, model, system, *, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16"):
+    def __init__(self, model, system, *, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16",
+                 layout: dict | None = None):
         if bucket < 1:
             raise InputError("--bucket", None, f"must be at least 1 token, got {bucket}")
         self.model, self.system, self.bucket, self.dtype = model, system, bucket, dtype
+        self.layout = dict(layout or {})  # tp/pp/ep of the replica's split (predict's keywords)
         self.cache: dict[tuple[int, int], tuple[float, float]] = {}
 
     def rounded(self, context: float) -> int:
@@ -197,7 +199,8 @@ class StepCosts:
         if hit is None:
             from asicsim.api import predict
 
-            m = predict(self.model, self.system, batch=key[0], prompt=key[1], generate=2, dtype=self.dtype).metrics
+            m = predict(self.model, self.system, batch=key[0], prompt=key[1], generate=2, dtype=self.dtype,
+                        **self.layout).metrics
             hit = self.cache[key] = (m.ttft_ms * 1e6, m.tpot_ms * 1e6)
         return hit
 
@@ -228,18 +231,21 @@ class KVBudget:
     kv_in: str
     model: object
     numerics: object
+    split: dict = field(default_factory=dict)  # the replica's tp, pp and ep (from the plan)
 
     def need(self, req: Request) -> float:
         return (self.model.kv_bytes(1, req.prompt + req.output, self.numerics)
                 + self.model.state_bytes(1, self.numerics))
 
 
-def kv_budget(model, system, dtype: str = "bf16") -> KVBudget:
-    """The KV cache capacity of one replica: the memory holding it less the weights there."""
+def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None) -> KVBudget:
+    """The KV cache capacity of one replica: the memory holding it less the weights there
+    (``layout``: the tp/pp/ep split, as :class:`StepCosts` takes it)."""
     from asicsim.compile import Workload as StepWorkload, plan_run
     from asicsim.dtypes import parse_dtype
 
-    plan = plan_run(model, system, StepWorkload(batch=1, prompt=1, generate=1, dtype=parse_dtype(dtype)))
+    plan = plan_run(model, system, StepWorkload(batch=1, prompt=1, generate=1, dtype=parse_dtype(dtype),
+                                                **(layout or {})))
     chip = plan.chip
     if plan.kv_in == "hbm":
         per_chip = chip.hbm.capacity_gb * 1e9 - plan.weight_bytes_per_chip
@@ -249,7 +255,9 @@ def kv_budget(model, system, dtype: str = "bf16") -> KVBudget:
         if sram is not None and "weights" in sram.holds and plan.weights_in == "sram":
             per_chip -= plan.weight_bytes_per_chip
     replica_chips = plan.chips // plan.parallel.dp
-    return KVBudget(max(per_chip, 0.0) * replica_chips, plan.kv_in, model, plan.numerics)
+    par = plan.parallel
+    return KVBudget(max(per_chip, 0.0) * replica_chips, plan.kv_in, model, plan.numerics,
+                    {"tp": par.tp, "pp": par.pp, "ep": par.ep})
 
 
 @dataclass
@@ -454,18 +462,27 @@ def _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms) -> dict:
 def serve(model: str, system: str, workload: Workload, *, scheduler: str = "continuous",
           max_batch: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16",
           slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
-          costs: StepCosts | None = None) -> ServeResult:
+          costs: StepCosts | None = None, chips: int | None = None, tp: int | None = None,
+          pp: int | None = None, ep: int | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
-    to share memoised step costs between runs of the same model, system and bucket."""
+    to share memoised step costs between runs of the same model, system, split and bucket.
+    ``chips``, ``tp``, ``pp`` and ``ep`` choose the replica's chips and split as ``predict``'s
+    do (``chips`` of the system's kind on its network; default tensor parallel over all); the
+    whole system is one replica."""
     from asicsim.api import system as load_sys
     from asicsim.model import ModelSpec, load_model
 
+    if chips is not None and chips < 1:
+        raise InputError("--chips", None, f"must be at least 1, got {chips}")
     spec = model if isinstance(model, ModelSpec) else load_model(model)
-    sys_ = load_sys(system)
-    costs = costs or StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
-    budget = kv_budget(spec, sys_, dtype)
-    return simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
-                    slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+    sys_ = load_sys(system, chips)
+    layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
+    costs = costs or StepCosts(spec, sys_, bucket=bucket, dtype=dtype, layout=layout)
+    budget = kv_budget(spec, sys_, dtype, layout)
+    result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
+                      slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms)
+    result.metrics.update({"chips": len(sys_.chips), **budget.split})
+    return result
 
 
 def table(result: ServeResult, title: str) -> str:
@@ -493,6 +510,8 @@ def table(result: ServeResult, title: str) -> str:
               f"mean {m['mean_kv_gb']:,.2f} GB, peak {m['peak_kv_gb']:,.2f} GB"],
              ["simulated span", f"{m['duration_s']:,.3f} s"],
              ["KV cache", f"{m['kv_capacity_gb']:,.2f} GB in {m['kv_in']}"],
+             *([["replica", f"{m['chips']} chips, tp {m['tp']} x pp {m['pp']}"
+                 + (f", ep {m['ep']}" if m['ep'] > 1 else "")]] if m.get("chips", 1) > 1 else []),
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]
     notes = list(result.notes)
     return render_text([lat, Table("", ["measure", "value"], rates, notes=notes, left=(1,))])

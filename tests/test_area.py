@@ -2,6 +2,7 @@
 areas by construction, check chips land within 25 % of theirs, blocks scale as their parameters do,
 and a hardwired model needs the dies its ROM bits call for."""
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,12 +10,18 @@ import pytest
 
 from asicsim.errors import InputError
 from asicsim.hardware import load_chip
-from asicsim.hardware.area import (CALIBRATED_ON, block_mm2, estimate_area, hardwired_dies,
-                                   hardwired_gbit_per_mm2)
+from asicsim.hardware.area import (CALIBRATED_ON, CLASS_FACTOR, V100, WSE2, area_rows, area_table, block_mm2,
+                                   estimate_area, hardwired_dies, hardwired_gbit_per_mm2)
 from asicsim.hardware.nodes import NODES, process_node
 from asicsim.model import load_model
 
-CHECKS = ["h100-sxm", "h200", "cerebras-wse3"]
+CHECKS = ["h100-sxm", "h200", "cerebras-wse3", "groq-lpu", "l40s"]
+# Presets that set no constant, have a public area and miss it by more than 25 %: reported, not hidden
+# (docs/area.md). The value pins the error so that a density change that moves it is seen.
+CHECKS_OUTSIDE = {"l4": -0.256}
+# The die each check is priced on: h200 is h100-sxm's GH100, so the checks cover four dies, not five.
+CHECK_DIES = {"h100-sxm": "GH100", "h200": "GH100", "cerebras-wse3": "WSE-3", "groq-lpu": "TSP v1", "l40s": "AD102"}
+PRESET_CALIBRATIONS = sorted(set(CALIBRATED_ON.values()) - {WSE2.name})
 
 
 def _error(name: str) -> float:
@@ -22,11 +29,52 @@ def _error(name: str) -> float:
     return estimate_area(chip).total_mm2 / chip.area_mm2 - 1
 
 
-@pytest.mark.parametrize("name", sorted(CALIBRATED_ON.values()))
+@pytest.mark.parametrize("name", PRESET_CALIBRATIONS)
 def test_calibration_chips_reproduce_their_public_area(name):
     """The constants in area.py were set from these chips; if a density changes without re-deriving
     them, this goes red."""
     assert abs(_error(name)) < 1e-3
+
+
+def test_dataflow_factor_is_set_by_the_wse2_not_by_a_preset():
+    """The WSE-2 (not a preset) sets the dataflow factor from its blocks; the Groq LPU, which set it
+    before, is now a check of it."""
+    assert WSE2.estimate_mm2() == pytest.approx(46225)
+    assert CLASS_FACTOR["dataflow"] == pytest.approx(1.4114, abs=1e-4)
+    assert "groq-lpu" not in CALIBRATED_ON.values()
+    # the factor follows the reference's description: four more SRAM GB, a smaller factor
+    bigger = dataclasses.replace(WSE2, sram_bits=44e9 * 8)
+    assert 46225 / bigger.blocks_mm2() < CLASS_FACTOR["dataflow"]
+
+
+def test_v100_cross_check_is_reported_not_passed():
+    """The GV100 die priced with the A100's GPU factor: +45 %, outside 25 %; shown in the table as a
+    failed cross-check (docs/area.md), not counted as a check."""
+    assert V100.estimate_mm2() / V100.area_mm2_public - 1 == pytest.approx(0.454, abs=0.01)
+    row = next(r for r in area_rows() if r["name"] == V100.name)
+    assert row["role"].startswith("cross-check")
+
+
+def test_check_rows_within_a_quarter_exclude_calibrations():
+    """Every row the table calls a check is a preset that set no constant and is within 25 %: five
+    such rows today, on four distinct dies (docs/area.md); the checks outside 25 % are named apart."""
+    rows = area_rows()
+    checks = [r for r in rows if r["role"] == "check"]
+    assert sorted(r["name"] for r in checks) == sorted(CHECKS)
+    assert len(checks) >= 5 and len({CHECK_DIES[r["name"]] for r in checks}) == 4
+    assert not {r["name"] for r in checks} & set(CALIBRATED_ON.values())
+    assert all(abs(r["estimate"] / r["public"] - 1) < 0.25 for r in checks)
+    outside = [r for r in rows if r["role"].startswith("check, outside")]
+    assert sorted(r["name"] for r in outside) == sorted(CHECKS_OUTSIDE)
+    assert all(abs(r["estimate"] / r["public"] - 1) >= 0.25 for r in outside)
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS_OUTSIDE))
+def test_checks_outside_a_quarter_are_reported_at_their_error(name):
+    """L4 (AD104) set no constant and misses its public area by 25.6 %: shown as a failed check with
+    its error, as the V100 cross-check is (docs/area.md)."""
+    assert name not in CALIBRATED_ON.values()
+    assert _error(name) == pytest.approx(CHECKS_OUTSIDE[name], abs=0.002)
 
 
 @pytest.mark.parametrize("name", CHECKS)
@@ -111,6 +159,16 @@ def test_chips_json_shows_estimate_beside_public_area():
     assert rows["h100-sxm"]["area_mm2_public"] == 814
     assert rows["h100-sxm"]["area_mm2_estimate"] == pytest.approx(estimate_area(load_chip("h100-sxm")).total_mm2)
     assert rows["tpu-v6e"]["area_mm2_estimate"] is None
+    # a hardwired chip names what its ROM holds: the model, the declared weights and the fingerprint
+    # a run is checked against (a same-shape config under another name has that fingerprint too, and
+    # is refused by name: test_a_hardwired_model_spreads_over_the_dies_its_rom_needs)
+    from asicsim.compile.placement import model_fingerprint
+
+    ident = rows["taalas-hc1"]["hardwired_identity"]
+    assert ident["model"] == "llama-3.1-8b" and "Taalas" in ident["weights_id"]
+    assert ident["fingerprint"] == model_fingerprint(load_model("llama-3.1-8b"))
+    assert ident["fingerprint"] != model_fingerprint(load_model("llama-3.1-70b"))
+    assert rows["h100-sxm"]["hardwired_identity"] is None
 
 
 def test_a_hardwired_model_spreads_over_the_dies_its_rom_needs():
@@ -134,14 +192,28 @@ def test_a_hardwired_model_spreads_over_the_dies_its_rom_needs():
         check_run(load_model("llama-3.1-8b"), system, wl)
 
 
-def test_the_error_table_in_docs_matches_the_model():
-    """docs/area.md's calibration-and-check table is the model's output, rounded."""
+def test_the_error_table_in_docs_is_the_models_output():
+    """docs/area.md carries area_table() between its markers, verbatim."""
     root = Path(__file__).resolve().parents[1]
     text = (root / "docs" / "area.md").read_text()
-    rows = re.findall(r"^\| ([a-z0-9-]+) \| (tsmc-n\d|gf-14lpp) \| ([\d,]+)[^|]*\| ([\d,]+|not public) \|", text, re.MULTILINE)
-    assert len(rows) == 7
-    for name, node, est, pub in rows:
-        chip = load_chip(name)
-        assert chip.die.process_node == node
-        assert round(estimate_area(chip).total_mm2) == int(est.replace(",", "")), name
-        assert pub == "not public" if chip.area_mm2 is None else int(pub.replace(",", "")) == chip.area_mm2
+    shown = text.split("<!-- area-table -->\n", 1)[1].split("\n<!-- /area-table -->", 1)[0]
+    assert shown == area_table()
+
+
+def test_a_hardwired_moe_holds_every_expert_and_needs_the_dies_for_them():
+    """scenarios/chips/hardwired-mixtral-8x7b.yaml: a token uses 2 of 8 experts, but which two is
+    decided at run time, so the ROM holds all 46.7B weights: 187 Gbit, 6 dies of 33 Gbit, where the
+    12.9B active weights alone would fit in 2. Other MoE models: the die count the area model gives."""
+    from asicsim.compile import Workload, check_run
+    from asicsim.hardware import load_system
+
+    root = Path(__file__).resolve().parents[1]
+    system = load_system(str(root / "scenarios" / "chips" / "hardwired-mixtral-8x7b.yaml"))
+    model = load_model("mixtral-8x7b")
+    assert model.active_params() < model.params() / 3
+    assert check_run(model, system, Workload(1, 64, 4)) == 6 == -(-model.params() * 4.0 // 33e9)
+    assert -(-model.active_params() * 4.0 // 33e9) == 2
+    assert hardwired_dies(model.params(), 4.0, "tsmc-n6", 815) == 6
+    assert hardwired_dies(load_model("qwen3-30b-a3b").params(), 4.0, "tsmc-n6", 815) == 4
+    with pytest.raises(InputError, match="hardwires mixtral-8x7b; qwen3-30b-a3b differs"):
+        check_run(load_model("qwen3-30b-a3b"), system, Workload(1, 64, 4))

@@ -73,8 +73,9 @@ def test_quiet_prints_results_only_and_verbose_times_stages(tmp_path):
 
 
 def test_validate_json_parses(monkeypatch):
-    """validate --json prints a JSON list, one object per measurement row (two rows here, to stay
-    quick: the command's output path is what is checked, not the whole table)."""
+    """validate --json prints a JSON list, one object per measurement row (two simulated rows here,
+    to stay quick: the command's output path is what is checked, not the whole table), then the
+    pending rows with no prediction."""
     from functools import partial
 
     import asicsim.validation as validation
@@ -83,7 +84,10 @@ def test_validate_json_parses(monkeypatch):
     result = invoke("validate", "--json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [r["id"] for r in rows] == ["P19", "P20"] and all(r["predicted"] > 0 for r in rows)
+    simulated = [r for r in rows if r["predicted"] is not None]
+    assert [r["id"] for r in simulated] == ["P19", "P20"] and all(r["predicted"] > 0 for r in simulated)
+    # pending rows follow, listed with their reason and no prediction
+    assert all(r["role"].startswith("pending: ") and r["error"] is None for r in rows if r not in simulated)
 
 
 def test_chips_json_parses():

@@ -185,10 +185,25 @@ def test_long_or_deep_values_are_clipped_in_messages(tmp_path):
 
 def test_a_run_too_large_is_refused_at_once_with_its_memory_and_time():
     result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
-                                       "--generate", "100000"], catch_exceptions=False)
+                                       "--generate", "100000", "--exact"], catch_exceptions=False)
     assert result.exit_code == 2, result.output
     assert re.search(r"about 238,\d{3},\d{3} tasks, taking about \d+ GB of memory and \d+ minutes", result.output)
     assert "--fast" in result.output and "generate fewer tokens" in result.output
+
+
+def test_without_exact_a_run_too_large_for_every_step_is_sampled_with_a_note():
+    import json
+
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
+                                       "--generate", "10000", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "note: every step would be too many" in result.stderr and "23,8" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["fast"] is True and out["decode_steps"] == 9999 and 2 < out["decode_steps_simulated"] < 200
+    # a run that fits is simulated step by step, as before
+    small = json.loads(CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm",
+                                                 "--generate", "4", "--json"]).stdout)
+    assert small["fast"] is False and small["decode_steps_simulated"] == small["decode_steps"] == 3
 
 
 @pytest.mark.parametrize("args,words", [
@@ -253,3 +268,21 @@ def test_a_system_files_chip_path_is_taken_relative_to_the_system_file(tmp_path,
     assert len(load_system(str(tmp_path / "boxes" / "pair.yaml")).chips) == 2
     result = predict_with(str(tmp_path / "boxes" / "bad.yaml"))
     assert result.exit_code == 2 and "field 'chip'" in result.output and "none.yaml" in result.output
+
+
+def test_a_gemm_kernel_with_more_cores_than_the_block_has_macs_is_refused(tmp_path):
+    # found by the slow fuzz tier: the h100 preset with its tensor block shrunk to 16 MACs kept a
+    # 132-core kernel model and divided by zero
+    import yaml
+
+    from asicsim.hardware.system import PRESETS_DIR
+
+    chip = yaml.safe_load((PRESETS_DIR / "h100-sxm.yaml").read_text())
+    for block in chip["blocks"]:
+        if block["kind"] == "matmul":
+            block.update(units=1, rows=4, cols=4)
+    path = tmp_path / "chip.yaml"
+    path.write_text(yaml.safe_dump(chip))
+    result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", str(path), "--prompt", "4",
+                                       "--generate", "2"], catch_exceptions=False)
+    assert result.exit_code == 2 and "kernel.cores is 132 but the block has 16 MACs" in result.output, result.output

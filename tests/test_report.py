@@ -387,3 +387,50 @@ def test_headlines_of_the_study_kinds_come_from_their_numbers():
     assert said == ["2 of 2 points ran (m on s).",
                     "Fastest decode: TPOT 5.00 ms at batch=1; slowest 6.50 ms at batch=8 (1.3×)."]
     assert headlines({"scenario": {"kind": "scale-out"}, "rows": "not rows"}) == []  # unreadable: no claim
+
+
+def _paths(obj, prefix=()):
+    """Every key path of a JSON document (the first three items of each list)."""
+    if prefix:
+        yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj[:3]):
+            yield from _paths(v, prefix + (i,))
+
+
+@pytest.mark.parametrize("which", ["results", "open_closed"])
+def test_report_of_an_edited_results_json_is_a_page_or_one_clear_error(which, request, tmp_path):
+    """A results.json edited by hand (a field deleted, or set to another type, NaN, ±inf, a huge
+    number or markup): `asicsim report` writes a page or exits 2 with a paragraph — no traceback."""
+    import copy
+    import random
+
+    src = request.getfixturevalue(which)
+    folder = tmp_path / "edited"
+    shutil.copytree(src, folder, ignore=shutil.ignore_patterns("*.svg", "report.html"))
+    doc = json.loads((src / "results.json").read_text())
+    paths = list(_paths(doc))
+    values = [None, "x", -1, 0, 1e308, float("nan"), float("inf"), [], {}, True, "<b>", [1, "a"], {"a": 1}, 10**30]
+    rng = random.Random(13)
+    for _ in range(40):
+        edited = copy.deepcopy(doc)
+        *parents, last = rng.choice(paths)
+        target = edited
+        for k in parents:
+            target = target[k]
+        if rng.random() < 0.3 and isinstance(target, dict):
+            del target[last]
+        else:
+            target[last] = rng.choice(values)
+        (folder / "results.json").write_text(json.dumps(edited))
+        result = CliRunner().invoke(main, ["report", str(folder)])  # exceptions caught: a traceback fails below
+        assert result.exit_code in (0, 2), (parents, last, result.output, result.exception)
+        if result.exit_code == 2:
+            assert "Traceback" not in result.output and len(result.output) < 1500
+    # a document that is not an object at all
+    (folder / "results.json").write_text("[1, 2]")
+    result = CliRunner().invoke(main, ["report", str(folder)])
+    assert result.exit_code == 2 and "JSON object" in result.output

@@ -15,7 +15,7 @@ from asicsim.model import load_model
 from asicsim.model.graph import build_graph
 from asicsim.model.ops import Numerics, StepShape
 from asicsim.scenario import load_scenario, run_scenario
-from asicsim.studies.speculative import expected_tokens
+from asicsim.studies.speculative import expected_tokens, implied_acceptance
 
 K = 3
 
@@ -74,6 +74,8 @@ def test_bounds_and_the_given_rate(tmp_path):
     ({"acceptance": 1.5}, "acceptance"),
     ({"acceptance": [0.9, 0.8]}, "2 rates for 3 drafted tokens"),
     ({"draft": {"model": "mistral-7b-v0.1", "system": "h100-sxm"}}, "vocabulary .*32,000.* differs"),
+    ({"match_tokens_per_s": 1665}, "match_tokens_per_s needs a match_source"),
+    ({"match_tokens_per_s": -1, "match_source": "x"}, "match_tokens_per_s"),
 ])
 def test_bad_input_is_refused(tmp_path, changes, match):
     with pytest.raises(InputError, match=match):
@@ -85,3 +87,34 @@ def test_bad_input_is_refused(tmp_path, changes, match):
 def test_verifier_runs_need_exact_mode():
     with pytest.raises(InputError, match="exact mode"):
         Workload(1, 32, 3, fast=True, tokens_per_step=4).check()
+
+
+def test_implied_acceptance_inverts_the_expected_tokens():
+    """The rate that yields E tokens a round is the one E was computed from; a round that must yield
+    more than k + 1 is out of reach, and one token a round needs no accepted draft."""
+    for a in (0.3, 0.8, 0.95):
+        assert implied_acceptance(expected_tokens([a] * K), K) == pytest.approx(a, abs=1e-9)
+    assert implied_acceptance(K + 1.01, K) is None
+    assert implied_acceptance(K + 1, K) == pytest.approx(1.0)
+    assert implied_acceptance(0.9, K) == 0.0
+
+
+def test_a_measured_rate_implies_an_acceptance_per_draft_length(tmp_path):
+    """match_tokens_per_s: for each k up to draft_tokens, the tokens a simulated round must yield to
+    reach the measured rate, and the acceptance that yields them (None past k + 1)."""
+    out = run_scenario(_scenario(tmp_path, match_tokens_per_s=400.0, match_source="a made-up figure"))
+    m = out.doc["match"]
+    assert [r["draft_tokens"] for r in m["rows"]] == list(range(1, K + 1))
+    last = m["rows"][-1]
+    assert last["round_ms"] == pytest.approx(K * out.doc["draft_tpot_ms"] + out.doc["verify_step_ms"])
+    for r in m["rows"]:
+        assert r["tokens_per_round_needed"] == pytest.approx(400.0 * r["round_ms"] / 1000)
+        a = r["acceptance_needed"]
+        if a is None:
+            assert r["tokens_per_round_needed"] > r["draft_tokens"] + 1
+        else:
+            e = expected_tokens([a] * r["draft_tokens"])
+            assert 1000 * e / r["round_ms"] == pytest.approx(400.0, rel=1e-6)
+    needed = [r["acceptance_needed"] for r in m["rows"]]
+    assert None in needed and any(a is not None and 0 < a < 1 for a in needed)   # both cases exercised
+    assert "implied, not a check" in out.text

@@ -69,3 +69,33 @@ def test_sampled_points_run_through_a_sweep(tmp_path):
                     "sample: {points: 3, seed: 1, ranges: {chip.hbm.bandwidth_gbps_per_channel: [200, 700]}}\n")
     result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")], catch_exceptions=False)
     assert result.exit_code == 0 and "3 ran, 0 skipped" in result.output, result.output
+
+
+def test_whole_models_and_systems_are_grid_axes(tmp_path):
+    """`model` and `system` in the grid choose a whole model or system per point: each point runs
+    what it names (its row says so, and its time is that of a plain run of the same), a point
+    that cannot run (the HC1 holds only Llama-3.1-8B) is skipped with the reason."""
+    from asicsim.api import predict
+
+    path = tmp_path / "zoo.yaml"
+    path.write_text("kind: sweep\nname: zoo\nworkload: {prompt: 32, generate: 3}\n"
+                    "grid:\n  model: [llama-3.1-8b, mamba2-2.7b]\n  system: [h100-sxm, taalas-hc1]\n")
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    assert [(r["point"]["model"], r["point"]["system"]) for r in rows] == [
+        ("llama-3.1-8b", "h100-sxm"), ("llama-3.1-8b", "taalas-hc1"), ("mamba2-2.7b", "h100-sxm"),
+        ("mamba2-2.7b", "taalas-hc1")]
+    ran = {(r["point"]["model"], r["point"]["system"]): r for r in rows if r["ok"]}
+    assert set(ran) == {("llama-3.1-8b", "h100-sxm"), ("llama-3.1-8b", "taalas-hc1"), ("mamba2-2.7b", "h100-sxm")}
+    assert ran["mamba2-2.7b", "h100-sxm"]["model"] == "mamba2-2.7b"
+    plain = predict("mamba2-2.7b", "h100-sxm", prompt=32, generate=3).metrics.tpot_ms
+    assert ran["mamba2-2.7b", "h100-sxm"]["tpot_ms"] == plain
+    assert "hardwires llama-3.1-8b" in rows[3]["reason"]
+    # both at the top and in the grid, or neither: refused
+    path.write_text("kind: sweep\nname: zoo\nmodel: llama-3.1-8b\ngrid: {model: [mamba2-2.7b]}\nsystem: h100-sxm\n")
+    result = CliRunner().invoke(main, ["run", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2 and "both at the top and in the grid" in result.output
+    path.write_text("kind: sweep\nname: zoo\nmodel: llama-3.1-8b\ngrid: {workload.batch: [1]}\n")
+    result = CliRunner().invoke(main, ["run", str(path)], catch_exceptions=False)
+    assert result.exit_code == 2 and "needs a system" in result.output

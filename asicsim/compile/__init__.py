@@ -21,12 +21,14 @@ from operator import attrgetter
 
 import numpy as np
 
+from asicsim import cost
 from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.fabric import Fabric
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
 from asicsim.compile.packing import pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
-                                       packs_by_op, weight_level, weight_matmul, with_mapping)
+                                       packs_by_op, stages_per_chip, weight_level, weight_matmul, with_mapping,
+                                       with_stages)
 from asicsim.compile.plan import Parallel, Plan, resolve_parallel
 from asicsim.compile.sampling import break_points, sampled_steps
 from asicsim.compile.shard import shard_op, stage_of_layer
@@ -194,11 +196,17 @@ def _parallel(model: ModelSpec, system: System, workload: Workload) -> Parallel:
 def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
     """Decide everything about the run, or refuse it with one clear InputError."""
     workload.check()
+    _check_context(model, workload)
     system = scale_out(model, remap(system, workload), workload)
     chip = system.chip
     num = numerics_for(workload, chip)
     par = _parallel(model, system, workload)
     held = check_fits(model, system, workload, num, par=par)
+    per_wafer = stages_per_chip(model, chip, len(system.chips))
+    if per_wafer is not None and per_wafer != weight_matmul(chip).count:  # each layer its own patch
+        chip = with_stages(chip, per_wafer)
+        system = build_system(SystemSpec(name=system.name, chip=chip, count=len(system.chips),
+                                         network=system.network), system.source)
     spatial = chip.mapping is Mapping.SPATIAL
     weights_in = "rom" if chip.rom else "sram" if chip.sram_for("weights") else "hbm"
     kv_in = "hbm" if weights_in == "hbm" else "sram"
@@ -211,6 +219,17 @@ def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
     return Plan(model.name, system, par, num, weights_in, kv_in, stages, par.micro_batches,
                 system.network.collective if system.network else Collective.AUTO,
                 held[0], held[1])
+
+
+def _check_context(model: ModelSpec, workload: Workload) -> None:
+    """Refuse a sequence longer than the model was trained for (``max_position_embeddings``): its
+    positions past that are not defined, so timing them would be timing a model that does not exist."""
+    ctx, need = model.max_context, workload.max_context
+    if ctx is not None and need > ctx:
+        raise InputError(model.source, "max_position_embeddings",
+                         f"{model.name} takes at most {ctx:,} tokens of context, but prompt {workload.prompt:,} "
+                         f"+ {workload.generate:,} generated tokens need {need:,}; use a shorter prompt or fewer "
+                         f"generated tokens (--prompt/--generate; workload.prompt/generate in a scenario)")
 
 
 def compile_run(model: ModelSpec, system: System, workload: Workload) -> Program:
@@ -346,6 +365,10 @@ BYTES_PER_TASK = 600    # peak memory per task (Program, Trace, engine lists), r
 TASKS_PER_S = 50_000    # tasks per second, loading, compiling, simulating and measuring
 
 
+class BudgetError(InputError):
+    """A run refused for its size (tasks, hence memory and time), not for what it asks."""
+
+
 def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> None:
     """Refuse, before building it, a Program too large to simulate on a workstation, saying
     what it would cost (memory and time, estimated from the task count) and how to go further."""
@@ -353,7 +376,7 @@ def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> Non
         hint = ("simulate with --fast (`fast: true` in a scenario's workload): the prefill and sampled "
                 "decode steps, within 0.5 %; or generate fewer tokens" if not workload.fast
                 else "lower the batch or the prompt, or split the run into shorter ones")
-        raise InputError("workload", "generate" if not workload.fast else "batch",
+        raise BudgetError("workload", "generate" if not workload.fast else "batch",
                          f"this run would simulate {'at least' if at_least else 'about'} {tasks:,} tasks, taking "
                          f"{'at least' if at_least else 'about'} "
                          f"{_size(tasks * BYTES_PER_TASK)} of memory and {_duration(tasks / TASKS_PER_S)} "
@@ -394,7 +417,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics
-    lower = Lowerer(b, workload.dtype, chip.op_overhead_ns)
+    lower = Lowerer(b, workload.dtype, chip.op_overhead_ns + cost.mesh_ns(weight_matmul(chip)))
     adapters = workload.adapters
     micro = plan.micro_batches
     bytes_per_token = model.hidden * num.act_bytes
@@ -671,7 +694,7 @@ def compile_ops(ops: list, system: System, dtype: DType = DType.BF16) -> Program
     b = ProgramBuilder()
     stages = _stages(system.chip, _Blocks(b, 0), 1)
     step = b.add_step(StepRef("prefill", 1, max((o.m for o in ops), default=1), 0))
-    lower = Lowerer(b, dtype, system.chip.op_overhead_ns)
+    lower = Lowerer(b, dtype, system.chip.op_overhead_ns + cost.mesh_ns(weight_matmul(system.chip)))
     prev: list[int] = []
     for i, op in enumerate(ops):
         fused = fuses_into_previous(op, ops[i - 1:i])

@@ -148,11 +148,13 @@ class Lowerer:
 
     def _matmul(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
         spec, ws = st.matmul_spec, st.weights
+        weights = op.weight_bytes / cost.weight_bytes_per_element(self.dtype)
+        kernel_ns = max(cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype),
+                        cost.dequant_ns(spec, st.vector_spec, weights, self.dtype))
         if not ws.streamed:
-            ns = cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype)
-            return self._in_place(st.matmul, op_id, ns, ws, op.weight_bytes, deps, self.overhead, op.flops)
+            return self._in_place(st.matmul, op_id, kernel_ns, ws, op.weight_bytes, deps, self.overhead, op.flops)
         cols = even(op.n, n_chunks(op.weight_bytes, op.n))
-        compute = share(cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype), cols)
+        compute = share(kernel_ns, cols)
         return self._streamed(st, op_id, ws, st.matmul, compute, split(op.weight_bytes, cols),
                               split(op.flops, cols), deps, self.overhead)
 

@@ -82,10 +82,13 @@ def numerics_for(workload: Workload, chip: ChipSpec) -> Numerics:
     """Bytes per weight, KV element and activation for this run on this chip.
 
     Weights take the requested dtype, except on a hardwired chip, whose weights are fixed at its
-    fabricated quantisation. The KV cache is kept at 8 bits for 8-bit runs and bf16 otherwise.
+    fabricated quantisation; int4 weights carry their group's scale and zero point
+    (``cost.weight_bytes_per_element``). The KV cache is kept at 8 bits for 8-bit runs and bf16 otherwise.
     """
+    from asicsim.cost import weight_bytes_per_element
+
     rom = chip.rom
-    weight = rom.weight_bits / 8 if rom else workload.dtype.bytes
+    weight = rom.weight_bits / 8 if rom else weight_bytes_per_element(workload.dtype)
     kv = 1.0 if workload.dtype in (DType.FP8, DType.INT8) else 2.0
     return Numerics(weight_bytes=weight, kv_bytes=kv, act_bytes=2.0)
 
@@ -270,3 +273,32 @@ def with_mapping(chip: ChipSpec, mapping: Mapping, source: str) -> ChipSpec:
             block = block.model_copy(update={"count": 1, field: getattr(block, field) * count})
         blocks.append(block)
     return chip.model_copy(update={"mapping": Mapping.TEMPORAL, "blocks": tuple(blocks)})
+
+
+def with_stages(chip: ChipSpec, stages: int) -> ChipSpec:
+    """A spatial chip whose per-layer blocks (``count`` > 1: a wafer's cores split into stages)
+    are re-cut into ``stages`` equal stages: the same cores, lanes and SRAM banks in all, as many
+    to a stage as the stages leave. A wafer gives each layer it holds its own patch, so a model
+    with fewer layers per wafer gets larger patches (and a longer mesh to cross per op)."""
+    scaled = {"matmul": "units", "vector": "lanes", "sram": "banks"}
+    blocks = []
+    for block in chip.blocks:
+        count = getattr(block, "count", 1)
+        if count > 1 and block.kind in scaled and count != stages:
+            field = scaled[block.kind]
+            block = block.model_copy(update={"count": stages,
+                                             field: max(1, getattr(block, field) * count // stages)})
+        blocks.append(block)
+    return chip.model_copy(update={"blocks": tuple(blocks)})
+
+
+def stages_per_chip(model: ModelSpec, chip: ChipSpec, n_chips: int) -> int | None:
+    """How many stages each chip of a layer-per-stage spatial system takes for ``model``: its
+    share of the layers plus the LM head's stage, or None where the chip's stages are fixed: one
+    chip one stage, a hardwired chip whose arrays sit beside their own layer's weights, or arrays
+    that are not a uniform mesh of cores (no ``mesh_hop_ns``), which cannot be re-partitioned."""
+    mm = weight_matmul(chip)
+    if (chip.mapping is not Mapping.SPATIAL or chip.rom is not None or chip.sram_for("weights") is None
+            or mm.count == 1 or mm.mesh_hop_ns <= 0):
+        return None
+    return max(1, math.ceil((model.n_layers + 1) / n_chips))

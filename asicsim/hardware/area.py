@@ -20,7 +20,9 @@ Every block is priced in mm² on the chip's node, then the sum is scaled by its 
   assumptions), so they are not priced one by one.
 
 The class factors are calibrations, each from one chip (a chip that sets a factor is not a check
-of it; docs/area.md has the table): ``dataflow`` from the Groq LPU, ``simt_gpu`` from the A100.
+of it; docs/area.md has the table): ``dataflow`` from the Cerebras WSE-2, a chip that is not a
+preset (described below as a ``ReferenceDie`` and priced by the same functions), ``simt_gpu`` from
+the A100. ``area_table`` prints the calibration-and-check table that docs/area.md carries.
 """
 
 from __future__ import annotations
@@ -38,12 +40,6 @@ SRAM_MACRO_EFFICIENCY = 31.8 * 0.021           # A8: TSMC N5 macro 31.8 Mb/mm² 
 HBM_PHY_MM2 = 10.0                             # A9: assumption, per HBM interface
 HARDWIRED_NODE = "tsmc-n6"
 HARDWIRED_GBIT_PER_MM2 = 33.0 / 815.0          # HC1 (A1, S13): 33 Gbit of ROM in an 815 mm² N6 die
-# Calibrations (docs/area.md): the factor that makes the named chip's blocks reproduce its public area.
-CLASS_FACTOR = {
-    "dataflow": 1.4144,   # groq-lpu: 725 mm² (A10) over its blocks' 512.60 mm²
-    "simt_gpu": 7.4474,   # a100-sxm-80gb: (826 - 6 HBM PHYs x 10 mm²) over its full-die blocks' 102.85 mm²
-}
-CALIBRATED_ON = {"dataflow": "groq-lpu", "simt_gpu": "a100-sxm-80gb", "rom": "taalas-hc1"}
 
 
 def int8_mac_um2(node: ProcessNode) -> float:
@@ -59,6 +55,51 @@ def hardwired_gbit_per_mm2(node: ProcessNode) -> float:
 def mac_int8_equivalents(array: MatmulSpec) -> float:
     """What one MAC of ``array`` is worth in int8 MACs: the most over its formats of rate × bits / 8."""
     return max(rate * dtype.bits / 8 for dtype, rate in array.dtype_rate.items())
+
+
+@dataclass(frozen=True)
+class ReferenceDie:
+    """A chip that is not a preset, described by what the area model prices: MACs (and what each is
+    worth in int8 MACs), FP32-class vector lanes and SRAM bits, all on the die (enabled or not)."""
+
+    name: str
+    node: str
+    area_mm2_public: float
+    macs: float
+    mac_int8: float
+    lanes: float
+    sram_bits: float
+    hbm_phys: int
+    area_class: str
+    source: str
+
+    def blocks_mm2(self) -> float:
+        node = NODES[self.node]
+        return (self.macs * self.mac_int8 * int8_mac_um2(node) + self.lanes * LANE_INT8_MACS * int8_mac_um2(node)
+                + self.sram_bits * node.sram_bitcell_um2 / SRAM_MACRO_EFFICIENCY) / 1e6
+
+    def estimate_mm2(self) -> float:
+        return self.blocks_mm2() * CLASS_FACTOR[self.area_class] + self.hbm_phys * HBM_PHY_MM2
+
+
+# Cerebras WSE-2 (docs/sources.md S11, A14): 850,000 cores on a 46,225 mm² TSMC N7 wafer-scale die,
+# 40 GB of SRAM, a four-wide FP16 SIMD per core. Described as the cerebras-wse3 preset describes its
+# cores (the SIMD both as 4 MACs and as 4 lanes per core), so the factor it sets carries the same
+# convention to the WSE-3.
+WSE2 = ReferenceDie("cerebras-wse2", "tsmc-n7", 46225.0, macs=850_000 * 4, mac_int8=2.0, lanes=850_000 * 4,
+                    sram_bits=40e9 * 8, hbm_phys=0, area_class="dataflow", source="docs/sources.md S11, A14")
+# NVIDIA V100's GV100 die (A15): 815 mm² on TSMC 12FFN, 84 SMs on the die (80 enabled), each with 8
+# tensor cores of 64 fp16 MACs, 64 FP32 lanes and 128 KB of L1/shared memory; 4 HBM2 sites. Not a
+# preset and set no constant: a cross-check of the `simt_gpu` factor on an older GPU generation.
+V100 = ReferenceDie("nvidia-v100", "tsmc-12", 815.0, macs=84 * 8 * 64, mac_int8=2.0, lanes=84 * 64,
+                    sram_bits=84 * 128 * 1024 * 8, hbm_phys=4, area_class="simt_gpu", source="docs/sources.md A15")
+# Calibrations (docs/area.md): the factor that makes the named chip's blocks reproduce its public area.
+CLASS_FACTOR = {
+    "dataflow": WSE2.area_mm2_public / WSE2.blocks_mm2(),   # 1.4114: WSE-2, not a preset
+    "simt_gpu": 7.4474,   # a100-sxm-80gb: (826 - 6 HBM PHYs x 10 mm²) over its full-die blocks' 102.85 mm²
+}
+CALIBRATED_ON = {"dataflow": WSE2.name, "simt_gpu": "a100-sxm-80gb", "rom": "taalas-hc1"}
+CHECK_TOLERANCE = 0.25   # issue 15: a check passes within 25 % of the public area
 
 
 def block_mm2(block, node: ProcessNode) -> float:
@@ -136,3 +177,46 @@ def hardwired_dies(params: float, weight_bits: float, node_name: str, die_mm2: f
     node = NODES[node_name]
     per_die_gbit = hardwired_gbit_per_mm2(node) * die_mm2
     return max(1, math.ceil(params * weight_bits / 1e9 / per_die_gbit))
+
+
+def area_rows() -> list[dict]:
+    """One row per preset with a process node, plus the reference dies that set a constant: the
+    estimate, the public area, the error and the row's role (calibration, check, or none where no
+    area is public). docs/area.md carries these rows (``area_table``)."""
+    from asicsim.hardware import load_chip
+    from asicsim.hardware.system import chip_preset_names
+
+    rows = [{"name": WSE2.name, "node": WSE2.node, "estimate": WSE2.estimate_mm2(), "public": WSE2.area_mm2_public,
+             "dies": 1, "role": "calibration (`dataflow`), not a preset"},
+            {"name": V100.name, "node": V100.node, "estimate": V100.estimate_mm2(), "public": V100.area_mm2_public,
+             "dies": 1, "role": "cross-check of `simt_gpu`, not a preset"}]
+    calibrations = set(CALIBRATED_ON.values())
+    for name in chip_preset_names():
+        chip = load_chip(name)
+        est = estimate_area(chip)
+        if est is None:
+            continue
+        if name in calibrations:
+            what = next(k for k, v in CALIBRATED_ON.items() if v == name)
+            role = f"calibration (`{what}`)" if what != "rom" else "calibration (hardwired density)"
+        elif chip.area_mm2 is None:
+            role = "–"
+        elif abs(est.total_mm2 / chip.area_mm2 - 1) < CHECK_TOLERANCE:
+            role = "check"
+        else:
+            role = "check, outside 25 %"
+        rows.append({"name": name, "node": est.node, "estimate": est.total_mm2, "public": chip.area_mm2,
+                     "dies": est.dies, "role": role})
+    return rows
+
+
+def area_table() -> str:
+    """The calibration-and-check table of docs/area.md, as markdown."""
+    out = ["| chip | node | estimate mm² | public mm² | error | role |", "|---|---|---:|---:|---:|---|"]
+    for r in area_rows():
+        est = f"{r['estimate']:,.0f}" + (f" ({r['dies']} dies)" if r["dies"] > 1 else "")
+        pub = "not public" if r["public"] is None else f"{r['public']:,.0f}"
+        err = "–" if r["public"] is None else f"{100 * (r['estimate'] / r['public'] - 1) + 0.0:+.1f} %"
+        err = err.replace("-0.0", "0.0").replace("+0.0", "0.0")
+        out.append(f"| {r['name']} | {r['node']} | {est} | {pub} | {err} | {r['role']} |")
+    return "\n".join(out)

@@ -1,7 +1,7 @@
 """Process nodes: the public densities and prices the area and cost models read, one row per node.
 
 Each number is a foundry disclosure, a published measurement or an estimate from a named public
-analysis; ``docs/sources.md`` rows A1..A11 give the citations and ``docs/area.md`` how they are used.
+analysis; ``docs/sources.md`` rows A1..A15 give the citations and ``docs/area.md`` how they are used.
 Logic densities are peak high-density-library figures: they serve as *ratios* between nodes (a block
 that takes X mm² on one node takes X × ratio on another), not as the density real chips reach.
 """
@@ -34,6 +34,10 @@ NODES: dict[str, ProcessNode] = {n.name: n for n in (
     ProcessNode("tsmc-28", 14.44, 0.127, 2891, 0.1,
                 "logic: TSMC 16FF+ (28.88, A2) over TSMC's ~2x 28HPM-to-16FF+ density step (A2); "
                 "bit cell 0.127 um2 (A3); wafer $2,891 (A5); D0 0.1/cm2 assumption for a mature node (A6)"),
+    ProcessNode("tsmc-12", 28.88, 0.07, 3984, 0.1,
+                "logic: taken at TSMC 16FF+'s 28.88 (A2): TSMC's 12 nm is a revision of its 16 nm process and "
+                "publishes no density of its own (A15); bit cell 0.07 um2 (TSMC 16 nm FinFET HD cell, A3); wafer "
+                "$3,984 (16/12 nm class, A5); D0 0.1 (A6)"),
     ProcessNode("gf-14lpp", 28.88, 0.064, 3984, 0.1,
                 "logic: taken at TSMC 16FF+'s 28.88 (A2), the same 14/16 nm FinFET generation (GF publishes "
                 "none); bit cell 0.064 um2 (14LPP HD cell, A3); wafer $3,984 (16/12 nm class, A5); D0 0.1 (A6)"),

@@ -146,6 +146,12 @@ class MatmulSpec(Spec):
     drain once per op (a TPU MXU double-buffers its weights). ``efficiency`` is the achievable
     fraction of the resulting rate, measured on large GEMMs. A ``kernel`` replaces this tile-pass
     count by a model of the GEMM kernel a programmable chip's library runs (see GemmKernelSpec).
+    ``mesh_hop_ns`` describes units laid out as a square two-dimensional mesh of cores, each
+    talking only to its four neighbours (a wafer): every op on one instance of the block first
+    broadcasts its input across the patch and then reduces partial results back over it, about
+    ``2 × ⌈√units⌉`` hops of ``mesh_hop_ns`` each, paid once per op (see ``cost.mesh_ns``). On a
+    spatial chip such a mesh is re-cut for each run into one stage per layer it holds (plus the
+    LM head's), whatever ``count`` says.
     """
 
     kind: Literal["matmul"]
@@ -163,7 +169,16 @@ class MatmulSpec(Spec):
     preload_weights: bool = False
     efficiency: Fraction = 1.0
     kernel: GemmKernelSpec | None = None
+    mesh_hop_ns: Annotated[float, Field(ge=0)] = 0.0
     source: str = ""
+
+    @model_validator(mode="after")
+    def _kernel_cores_hold_macs(self):
+        macs = self.units * self.rows * self.cols
+        if self.kernel is not None and self.kernel.cores > macs:
+            raise ValueError(f"kernel.cores is {self.kernel.cores:,} but the block has {macs:,} MACs "
+                             f"(units x rows x cols): each core of the kernel model needs at least one")
+        return self
 
     def peak_flops(self, dtype: DType) -> float:
         """Dense peak, FLOP/s (a MAC is two FLOPs)."""

@@ -1,7 +1,8 @@
 """Study ``context-scaling``: decode time and cache memory as the context grows.
 
-For each model and context length, one decode step is simulated right after a prompt of that
-length; the table gives TPOT and the KV cache plus fixed state one sequence holds. Full
+For each model and context length C, a prompt of C - 2 tokens and two generated tokens are
+simulated, so the sequence holds C tokens at the end (a model trained for fewer is refused for that
+column); the table gives TPOT and the KV cache plus fixed state one sequence holds. Full
 attention grows linearly with context; sliding windows stop at the window; recurrent layers hold
 a fixed state.
 """
@@ -31,7 +32,7 @@ class ContextScalingSpec(Spec):
     description: str = ""
     system: str
     models: list[str] = Field(min_length=1)
-    contexts: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    contexts: list[Annotated[int, Field(ge=3)]] = Field(min_length=1)
     batch: int = Field(1, ge=1)
     dtype: DType = DType.BF16
 
@@ -44,7 +45,8 @@ def run_context_scaling(spec: ContextScalingSpec, path: Path, progress) -> Study
         model = resolve_model(path, name, f"models.{i}")
         for context in spec.contexts:
             progress(f"{name} @ {context}")
-            wl = Workload(batch=spec.batch, prompt=context, generate=2, dtype=spec.dtype)
+            # the decode step runs at ``context`` tokens: a prompt of context - 2, then two tokens
+            wl = Workload(batch=spec.batch, prompt=context - 2, generate=2, dtype=spec.dtype)
             num = numerics_for(wl, system.chip)
             row = {"model": name, "context": context,
                    "kv_bytes": model.kv_bytes(spec.batch, context, num),
@@ -54,7 +56,12 @@ def run_context_scaling(spec: ContextScalingSpec, path: Path, progress) -> Study
                 row.update(tpot_ms=m.tpot_ms, bound=m.dominant_bound["decode"],
                            hbm_read_per_step=m.bytes_per_decode_step.get("hbm_read", 0.0))
             except InputError as e:
-                row.update(tpot_ms=None, bound="does not fit", reason=e.reason)
+                beyond = e.field == "max_position_embeddings"
+                row.update(tpot_ms=None, bound="beyond its context" if beyond else "does not fit", reason=e.reason)
+                if beyond:  # no such sequence exists: no cache to report either
+                    row.update(kv_bytes=None, state_bytes=None,
+                               reason=f"beyond the {model.max_context:,} tokens it was trained for "
+                                      f"(max_position_embeddings)")
             rows.append(row)
     doc = {"system": system.name, "rows": rows}
     return StudyOutput(render_text(tables(doc, spec.model_dump(mode="json"))), doc)
@@ -69,7 +76,8 @@ def tables(doc: dict, scenario: dict) -> list[Table]:
     cell = {(r["model"], r["context"]): r for r in rows}
     tpot = [[m] + [f"{cell[m, c]['tpot_ms']:.3f}" if cell[m, c]["tpot_ms"] else "-" for c in contexts]
             for m in models]
-    cache = [[m] + [f"{(cell[m, c]['kv_bytes'] + cell[m, c]['state_bytes']) / 1e6:,.1f}" for c in contexts]
+    cache = [[m] + [f"{(cell[m, c]['kv_bytes'] + cell[m, c]['state_bytes']) / 1e6:,.1f}"
+                    if cell[m, c]["kv_bytes"] is not None else "-" for c in contexts]
              for m in models]
     refused = [f"{r['model']} @ {r['context']:,}: {r['reason']}" for r in rows if r.get("reason")]
     return [Table(f"decode TPOT (ms) on {doc['system']}, batch {scenario.get('batch', 1)}, by context length",
@@ -89,7 +97,8 @@ def write_figures(doc: dict, folder: Path) -> list[Path]:
         mine = [r for r in doc["rows"] if r["model"] == name]
         ok = [r for r in mine if r["tpot_ms"]]
         axes[0].plot([r["context"] for r in ok], [r["tpot_ms"] for r in ok], marker="o", label=name)
-        axes[1].plot([r["context"] for r in mine], [(r["kv_bytes"] + r["state_bytes"]) / 1e9 for r in mine],
+        held = [r for r in mine if r["kv_bytes"] is not None]
+        axes[1].plot([r["context"] for r in held], [(r["kv_bytes"] + r["state_bytes"]) / 1e9 for r in held],
                      marker="o", label=name)
     for ax, label in zip(axes, ("decode TPOT (ms)", "KV cache + state (GB)")):
         ax.set_xscale("log", base=2)

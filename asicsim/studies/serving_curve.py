@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field
 
 from asicsim import serving
+from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
@@ -39,6 +40,10 @@ class ServingSpec(Spec):
     requests: int = Field(200, ge=1, le=100_000, description="Requests served at each load.")
     prompt: int | tuple[int, int] = Field(512, description="Prompt tokens, or [low, high] drawn uniformly.")
     output: int | tuple[int, int] = Field(128, description="Output tokens, or [low, high] drawn uniformly.")
+    lengths: Literal["openorca", "sharegpt", "fixed-128-128", "fixed-1000-1000", "fixed-2048-2048"] | None = Field(
+        None, description="Draw prompt and output lengths from a public benchmark's statistics instead "
+                          "(serve --lengths; docs/serving.md).")
+    dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
     scheduler: Literal["static", "continuous"] = "continuous"
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
@@ -54,19 +59,24 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
     for i, rate in enumerate(spec.rates):
         if not rate > 0:
             raise InputError(str(path), f"rates.{i}", f"a load must be a positive rate, got {rate}")
+    pairs = None
+    if spec.lengths is not None:
+        from asicsim.serving_lengths import preset
+
+        pairs = preset(spec.lengths).draw(spec.requests, spec.seed)
     rows = []
     for i, name in enumerate(spec.systems):
         system = resolve_system(path, name, f"systems.{i}")
-        costs = serving.StepCosts(model, system, bucket=spec.bucket)
+        costs = serving.StepCosts(model, system, bucket=spec.bucket, dtype=spec.dtype.value)
         try:
-            budget = serving.kv_budget(model, system)
+            budget = serving.kv_budget(model, system, spec.dtype.value)
         except InputError as e:
             rows.append({"system": name, "rate": None, "fits": False, "reason": e.reason})
             continue
         for rate in spec.rates:
             progress(f"{name} at {rate:g} req/s")
             wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed,
-                                 burstiness=spec.burstiness)
+                                 burstiness=spec.burstiness, lengths=pairs)
             r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
                                  slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms)
             rows.append({"system": name, "rate": rate, "fits": True, **r.metrics})

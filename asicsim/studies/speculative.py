@@ -44,7 +44,9 @@ class Side(Spec):
 class SpeculativeSpec(Spec):
     """``draft`` proposes ``draft_tokens`` tokens per round, ``target`` verifies them. ``acceptance``
     is one rate for every position, or one rate per drafted position (each the chance that token
-    ``i`` is accepted given that the tokens before it were)."""
+    ``i`` is accepted given that the tokens before it were). ``match_tokens_per_s``, a measured
+    tokens/s per user (cited in ``match_source``), adds what it implies: for each draft length up
+    to ``draft_tokens``, the one acceptance rate at which the simulated rounds reach it."""
 
     kind: Literal["speculative"]
     name: str
@@ -57,12 +59,16 @@ class SpeculativeSpec(Spec):
     prompt: int = Field(512, ge=1)
     generate: int = Field(8, ge=2)
     dtype: DType = DType.BF16
+    match_tokens_per_s: float | None = Field(None, gt=0)
+    match_source: str = ""
 
     @model_validator(mode="after")
     def _one_rate_per_position(self) -> SpeculativeSpec:
         if isinstance(self.acceptance, list) and len(self.acceptance) != self.draft_tokens:
             raise ValueError(f"acceptance lists {len(self.acceptance)} rates for {self.draft_tokens} drafted "
                              "tokens; give one per drafted position, or one rate for all")
+        if self.match_tokens_per_s is not None and not self.match_source:
+            raise ValueError("match_tokens_per_s needs a match_source: where the measured figure comes from")
         return self
 
     def rates(self) -> list[float]:
@@ -77,6 +83,24 @@ def expected_tokens(rates: list[float]) -> float:
         survive *= a
         total += survive
     return total
+
+
+def implied_acceptance(tokens_per_round: float, k: int) -> float | None:
+    """The one acceptance rate ``a`` (the same at every position) at which ``k`` drafted tokens yield
+    ``tokens_per_round`` in expectation; None when even ``a = 1`` yields fewer (``k + 1``), 0 when
+    one token a round (no draft accepted) is enough. Bisection: E grows with ``a``."""
+    if tokens_per_round <= 1.0:
+        return 0.0
+    if tokens_per_round > k + 1:
+        return None
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if expected_tokens([mid] * k) < tokens_per_round:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
 def round_ms(k: int, draft_tpot_ms: float, verify_ms: float) -> float:
@@ -99,8 +123,12 @@ def run_speculative(spec: SpeculativeSpec, path: Path, progress) -> StudyOutput:
     wl = Workload(spec.batch, spec.prompt, spec.generate, spec.dtype)
     progress(f"{target.name} on {spec.target.system}")
     plain = run(target, t_sys, wl)
-    progress(f"{target.name} verifying {k + 1} tokens a step")
-    verify = run(target, t_sys, Workload(spec.batch, spec.prompt, spec.generate, spec.dtype, tokens_per_step=k + 1))
+    verifies = {}
+    for j in (range(1, k + 1) if spec.match_tokens_per_s is not None else (k,)):
+        progress(f"{target.name} verifying {j + 1} tokens a step")
+        verifies[j] = run(target, t_sys, Workload(spec.batch, spec.prompt, spec.generate, spec.dtype,
+                                                  tokens_per_step=j + 1))
+    verify = verifies[k]
     progress(f"{draft.name} on {spec.draft.system}")
     drafted = run(draft, d_sys, wl)
     plain_ms, verify_ms, draft_ms = plain.metrics.tpot_ms, verify.metrics.tpot_ms, drafted.metrics.tpot_ms
@@ -120,7 +148,23 @@ def run_speculative(spec: SpeculativeSpec, path: Path, progress) -> StudyOutput:
            "draft_tokens": k, "acceptance": spec.rates(), "batch": spec.batch, "prompt": spec.prompt,
            "generate": spec.generate, "dtype": spec.dtype.value, "plain_tpot_ms": plain_ms,
            "verify_step_ms": verify_ms, "draft_tpot_ms": draft_ms, "rows": rows}
-    return StudyOutput(_table(doc), doc, [plain, verify, drafted])
+    if spec.match_tokens_per_s is not None:
+        doc["match"] = _implied(spec, plain_ms, draft_ms, {j: r.metrics.tpot_ms for j, r in verifies.items()})
+    return StudyOutput(_table(doc), doc, [plain, *verifies.values(), drafted])
+
+
+def _implied(spec: SpeculativeSpec, plain_ms: float, draft_ms: float, verify_ms: dict[int, float]) -> dict:
+    """What ``match_tokens_per_s`` asks of the simulated rounds, per draft length: the tokens a round
+    must yield and the one acceptance rate that yields them (None: unreachable at that length)."""
+    target = spec.match_tokens_per_s
+    rows = []
+    for j, v_ms in sorted(verify_ms.items()):
+        step = round_ms(j, draft_ms, v_ms)
+        need = target * step / 1000.0
+        rows.append({"draft_tokens": j, "round_ms": step, "tokens_per_round_needed": need,
+                     "acceptance_needed": implied_acceptance(need, j)})
+    return {"tokens_per_s_per_user": target, "source": spec.match_source,
+            "plain_tokens_per_s_per_user": 1000.0 / plain_ms, "rows": rows}
 
 
 def _rates_text(spec: SpeculativeSpec) -> str:
@@ -139,5 +183,16 @@ def _table(doc: dict) -> str:
     for r in doc["rows"]:
         lines.append(f"{r['case']:<44}{r['tokens_per_round']:>13.2f}{r['round_ms']:>10.3f}"
                      f"{r['tokens_per_s_per_user']:>12,.0f}{r['speedup']:>9.2f}x")
-    lines += ["", "a round: k draft steps then one verifier step; tokens/round = 1 + a1 + a1*a2 + ... (docs/area.md)"]
+    lines += ["", "a round: k draft steps then one verifier step; tokens/round = 1 + a1 + a1*a2 + ... "
+              "(docs/speculative.md)"]
+    m = doc.get("match")
+    if m:
+        lines += ["", f"implied, not a check: to reach the measured {m['tokens_per_s_per_user']:,.0f} tok/s per user "
+                  f"({m['source']}), simulated plain decoding {m['plain_tokens_per_s_per_user']:,.0f}:", ""]
+        head = f"{'k':>3}{'round ms':>10}{'tokens/round needed':>21}{'acceptance needed':>19}"
+        lines += [head, "-" * len(head)]
+        for r in m["rows"]:
+            a = r["acceptance_needed"]
+            lines.append(f"{r['draft_tokens']:>3}{r['round_ms']:>10.3f}{r['tokens_per_round_needed']:>21.2f}"
+                         f"{'unreachable' if a is None else f'{a:.3f}':>19}")
     return "\n".join(lines)

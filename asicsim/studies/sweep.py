@@ -37,6 +37,7 @@ from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_s
 from asicsim.tables import Table, render_text
 
 PREFIXES = ("chip.", "network.", "model.", "workload.")
+WHOLE = ("model", "system")  # grid keys that choose a whole model or system per point
 
 
 class SampleSpec(Spec):
@@ -56,8 +57,10 @@ class SweepSpec(Spec):
     kind: Literal["sweep"]
     name: str
     description: str = ""
-    model: str = Field(description="A shipped model name or a config.json path.")
-    system: str = Field(description="A preset name or a chip/system YAML path.")
+    model: str | None = Field(None, description="A shipped model name or a config.json path (or sweep `model` "
+                              "in the grid: whole models, e.g. model: [llama-3.1-8b, mixtral-8x7b]).")
+    system: str | None = Field(None, description="A preset name or a chip/system YAML path (or sweep `system` in "
+                               "the grid: whole systems).")
     chips: int | None = Field(None, ge=1, description="Chips of the system's kind (null: the system's).")
     workload: WorkloadSpec = WorkloadSpec()
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="Field path -> values; every combination.")
@@ -77,8 +80,9 @@ class SweepSpec(Spec):
 def _points(spec: SweepSpec, path: Path) -> list[dict[str, Any]]:
     for where, fields in (("grid", spec.grid), ("zip", spec.zip)):
         for key, values in fields.items():
-            if not key.startswith(PREFIXES):
-                raise InputError(str(path), f"{where}.{key}", "a field path starts with chip., network., model. or workload.")
+            if not key.startswith(PREFIXES) and key not in WHOLE:
+                raise InputError(str(path), f"{where}.{key}", "a field path starts with chip., network., model. or "
+                                 "workload. (or is model or system: whole models or systems)")
             if not values:
                 raise InputError(str(path), f"{where}.{key}", "needs at least one value")
     lengths = {len(v) for v in spec.zip.values()}
@@ -118,7 +122,7 @@ def _sampled(sample: SampleSpec, path: Path) -> list[dict[str, Any]]:
 
 def _configure(spec: SweepSpec, path: Path, point: dict[str, Any]):
     """The system and workload of one point."""
-    base = resolve_system(path, spec.system, "system")
+    base = resolve_system(path, _whole(spec, point, "system"), "system")
     chip_changes = {k.removeprefix("chip."): v for k, v in point.items() if k.startswith("chip.")}
     net_changes = {k.removeprefix("network."): v for k, v in point.items() if k.startswith("network.")}
     work_changes = {k.removeprefix("workload."): v for k, v in point.items() if k.startswith("workload.")}
@@ -185,21 +189,45 @@ def _derived(plan) -> dict:
 def _model(spec: SweepSpec, path: Path, point: dict[str, Any]):
     changes = {k.removeprefix("model."): v for k, v in point.items() if k.startswith("model.")}
     if not changes:
-        return resolve_model(path, spec.model)
+        return resolve_model(path, _whole(spec, point, "model"))
     from asicsim.model import load_model
     from asicsim.scenario import _relative_to
 
-    return load_model(_relative_to(path.parent, spec.model), changes)
+    return load_model(_relative_to(path.parent, _whole(spec, point, "model")), changes)
+
+
+def _whole(spec: SweepSpec, point: dict[str, Any], which: str) -> str:
+    """The point's model or system: its own where the grid chooses one, else the sweep's."""
+    return str(point.get(which, getattr(spec, which)))
+
+
+def _check_whole(spec: SweepSpec, path: Path) -> None:
+    """A model and a system for every point: named at the top or swept as whole values."""
+    for which in WHOLE:
+        swept = which in spec.grid or which in spec.zip
+        if swept and getattr(spec, which) is not None:
+            raise InputError(str(path), which, "is given both at the top and in the grid; keep one")
+        if not swept and getattr(spec, which) is None:
+            raise InputError(str(path), which, f"a sweep needs a {which}: name one, or sweep `{which}` in the grid")
 
 
 def _validate(spec: SweepSpec, path: Path, points: list[dict[str, Any]]) -> None:
     """Every point's fields name fields and hold values their schemas take, before any runs."""
     if not points:
         raise InputError(str(path), "grid", "the sweep has no points")
+    seen_model, seen_rest = set(), set()  # points share models and systems: check each once
     for point in points:
+        mine = json.dumps({k: v for k, v in point.items() if k == "model" or k.startswith("model.")},
+                          sort_keys=True, default=str)
+        rest = json.dumps({k: v for k, v in point.items() if k != "model" and not k.startswith("model.")},
+                          sort_keys=True, default=str)
         try:
-            _model(spec, path, point)
-            _configure(spec, path, point)
+            if mine not in seen_model:
+                _model(spec, path, point)
+                seen_model.add(mine)
+            if rest not in seen_rest:
+                _configure(spec, path, point)
+                seen_rest.add(rest)
         except InputError as e:
             named = [k for k in point if e.field and k.endswith(e.field)]
             at = ", ".join(f"{k}={v}" for k, v in point.items())
@@ -225,7 +253,7 @@ def _execute(spec: SweepSpec, path: Path, todo: list[tuple[int, dict]], done, pr
             futures = {client.submit(point_row, data, str(path), p, pure=False): i for i, p in todo}
             for fut in as_completed(futures):
                 i = futures[fut]
-                progress(", ".join(f"{k}={v}" for k, v in by_index[i].items()) or spec.system)
+                progress(", ".join(f"{k}={v}" for k, v in by_index[i].items()) or str(spec.system))
                 done(i, fut.result())
         return
     if spec.workers > 1 and len(todo) > 1:
@@ -236,17 +264,17 @@ def _execute(spec: SweepSpec, path: Path, todo: list[tuple[int, dict]], done, pr
             futures = {pool.submit(point_row, data, str(path), p): i for i, p in todo}
             for fut in finished(futures):
                 i = futures[fut]
-                progress(", ".join(f"{k}={v}" for k, v in by_index[i].items()) or spec.system)
+                progress(", ".join(f"{k}={v}" for k, v in by_index[i].items()) or str(spec.system))
                 done(i, fut.result())
         return
     for i, point in todo:
-        progress(", ".join(f"{k}={v}" for k, v in point.items()) or spec.system)
+        progress(", ".join(f"{k}={v}" for k, v in point.items()) or str(spec.system))
         done(i, point_row(data, str(path), point))
 
 
 @study("sweep", SweepSpec)
 def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
-    model = resolve_model(path, spec.model)
+    _check_whole(spec, path)
     points = _points(spec, path)
     _validate(spec, path, points)
     _objectives(spec, path, [])  # the form of each pareto entry, before any point runs
@@ -266,10 +294,16 @@ def run_sweep(spec: SweepSpec, path: Path, progress) -> StudyOutput:
 
     _execute(spec, path, todo, done, progress)
     objectives = _objectives(spec, path, rows)
-    doc = {"model": model.name, "system": spec.system, "rows": rows, "reused": reused,
+    models = list(dict.fromkeys(_whole(spec, p, "model") for p in points))
+    systems = list(dict.fromkeys(_whole(spec, p, "system") for p in points))
+    doc = {"model": _names(models, "models"), "system": _names(systems, "systems"), "rows": rows, "reused": reused,
            "pareto": {"objectives": spec.pareto, "front": pareto_front(rows, objectives)},
            "sensitivity": {"metric": spec.sensitivity, "fields": sensitivity(rows, spec.sensitivity)}}
     return StudyOutput(render_text(tables(doc)), doc)
+
+
+def _names(names: list[str], plural: str) -> str:
+    return ", ".join(names) if len(names) <= 3 else f"{len(names)} {plural}"
 
 
 def _objectives(spec: SweepSpec, path: Path, rows: list[dict]) -> list[tuple[str, bool]]:

@@ -1,0 +1,369 @@
+"""Request-load validation rows (issue 11): trtllm-bench at maximum load, MLPerf Inference
+Llama-2-70B offline and server, JetStream on TPU v5e-8, predicted through the serving model.
+
+Each row of ``asicsim/data/measurements.csv`` whose metric is ``output_tokens_per_s``,
+``offline_tokens_per_s`` or ``server_tokens_per_s`` has a :class:`Setup` here: what the
+benchmark ran, copied from the row's conditions and its source (no number here is fitted to a
+row's measured value). How each is simulated:
+
+- **Maximum load / offline** (trtllm-bench, MLPerf Offline, JetStream's "all sent at t=0"):
+  every request arrives at time 0; continuous batching admits as many as the batch cap and the
+  KV cache allow, and throughput is the output tokens over the time to finish them all.
+- **Server** (MLPerf Server): Poisson arrivals; a submitter reports the highest rate its system
+  serves within the limits (p99 TTFT <= 2 s, p99 TPOT <= 200 ms), so the prediction is the
+  highest rate per replica at which the simulated p99s stay within them (found by doubling or
+  halving from the published rate, then bisection: ``SERVER_STEPS`` runs), times the mean
+  output tokens and the replicas. A run of ``CAP_REQUESTS`` requests from an empty system
+  queues less than a ten-minute MLPerf run near the limit, so this leans optimistic.
+- **Replicas**: "4 TP2 instances" on eight GPUs is four independent replicas of two GPUs. One
+  replica is simulated with its share of the requests and its throughput multiplied by the
+  replica count.
+- **Batch cap**: the one the submission states (MLPerf "max batch", JetStream "batch size"),
+  else the runtime's own rule: trtllm-bench sizes the batch to the requests of the dataset's
+  mean ISL + OSL that the KV cache holds, at most 4,096 / pp
+  (``tensorrt_llm/bench/build/tuning.py``, ``finetune_setting``: docs/sources.md L7); vLLM's
+  default ``max_num_seqs`` is 256. Within the cap, the serving model admits a request only when
+  its whole KV cache (prompt + output) fits: there is no paging yet.
+- **Requests simulated**: never more than the benchmark sent per replica. Equal lengths run in
+  identical waves of the batch cap, so whole waves up to ``CAP_REQUESTS`` requests (at least
+  one wave) give the benchmark's throughput. Variable lengths: ``CAP_REQUESTS`` requests (at
+  least the batch cap); when that is fewer than the benchmark's, throughput is taken in the
+  steady state (:func:`steady_throughput`: from a quarter of the way to the last admission
+  until it), after the warm-up from an empty system and before the batch drains, since a
+  benchmark of many more requests spends a much smaller share of its time in either.
+- **Step costs** (:class:`GridCosts`): each step's prefill and decode time come from
+  ``predict`` runs at a few (batch, context) corners, interpolated linearly in batch and in
+  context: batches 1 and the row's batch cap; contexts the row's prompt and prompt + output
+  (equal lengths) or 64, 256, 1,024 and 2,048 tokens (variable lengths). A decode step is close
+  to affine in both (weights read once, KV reads proportional to batch × context) and a
+  prefill step close to proportional to its tokens, so the interpolation costs little accuracy
+  except near the bend from memory- to compute-bound, where the chord is pessimistic; a corner
+  whose KV cache would not fit is replaced by a halved one or by extending the line through the
+  corners below. Rows with the same model, chip, split and dtype share their corners.
+- **Runtime**: ``bare`` for every row: no runtime profile is calibrated for these serving
+  stacks (TensorRT-LLM's PyTorch backend, MLPerf TRT-LLM, vLLM on ROCm, JetStream).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from asicsim.errors import InputError
+from asicsim.serving import (SLO_TPOT_MS, SLO_TTFT_MS, KVBudget, Request, StepCosts, Workload, kv_budget,
+                             simulate)
+from asicsim.serving_lengths import preset
+
+CAP_REQUESTS = 2048  # most requests simulated for one row (at least the batch cap; see above)
+TRTLLM_BATCH_CAP = 4096  # trtllm-bench: min(KV-cache requests, 4096) / pp (docs/sources.md L7)
+VLLM_MAX_NUM_SEQS = 256  # vLLM's default max_num_seqs (asicsim.serving.MAX_BATCH_CAP's source)
+METRICS = ("output_tokens_per_s", "offline_tokens_per_s", "server_tokens_per_s")
+SERVER_STEPS = 7  # simulated rates per server row: doubling or halving to a bracket, then bisection
+
+
+@dataclass(frozen=True)
+class _MemoBudget(KVBudget):
+    """The KV budget with each request's reservation memoised by its token count (the same
+    bytes as :meth:`KVBudget.need`, computed once per length instead of once per admission test)."""
+
+    def need(self, req: Request) -> float:
+        memo = self.__dict__.setdefault("_memo", {})
+        tokens = req.prompt + req.output
+        hit = memo.get(tokens)
+        if hit is None:
+            hit = memo[tokens] = KVBudget.need(self, req)
+        return hit
+
+
+class Pending(Exception):
+    """A row the serving model cannot express yet; the message says why."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What one request-load benchmark ran. ``lengths``: a preset name, or None for the row's
+    fixed prompt/generate. ``replicas`` × ``tp`` × ``pp`` is the row's chip count.
+    ``batch_cap``: the stated cap, or "trtllm" / "vllm" for the runtime's own rule.
+    ``rate``: server samples/s over the whole system (None: everything at t=0)."""
+
+    scenario: str
+    requests: int
+    lengths: str | None = None
+    replicas: int = 1
+    tp: int = 1
+    pp: int = 1
+    batch_cap: int | str = "trtllm"
+    rate: float | None = None
+    assumption: str = ""
+
+
+def _trtllm(requests: int, tp: int = 1) -> Setup:
+    return Setup("max load", requests, tp=tp)
+
+
+SETUPS: dict[str, Setup] = {
+    # trtllm-bench throughput, PyTorch backend, infinite request rate; requests per the perf overview
+    "P38": _trtllm(30_000), "P39": _trtllm(3_000), "P40": _trtllm(1_500), "P41": _trtllm(1_000),
+    "P42": _trtllm(30_000), "P43": _trtllm(3_000), "P44": _trtllm(1_500), "P45": _trtllm(1_000),
+    "P46": _trtllm(30_000, tp=2), "P47": _trtllm(3_000, tp=2),
+    "P48": _trtllm(30_000), "P49": _trtllm(3_000),
+    # MLPerf Inference Llama-2-70B on OpenOrca (24,576 samples)
+    "P61": Setup("offline", 24_576, "openorca", replicas=4, tp=2),
+    "P62": Setup("server", 24_576, "openorca", replicas=4, tp=2, rate=70.42),
+    "P63": Setup("offline", 24_576, "openorca", replicas=4, tp=2, batch_cap=896),
+    "P64": Setup("offline", 24_576, "openorca", replicas=8, batch_cap=806),
+    "P65": Setup("server", 24_576, "openorca", replicas=8, batch_cap=896, rate=100.35),
+    "P66": Setup("offline", 24_576, "openorca", replicas=8, batch_cap="vllm",
+                 assumption="layout not stated: eight one-GPU replicas assumed (the model fits one MI300X, as in P69)"),
+    "P67": Setup("server", 24_576, "openorca", replicas=8, batch_cap="vllm", rate=71.74,
+                 assumption="layout not stated: eight one-GPU replicas assumed (the model fits one MI300X, as in P69)"),
+    "P68": Setup("offline", 24_576, "openorca", replicas=8, batch_cap="vllm",
+                 assumption="layout not stated: eight one-GPU replicas assumed; the host CPU (EPYC Turin) is not "
+                            "modelled, so P66 and P68 get the same prediction"),
+    "P69": Setup("offline", 24_576, "openorca", batch_cap="vllm"),
+    # JetStream benchmark_serving.py on TPU v5e-8: ShareGPT, 2,000 prompts at t=0; batch from the row
+    **{pid: Setup("max load", 2_000, "sharegpt", tp=8, batch_cap="row") for pid in
+       ("P70", "P71", "P72", "P73", "P74", "P75")},
+}
+
+
+VARIABLE_CONTEXTS = (64, 256, 1024, 2048)  # context anchors for rows of variable lengths (<= 2,048 tokens)
+
+
+def _anchors_around(x: float, anchors: set[int]) -> tuple[int, int]:
+    """The anchors lo <= x <= hi (lo == hi on an anchor; below the least or above the greatest,
+    the two nearest)."""
+    grid = sorted(anchors)
+    if len(grid) == 1:
+        return grid[0], grid[0]
+    below = [g for g in grid if g <= x]
+    above = [g for g in grid if g >= x]
+    if not below:
+        return grid[0], grid[1]
+    if not above:
+        return grid[-2], grid[-1]
+    return below[-1], above[0]
+
+
+class GridCosts(StepCosts):
+    """Step costs interpolated linearly over simulated (batch, context) corners: ``batches``
+    (1 and each row's batch cap) by ``contexts`` (a fixed-length row's prompt and prompt +
+    output; 64, 256, 1,024 and 2,048 for variable lengths). ``corners`` counts the ``predict``
+    runs made."""
+
+    def __init__(self, model, system, *, dtype: str = "bf16", layout: dict | None = None):
+        super().__init__(model, system, bucket=1, dtype=dtype, layout=layout)
+        self.batches: set[int] = {1}
+        self.contexts: set[int] = set()
+        self.points: dict[tuple[int, int], tuple[float, float] | None] = {}
+        self.memo: dict[tuple, float] = {}  # interpolated (which, batch, context) -> ns
+
+    def _point(self, batch: int, ctx: int, which: int) -> float | None:
+        key = (batch, ctx)
+        if key not in self.points:
+            try:
+                self.points[key] = StepCosts._costs(self, batch, ctx)
+            except InputError:  # this corner's KV cache does not fit
+                self.points[key] = None
+        hit = self.points[key]
+        return None if hit is None else hit[which]
+
+    def _along(self, x: float, anchors: set[int], value) -> float | None:
+        """``value(anchor)`` interpolated at x; an upper anchor that does not fit is halved
+        until it does (or the line through the two anchors below is extended)."""
+        lo, hi = _anchors_around(x, anchors)
+        f_lo = value(lo)
+        if f_lo is None:
+            below = [g for g in sorted(anchors) if g < lo]
+            if not below or value(below[-1]) is None:
+                return None
+            lo, f_lo = below[-1], value(below[-1])
+        if hi == lo:
+            return f_lo
+        f_hi = value(hi)
+        while f_hi is None and hi // 2 > lo:
+            hi //= 2
+            f_hi = value(hi)
+        if f_hi is None:
+            below = [g for g in sorted(anchors) if g < lo]
+            if not below:
+                return f_lo
+            f_below = value(below[-1])
+            return f_lo if f_below is None else _line(x, below[-1], f_below, lo, f_lo)
+        return _line(x, lo, f_lo, hi, f_hi)
+
+    def _interpolated(self, batch: int, context: float, which: int) -> float:
+        key = (which, batch, context)
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        out = self._along(context, self.contexts,
+                          lambda c: self._along(batch, self.batches, lambda b: self._point(b, c, which)))
+        if out is None:
+            raise InputError(str(self.system.name), None, f"no simulated corner fits batch {batch} at context "
+                             f"{context:.0f}")
+        self.memo[key] = out
+        return out
+
+    def prefill_ns(self, batch: int, mean_prompt: float) -> float:
+        return self._interpolated(batch, mean_prompt, 0)
+
+    def decode_ns(self, batch: int, mean_context: float) -> float:
+        return self._interpolated(batch, mean_context, 1)
+
+    @property
+    def corners(self) -> int:
+        return len(self.points)
+
+
+def _line(x: float, x0: float, f0: float, x1: float, f1: float) -> float:
+    """The line through (x0, f0) and (x1, f1) at x (a step time, never negative)."""
+    return max(f0 + (x - x0) / (x1 - x0) * (f1 - f0), 0.0)
+
+
+class Runner:
+    """Predicts request-load rows, sharing one :class:`GridCosts` per model, chip, split and dtype."""
+
+    def __init__(self):
+        self.grids: dict[tuple, GridCosts] = {}
+        self.last: dict[str, dict] = {}  # row id -> the serving metrics behind its prediction
+
+    def predict(self, row: dict) -> float:
+        from asicsim.api import system as load_system
+        from asicsim.model import load_model
+
+        setup = SETUPS.get(row["id"])
+        if setup is None:
+            raise Pending(f"{row['id']}: no serving setup recorded for this row")
+        chips = int(row["chips"] or 1)
+        if setup.replicas * setup.tp * setup.pp != chips:
+            raise ValueError(f"{row['id']}: {setup.replicas} replicas x tp {setup.tp} x pp {setup.pp} "
+                             f"is not the row's {chips} chips")
+        replica_chips = setup.tp * setup.pp
+        layout = {"tp": setup.tp, "pp": setup.pp} if replica_chips > 1 else {}
+        key = (row["model"], row["chip"], replica_chips, setup.tp, setup.pp, row["dtype"])
+        if key not in self.grids:
+            model = load_model(row["model"])
+            system = load_system(row["chip"], replica_chips if replica_chips > 1 else None)
+            self.grids[key] = GridCosts(model, system, dtype=row["dtype"], layout=layout)
+        costs = self.grids[key]
+        b = kv_budget(costs.model, costs.system, row["dtype"], layout)
+        budget = _MemoBudget(b.capacity_bytes, b.kv_in, b.model, b.numerics, b.split)
+        per_replica = math.ceil(setup.requests / setup.replicas)
+        pairs_for = _lengths(setup, row)
+        sample = pairs_for(256)
+        mean_request = Request(0, 0.0, round(sum(p for p, _ in sample) / len(sample)),
+                               round(sum(o for _, o in sample) / len(sample)))
+        cap = _batch_cap(setup, row, int(budget.capacity_bytes // budget.need(mean_request)))
+        costs.batches.add(cap)
+        if setup.lengths is None:
+            costs.contexts.update({int(row["prompt"]), int(row["prompt"]) + int(row["generate"])})
+        else:
+            costs.contexts.update(VARIABLE_CONTEXTS)
+        costs.memo.clear()  # interpolations change with the anchors
+        if setup.lengths is None:  # equal lengths: whole waves of the batch cap
+            n = min(per_replica, cap * max(1, CAP_REQUESTS // cap))
+        else:
+            n = min(per_replica, max(cap, CAP_REQUESTS))
+        pairs = pairs_for(n)
+        if setup.rate is not None:
+            return self._server(row, setup, costs, budget, cap, pairs)
+        wl = Workload(tuple(Request(i, 0.0, p, o) for i, (p, o) in enumerate(pairs)), source=row["id"])
+        result = simulate(wl, costs, budget, max_batch=cap)
+        m = result.metrics
+        truncated = n < per_replica and setup.lengths is not None
+        per_s = steady_throughput(result) if truncated else m["throughput_tokens_per_s"]
+        self.last[row["id"]] = {**m, "replicas": setup.replicas, "simulated_requests": n, "batch_cap": cap,
+                                "grid_corners": costs.corners, "window": "steady state" if truncated
+                                else "whole run", "replica_tokens_per_s": per_s}
+        return per_s * setup.replicas
+
+    def _server(self, row, setup, costs, budget, cap, pairs) -> float:
+        """MLPerf Server: the highest Poisson rate per replica at which the simulated p99 TTFT and
+        p99 TPOT stay within the server limits (bisection from the published rate), as
+        submitters pick theirs; its output tokens/s over all replicas is the prediction."""
+        import numpy as np
+
+        gaps = np.random.default_rng(0).exponential(1.0, size=len(pairs))
+        unit = np.cumsum(gaps) - gaps[0]  # arrival times at 1 request/s; scaled for each rate
+
+        def run(rate):
+            wl = Workload(tuple(Request(i, float(a) * 1e9 / rate, p, o)
+                                for i, (a, (p, o)) in enumerate(zip(unit, pairs))), source=row["id"])
+            m = simulate(wl, costs, budget, max_batch=cap).metrics
+            return m, m["ttft_p99_ms"] <= SLO_TTFT_MS and (m["tpot_p99_ms"] or 0.0) <= SLO_TPOT_MS
+
+        published = setup.rate / setup.replicas
+        good, bad, best = 0.0, None, None
+        rate = published
+        for _ in range(SERVER_STEPS):
+            m, ok = run(rate)
+            if ok:
+                good, best = rate, m
+                rate = rate * 2 if bad is None else (rate + bad) / 2
+            else:
+                bad = rate
+                rate = rate / 2 if good == 0.0 else (good + rate) / 2
+        if best is None:
+            raise Pending(f"{row['id']}: no rate down to {rate:.3g}/s per replica met the server limits")
+        mean_out = sum(o for _, o in pairs) / len(pairs)
+        self.last[row["id"]] = {**best, "replicas": setup.replicas, "simulated_requests": len(pairs),
+                                "batch_cap": cap, "grid_corners": costs.corners,
+                                "window": f"highest rate within the limits: {good:.3g}/s per replica "
+                                          f"(published {published:.3g}/s)", "rate_per_replica": good}
+        return good * mean_out * setup.replicas
+
+
+WARM_UP = 0.25  # the share of a truncated run's window left out as warm-up
+
+
+def steady_throughput(result) -> float:
+    """Output tokens per second in a truncated run's steady state: from a quarter of the way to
+    the last admission until it (after the warm-up from an empty system, before the batch
+    drains; a benchmark of many more requests spends a much smaller share of its time in
+    either). Tokens: each decode step's sequences for steps inside the window, and the first
+    tokens that arrive in it."""
+    recs = result.records
+    end_ns = max(r["arrival_ms"] + r["queue_ms"] for r in recs) * 1e6
+    start_ns = WARM_UP * end_ns
+    if end_ns <= start_ns:
+        return result.metrics["throughput_tokens_per_s"]
+    decoded = sum(batch for t0, dt, batch, _ in result.steps if t0 >= start_ns and t0 + dt <= end_ns)
+    first = sum(1 for r in recs if start_ns <= (r["arrival_ms"] + r["ttft_ms"]) * 1e6 <= end_ns)
+    return (decoded + first) / ((end_ns - start_ns) / 1e9)
+
+
+def _lengths(setup: Setup, row: dict):
+    """A function n -> n (prompt, output) pairs for the row (seed 0)."""
+    if setup.lengths is None:
+        p, g = int(row["prompt"]), int(row["generate"])
+        return lambda n: [(p, g)] * n
+    chosen = preset(setup.lengths)
+    return lambda n: chosen.draw(n, seed=0)
+
+
+def _batch_cap(setup: Setup, row: dict, fits_mean: int) -> int:
+    """The most sequences in a batch; the KV cache admits fewer when it is full. ``fits_mean``:
+    requests of the mean length the KV cache holds (trtllm-bench's own sizing)."""
+    if setup.batch_cap == "trtllm":
+        if fits_mean < 1:
+            raise Pending(f"{row['id']}: a request of the mean length does not fit beside the weights")
+        return min(fits_mean, TRTLLM_BATCH_CAP) // setup.pp or 1
+    if setup.batch_cap == "vllm":
+        return VLLM_MAX_NUM_SEQS
+    if setup.batch_cap == "row":
+        return int(row["batch"])
+    return int(setup.batch_cap)
+
+
+def describe(row_id: str, m: dict) -> str:
+    """One line on how a row was simulated, for the validation table's notes."""
+    setup = SETUPS[row_id]
+    replicas = f"{m['replicas']} replicas x " if m["replicas"] > 1 else ""
+    split = f"tp {setup.tp}" + (f" pp {setup.pp}" if setup.pp > 1 else "")
+    head = (f"{setup.scenario}, {replicas}{split}, {m['simulated_requests']:,} requests simulated per replica, "
+            f"batch cap {m['batch_cap']:,} (mean {m['mean_batch']:,.0f}), {m['window']}")
+    tail = (f"TTFT p50 {m['ttft_p50_ms']:,.0f} ms p99 {m['ttft_p99_ms']:,.0f} ms, "
+            f"TPOT mean {m['tpot_mean_ms']:,.1f} ms p99 {m['tpot_p99_ms']:,.1f} ms")
+    extra = f"; {setup.assumption}" if setup.assumption else ""
+    return f"{head}; {tail}{extra}"

@@ -1,26 +1,30 @@
-"""The engine: SimPy runs a Program and records when every task started and ended.
+"""The engine: a discrete-event simulation runs a Program and records when every task started and ended.
 
-One SimPy process per block walks that block's task stream in order. Memories and links are
-contended FIFO servers: a task that needs one reserves it at the simulated moment it is ready,
-for its hold time, behind whoever reserved it first (a server only serves, so it needs no process
-of its own: its queue is one ``free_at`` time).
+One process (a generator) per block walks that block's task stream in order. Memories and links
+are contended FIFO servers: a task that needs one reserves it at the simulated moment it is
+ready, for its hold time, behind whoever reserved it first (a server only serves, so it needs no
+process of its own: its queue is one ``free_at`` time).
 
 A task's end time is fixed when it is issued. So a block process only has to stop for two
-things: a dependency not issued yet (it sleeps on an event until it is), and a server to reserve
-(it advances the clock to the task's ready time first, so reservations happen in time order).
-Between those it runs ahead of the simulation clock, issuing tasks whose times follow from what
-is already known: the same schedule as stepping one task at a time, in far fewer events. The
-engine knows blocks, servers and tasks, nothing about models.
+things: a dependency not issued yet (it sleeps until it is), and a server to reserve (it advances
+the clock to the task's ready time first, so reservations happen in time order). Between those it
+runs ahead of the simulation clock, issuing tasks whose times follow from what is already known:
+the same schedule as stepping one task at a time, in far fewer events. The events wait in a heap
+ordered as SimPy orders its own (time, then priority, then the order they were scheduled in); the
+engine ran on SimPy until its Event objects and callbacks became most of its time, and gives the
+same traces bit for bit (the golden digests in tests/test_fast_forward.py). The engine knows
+blocks, servers and tasks, nothing about models.
 """
 
 from __future__ import annotations
 
 import hashlib
 from array import array
+from heapq import heappop, heappush
+from itertools import count
 from dataclasses import dataclass
 
 import numpy as np
-import simpy
 
 from asicsim.program import Program
 
@@ -50,12 +54,15 @@ class Trace:
 COMPACT_ABOVE = 1_000_000  # tasks: above this the engine keeps columns as typed arrays
 
 
-def _column(a: np.ndarray, code: str, compact: bool) -> array | list:
-    """A column for the hot loop: a list (fastest to read), or for a large Program a typed array
-    (8 bytes a value instead of a Python object each: half the engine's memory, a few % slower)."""
+def _column(a: np.ndarray, code: str, compact: bool) -> memoryview | list:
+    """A column for the hot loop: a list (fastest to read), or for a large Program a view of the
+    numpy column itself (no copy, and no Python object per value: a few % slower to read)."""
     if compact:
-        return array(code, np.ascontiguousarray(a, dtype=np.int64 if code == "q" else np.float64).tobytes())
+        return memoryview(np.ascontiguousarray(a, dtype=np.int64 if code == "q" else np.float64))
     return a.tolist()
+
+
+NOT_ISSUED = float("-inf")  # the end time of a task not issued yet
 
 
 class Deadlock(RuntimeError):
@@ -108,71 +115,110 @@ def _task(program: Program, t: int) -> str:
 def simulate(program: Program) -> Trace:
     """Run ``program`` to completion and return its Trace."""
     n = program.n_tasks
-    env = simpy.Environment()
     big = n > COMPACT_ABOVE
     dep_ptr, dep_idx = _column(program.dep_ptr, "q", big), _column(program.dep_idx, "q", big)
     srv_ptr, srv_idx = _column(program.srv_ptr, "q", big), _column(program.srv_idx, "q", big)
     srv_hold = _column(program.srv_hold_ns, "d", big)
     fixed, service = _column(program.fixed_ns, "d", big), _column(program.service_ns, "d", big)
     latency = _column(program.latency_ns, "d", big)
-    start, end, wait = [0.0] * n, [None] * n, [0.0] * n
-    free_at = [0.0] * len(program.servers)
-    waiters: dict[int, simpy.Event] = {}
-
     # A server reserved by a single block sees its reservations in that block's order, which is
     # already time order: only tasks touching a server that several blocks share must sync.
     holder = program.holding_task()
-    nb = max(1, len(program.blocks))
-    pairs = np.unique(program.srv_idx * nb + program.block[holder])  # (server, block) pairs in use
-    shared = np.bincount(pairs // nb, minlength=len(program.servers)) > 1
+    nb, ns = max(1, len(program.blocks)), len(program.servers)
+    if ns * nb <= 1 << 24:  # which blocks use which server, as a table (no sort of every hold)
+        used = np.zeros((ns, nb), dtype=bool)
+        used[program.srv_idx, program.block[holder]] = True
+        shared = used.sum(axis=1) > 1
+    else:
+        pairs = np.unique(program.srv_idx * nb + program.block[holder])  # (server, block) pairs in use
+        shared = np.bincount(pairs // nb, minlength=ns) > 1
     sync_mask = np.zeros(n, dtype=bool)
     sync_mask[holder[shared[program.srv_idx]]] = True
-    sync = sync_mask.tolist()
+    sync = sync_mask.tobytes() if big else sync_mask.tolist()
+    del holder, sync_mask
+
+    if big:  # 8 bytes a value
+        start, end, wait = array("d", bytes(8 * n)), array("d", [NOT_ISSUED]) * n, array("d", bytes(8 * n))
+    else:
+        start, end, wait = [0.0] * n, [NOT_ISSUED] * n, [0.0] * n
+    free_at = [0.0] * ns
 
     order = np.argsort(program.block, kind="stable")
     bounds = np.searchsorted(program.block[order], np.arange(len(program.blocks) + 1))
     streams = [_column(order[bounds[b]:bounds[b + 1]], "q", big) for b in range(len(program.blocks))]
 
-    def block_process(stream: array | list):
-        clock = 0.0  # when this block is next free; may run ahead of env.now (see module doc)
+    # The event loop: a heap of (time, priority, sequence number, processes to resume), the
+    # order in which SimPy processes its events (the engine ran on SimPy until its Event objects
+    # and callbacks were most of the engine's time; tests/test_engine_reference.py holds the two
+    # to the same traces). A process yields an int (the task it waits for, resumed when that task
+    # is issued) or a float (how long to sleep). Starting a process is urgent (priority 0),
+    # everything else normal (1).
+    queue: list = []
+    waiters: dict[int, list] = {}
+    seq = count()
+    now = 0.0
+
+    def block_process(stream: memoryview | list):
+        not_issued = NOT_ISSUED
+        clock = 0.0  # when this block is next free; may run ahead of the clock (see module doc)
         for t in stream:
             ready = clock
             for j in range(dep_ptr[t], dep_ptr[t + 1]):
-                d = dep_idx[j]
-                e = end[d]
-                if e is None:  # not issued yet: sleep until it is
-                    ev = waiters.get(d)
-                    if ev is None:
-                        ev = waiters[d] = env.event()
-                    yield ev
+                e = end[dep_idx[j]]
+                if e == not_issued:  # not issued yet: sleep until it is
+                    d = dep_idx[j]
+                    yield d
                     e = end[d]
                 if e > ready:
                     ready = e
             work = ready + fixed[t]
-            a, b = srv_ptr[t], srv_ptr[t + 1]
+            a = srv_ptr[t]
+            b = srv_ptr[t + 1]
             if a != b:
-                if sync[t] and ready > env.now:  # reserve in time order: an idle server is never blocked
-                    yield env.timeout(ready - env.now)
-                queued = work
-                for j in range(a, b):
-                    if free_at[srv_idx[j]] > queued:
-                        queued = free_at[srv_idx[j]]
-                for j in range(a, b):
-                    free_at[srv_idx[j]] = queued + srv_hold[j]
+                if sync[t] and ready > now:  # reserve in time order: an idle server is never blocked
+                    yield ready - now
+                if b - a == 1:  # one server (most tasks)
+                    s = srv_idx[a]
+                    queued = free_at[s]
+                    if queued < work:
+                        queued = work
+                    free_at[s] = queued + srv_hold[a]
+                else:
+                    queued = work
+                    for j in range(a, b):
+                        if free_at[srv_idx[j]] > queued:
+                            queued = free_at[srv_idx[j]]
+                    for j in range(a, b):
+                        free_at[srv_idx[j]] = queued + srv_hold[j]
                 wait[t] = queued - work
                 work = queued
             clock = work + service[t]
             start[t] = ready
             end[t] = clock + latency[t]
             if waiters:
-                ev = waiters.pop(t, None)
-                if ev is not None:
-                    ev.succeed()
+                woken = waiters.pop(t, None)
+                if woken is not None:
+                    heappush(queue, (now, 1, next(seq), woken))
 
     for stream in streams:
         if stream:
-            env.process(block_process(stream))
-    env.run()
-    if any(e is None for e in end):  # checked once, after the run: costs nothing while simulating
-        raise Deadlock(program, streams, end)
-    return Trace(program, np.array(start), np.array(end, dtype=np.float64), np.array(wait))
+            heappush(queue, (0.0, 0, next(seq), [block_process(stream)]))
+    while queue:
+        now, _, _, procs = heappop(queue)
+        for proc in procs:
+            try:
+                got = next(proc)
+            except StopIteration:
+                continue
+            if got.__class__ is float:
+                heappush(queue, (now + got, 1, next(seq), [proc]))
+            else:
+                woken = waiters.get(got)
+                if woken is None:
+                    waiters[got] = [proc]
+                else:
+                    woken.append(proc)
+    out = [np.frombuffer(c, np.float64) if big else np.array(c, np.float64) for c in (start, end, wait)]
+    if n and out[1].min() == NOT_ISSUED:  # checked once, after the run: costs nothing while simulating
+        raise Deadlock(program, streams, [None if e == NOT_ISSUED else e for e in end])
+    return Trace(program, *out)

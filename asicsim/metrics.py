@@ -108,18 +108,25 @@ def op_bounds(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     p = trace.program
     n_ops = len(p.ops)
     first = np.full(n_ops, np.inf)
-    last = np.zeros(n_ops)
     np.minimum.at(first, p.op, trace.start_ns)
-    np.maximum.at(last, p.op, trace.end_ns)
-    parts = np.zeros((4, n_ops))
-    for cat, row in ((Category.COMPUTE, 0), (Category.MEMORY, 1), (Category.LINK, 2)):
-        sel = p.category == cat
-        np.add.at(parts[row], p.op[sel], p.service_ns[sel] + trace.wait_ns[sel])
-    np.add.at(parts[3], p.op, p.fixed_ns)
-    span = np.where(np.isfinite(first), last - first, 0.0)
-    best = parts.max(axis=0)
-    bound = parts.argmax(axis=0)
-    bound = np.where(span - best > best, 4, bound)  # mostly waiting on other ops
+    span = np.zeros(n_ops)
+    np.maximum.at(span, p.op, trace.end_ns)
+    span -= first  # last end - first start, and 0 for an op with no tasks (its first is inf)
+    span[~np.isfinite(first)] = 0.0
+    del first  # an array per op: keep few of them alive at once (millions of ops in a large run)
+    best = np.zeros(n_ops)  # the largest part so far, and which (the first of equal ones)
+    bound = np.zeros(n_ops, dtype=np.int64)
+    for row, cat in enumerate((Category.COMPUTE, Category.MEMORY, Category.LINK, None)):
+        part = np.zeros(n_ops)
+        if cat is None:  # overhead
+            np.add.at(part, p.op, p.fixed_ns)
+        else:
+            sel = p.category == cat
+            np.add.at(part, p.op[sel], p.service_ns[sel] + trace.wait_ns[sel])
+        larger = part > best
+        bound[larger] = row
+        best[larger] = part[larger]
+    bound[span - best > best] = 4  # mostly waiting on other ops
     return span, bound
 
 
@@ -139,19 +146,24 @@ def compute_metrics(trace: Trace) -> Metrics:
     else:  # fast-forwarded: the run's decode time from the measured steps
         tpot = sample.total_of(sample.durations) / sample.total
     task_step = p.step_of_task()
-    task_phase = phases[task_step]
+    codes = {phase: k for k, phase in enumerate(dict.fromkeys(s.phase for s in p.steps))}
+    step_code = np.array([codes[s.phase] for s in p.steps], np.int8)  # a byte a task, not a string
+    task_phase = step_code[task_step]
     span, bound = op_bounds(trace)
-    op_phase = phases[np.array([o.step for o in p.ops])]
+    op_phase = step_code[np.fromiter((o.step for o in p.ops), np.int64, len(p.ops))]
 
     util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
-    busy = p.fixed_ns + p.service_ns + trace.wait_ns
-    copies = p.task_copies()  # bytes of identical tensor-parallel ranks count once per rank
+    block_copies = np.array([b.copies for b in p.blocks], dtype=np.float64)
     for phase in ("prefill", "decode"):
-        sel = task_phase == phase
+        sel = task_phase == codes.get(phase, -1)
         if not sel.any():
             continue
         window = float(trace.end_ns[sel].max() - trace.start_ns[sel].min())
-        per_block = np.bincount(p.block[sel], weights=busy[sel], minlength=len(p.blocks)) / window
+        blocks = p.block[sel]  # the per-task arrays below hold the phase's tasks only (memory)
+        busy = p.fixed_ns[sel] + p.service_ns[sel] + trace.wait_ns[sel]
+        per_block = np.bincount(blocks, weights=busy, minlength=len(p.blocks)) / window
+        del busy
+        weighted = p.nbytes[sel] * block_copies[blocks]  # identical tensor-parallel ranks count once per rank
         names = {b.name: float(u) for b, u in zip(p.blocks, per_block)}
         kinds: dict[str, list[float]] = {}
         for b, u in zip(p.blocks, per_block):
@@ -164,12 +176,12 @@ def compute_metrics(trace: Trace) -> Metrics:
         block_util[phase] = names
         if phase == "decode" and not sample.exact:  # per-step bytes, weighted over the run
             per = np.zeros((len(p.steps), len(Level)))
-            np.add.at(per, (task_step[sel], p.level[sel]), (p.nbytes * copies)[sel])
+            np.add.at(per, (task_step[sel], p.level[sel]), weighted)
             lev = sample.weights @ per
         else:
-            lev = np.bincount(p.level[sel], weights=(p.nbytes * copies)[sel], minlength=len(Level))
+            lev = np.bincount(p.level[sel], weights=weighted, minlength=len(Level))
         by_level[phase] = {Level(i).name.lower(): float(v) for i, v in enumerate(lev) if i}
-        osel = op_phase == phase
+        osel = op_phase == codes[phase]
         totals = np.bincount(bound[osel], weights=span[osel], minlength=len(Bound))
         shares[phase] = {b.value: float(t / totals.sum()) if totals.sum() else 0.0
                          for b, t in zip(Bound, totals)}
@@ -197,5 +209,5 @@ def compute_metrics(trace: Trace) -> Metrics:
 def _server_busy(trace: Trace, sel: np.ndarray) -> np.ndarray:
     """Total hold time of each server by the selected tasks, ns."""
     p = trace.program
-    keep = sel[p.holding_task()]
+    keep = np.repeat(sel, np.diff(p.srv_ptr))  # for each hold, whether its task is selected
     return np.bincount(p.srv_idx[keep], weights=p.srv_hold_ns[keep], minlength=len(p.servers))

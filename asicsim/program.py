@@ -8,6 +8,7 @@ id order, so a Program can never deadlock. Programs are saved and loaded as ``.n
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import asdict, dataclass
 from enum import IntEnum
@@ -129,7 +130,7 @@ class Program:
         return np.array([b.copies for b in self.blocks], dtype=np.float64)[self.block]
 
     def step_of_task(self) -> np.ndarray:
-        return np.array([o.step for o in self.ops], dtype=np.int64)[self.op]
+        return np.fromiter((o.step for o in self.ops), np.int64, len(self.ops))[self.op]
 
     def save(self, path: str | Path) -> None:
         tables = {"blocks": [asdict(b) for b in self.blocks], "servers": [asdict(s) for s in self.servers],
@@ -205,6 +206,7 @@ class ProgramBuilder:
         self.ops: list[OpRef] = []
         self.steps: list[StepRef] = []
         self._chunks: list[tuple] = []   # (cols, dep_count, dep_idx, srv_count, srv_idx, srv_hold)
+        self._starts: list[int] = []     # each chunk's first task
         self._base = 0                   # tasks in chunks
         self._new_tail()
 
@@ -229,6 +231,7 @@ class ProgramBuilder:
         self._chunks.append((cols, np.diff(np.array(self._dep_ptr, np.int64)), np.array(self._dep_idx, np.int64),
                              np.diff(np.array(self._srv_ptr, np.int64)), np.array(self._srv_idx, np.int64),
                              np.array(self._srv_hold, np.float64)))
+        self._starts.append(self._base)
         self._base += n
         self._new_tail()
 
@@ -307,9 +310,15 @@ class ProgramBuilder:
         first, first_op = mark
         if self._base == first:
             return None
-        cols, dep_count, deps, srv_count, srv, hold = self._chunks[-1]
-        if self._base - len(dep_count) != first:
-            return None
+        at = bisect.bisect_left(self._starts, first)
+        if at == len(self._starts) or self._starts[at] != first:
+            return None  # the mark is not at a chunk boundary
+        chunks = self._chunks[at:]
+        if len(chunks) == 1:
+            cols, dep_count, deps, srv_count, srv, hold = chunks[0]
+        else:
+            cols = {name: np.concatenate([c[0][name] for c in chunks]) for name in _COLUMNS}
+            dep_count, deps, srv_count, srv, hold = (np.concatenate([c[i] for c in chunks]) for i in range(1, 6))
         ext = {d: -1 - k for k, d in enumerate(external)}
         outside = deps < first
         if outside.any():
@@ -324,19 +333,26 @@ class ProgramBuilder:
         span_cols["op"] = cols["op"] - first_op
         return Span(tuple(self.ops[first_op:]), span_cols, dep_count, rel, srv_count, srv, hold)
 
-    def replay_span(self, span: Span, external: list[int]) -> int:
+    def replay_span(self, span: Span, external: list[int], ops: list[OpRef] | None = None,
+                    blocks: np.ndarray | None = None, servers: np.ndarray | None = None) -> int:
         """Append a copy of ``span`` whose external dependencies are ``external``; returns the id
-        of its first task."""
+        of its first task. ``ops`` replaces the span's own ops (the same ops of another layer),
+        and ``blocks``/``servers``, lookup arrays indexed by the span's ids, move its tasks onto
+        other blocks and servers (another stage's)."""
         self.flush()
         base, op_base = self.n_tasks, len(self.ops)
-        self.ops.extend(span.ops)
+        self.ops.extend(span.ops if ops is None else ops)
         cols = dict(span.cols)
         cols["op"] = span.cols["op"] + op_base
+        if blocks is not None:
+            cols["block"] = blocks[span.cols["block"]]
         deps = span.deps + base
         outside = span.deps < 0
         if outside.any():
             deps[outside] = np.asarray(external, np.int64)[-1 - span.deps[outside]]
-        self._chunks.append((cols, span.dep_count, deps, span.srv_count, span.srv, span.hold))
+        srv = span.srv if servers is None else servers[span.srv]
+        self._chunks.append((cols, span.dep_count, deps, span.srv_count, srv, span.hold))
+        self._starts.append(base)
         self._base += len(span)
         return base
 

@@ -16,6 +16,11 @@ stage goes on once the slowest rank has its result.
 
 from __future__ import annotations
 
+from dataclasses import fields
+from operator import attrgetter
+
+import numpy as np
+
 from asicsim import cost
 from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.fabric import Fabric
@@ -34,8 +39,8 @@ from asicsim.hardware.system import MAX_CHIPS, System, SystemSpec, build_system,
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.moe import MoE
-from asicsim.model.ops import OpKind, StepShape
-from asicsim.program import Level, Program, ProgramBuilder, StepRef
+from asicsim.model.ops import Op, OpKind, StepShape
+from asicsim.program import Level, OpRef, Program, ProgramBuilder, StepRef
 
 __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
            "compile_run", "plan_run", "simulated_steps", "step_shapes"]
@@ -239,6 +244,7 @@ class _Emitter:
     def __init__(self, plan: Plan, model: ModelSpec, workload: Workload, b: ProgramBuilder):
         self.plan, self.model, self.b, self.step = plan, model, b, 0
         self._shards: dict = {}
+        self._stage_maps: dict = {}
         chip, system, par = plan.chip, plan.system, plan.parallel
         self.fabric = Fabric(b, system, plan.collective)
         self.spatial = chip.mapping is Mapping.SPATIAL
@@ -267,6 +273,20 @@ class _Emitter:
             return layer * (n_stages - 1) // n_layers
         return layer
 
+    def stage_of(self, layer: int) -> int:
+        """The stage that runs ``layer``'s ops (without op-by-op packing)."""
+        if self.spatial:
+            return self.head_stage if layer < 0 else self.layer_stage(layer)
+        return stage_of_layer(layer, self.model.n_layers, len(self.stages))
+
+    def stage_maps(self, a_index: int, z_index: int) -> tuple | None:
+        """Lookup arrays from stage ``a_index``'s blocks and servers to ``z_index``'s, and the ids
+        they move; None where the stages differ in more than their ids (looked up once)."""
+        key = (a_index, z_index)
+        if key not in self._stage_maps:
+            self._stage_maps[key] = _stage_maps(self.b, self.stages[a_index], self.stages[z_index])
+        return self._stage_maps[key]
+
     def shard(self, op, batch: int):
         """One rank's part of ``op`` (the same op recurs step after step: computed once)."""
         key = (op, batch)
@@ -284,13 +304,7 @@ class _Emitter:
         if self.packing is not None:
             chips = self.packing.where.get(op.name, (prev_chip,))
             return [(self.stages[c], c, part) for c, part in zip(chips, split_op(op, len(chips)))]
-        n_stages, n_layers = len(self.stages), self.model.n_layers
-        if op.kind is OpKind.EMBED:
-            s = 0
-        elif self.spatial:
-            s = self.head_stage if op.layer < 0 else self.layer_stage(op.layer)
-        else:
-            s = stage_of_layer(op.layer, n_layers, n_stages)
+        s = 0 if op.kind is OpKind.EMBED else self.stage_of(op.layer)
         return [(self.stages[s], self.chip_of[s], op)]
 
     def _op(self, op, what: str) -> int:
@@ -342,6 +356,7 @@ class _Emitter:
 
 
 STAMP_MICRO_BATCHES = True  # False emits every micro-batch op by op (the same Program, slower)
+STAMP_LAYERS = True         # False emits every layer op by op (the same Program, slower)
 # Estimates for refusing a run before it is built. Measured: `asicsim predict --model llama-3.1-8b
 # --system h100-sxm --generate 1000` (exact) simulates 2.42 million tasks with a peak RSS of 1.41 GB
 # in 52 s wall on a shared two-core machine: ~520 bytes and ~47,000 tasks/s end to end.
@@ -411,6 +426,8 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     if not workload.fast:  # a task per layer and decode step at the least: refuse before listing the steps
         _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)
     indices = simulated_steps(plan, model, workload)
+    stamp_layers = STAMP_LAYERS and e.packing is None
+    block_class = _block_classes(model)
     before = 0
     for k, (index, (phase, shape)) in enumerate(zip([0] + indices, _step_shapes(workload, indices))):
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
@@ -424,8 +441,11 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
         tokens = mb_shape.batch * mb_shape.tokens
         if mb_shape not in graphs:
             graph = build_graph(model, mb_shape, num)
-            graphs[mb_shape] = (graph, [e.shard(op, mb_shape.batch) for op in graph.ops], *_expert_ends(graph.ops))
-        graph, shards, firsts, lasts = graphs[mb_shape]
+            firsts, lasts = _expert_ends(graph.ops)
+            fused = [fuses_into_previous(op, [graph.ops[d] for d in graph.deps[i]]) for i, op in enumerate(graph.ops)]
+            graphs[mb_shape] = (graph, firsts, lasts, fused,
+                                _layer_signatures(block_class, graph, fused, firsts, lasts, adapters))
+        graph, firsts, lasts, fused, layer_starts = graphs[mb_shape]
         ops = graph.ops
         b.flush()
         span = None
@@ -436,11 +456,29 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
             if mb == 1 and micro > 2 and STAMP_MICRO_BATCHES:
                 span = _Span(b, last[mb])
             outs: list[list[tuple[tuple[int, ...], int, float]]] = []  # per op: (output tasks, chip, share)
-            for i, op in enumerate(ops):
+            recs: dict[int, _Layer | None] = {}  # a recorded layer of each signature, to stamp alike ones from
+            recording = None  # (signature, first op, end) of the layer being recorded
+            i = 0
+            while i < len(ops):
+                if recording is not None and i == recording[2]:
+                    recs[recording[0]] = recs[recording[0]].close(outs[recording[1]:i])
+                    recording = None
+                start = layer_starts.get(i) if i and recording is None and stamp_layers else None
+                if start is not None:
+                    layer, end, sig = start
+                    s = e.stage_of(layer)
+                    if sig is not None and all(c == e.chip_of[s] for _, c, _ in outs[i - 1]):  # no hop in
+                        rec = recs.get(sig)
+                        stamped = rec.stamp(b, e, layer, s, step, outs[i - 1]) if rec is not None else None
+                        if stamped is not None:
+                            outs += stamped
+                            i = end
+                            continue
+                        recs[sig], recording = _Layer(b, layer, s, sig, outs[i - 1]), (sig, i, end)  # record it
+                op = ops[i]
                 op_id = b.add_op(op.name, op.layer, op.kind.value, step)
                 ins = [p for d in graph.deps[i] for p in outs[d]] + (last[mb] if i == 0 else [])
-                fused = fuses_into_previous(op, [ops[d] for d in graph.deps[i]])
-                parts = e.placed(shards[i], ins[-1][1] if ins else 0)
+                parts = e.placed(e.shard(op, mb_shape.batch), ins[-1][1] if ins else 0)
                 mine = []
                 for st, here, part in parts:
                     deps = [t for ts, c, _ in ins if c == here for t in ts]
@@ -449,12 +487,13 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
                             deps += e.hop(op, c, here, tokens * share * bytes_per_token, list(ts))
                     deps = e.collectives_before(op, i in firsts, here, tokens, deps)
                     launch = step_launch if i == 0 and mb == 0 else 0.0
-                    out = lower.op(part, op_id, st, deps, fused, extra_ns=launch)
+                    out = lower.op(part, op_id, st, deps, fused[i], extra_ns=launch)
                     if adapters is not None and adapters.targets_op(part):
                         out = _adapter(b, lower, part, step, st, deps, out, adapters)
                     done = e.collectives_after(op, i in lasts, here, tokens, mb_shape.batch, [out])
                     mine.append((tuple(done), here, 1.0 / len(parts)))
                 outs.append(mine)
+                i += 1
             last[mb] = outs[-1]
             if span is not None:
                 span = span.close(outs[-1])
@@ -492,6 +531,148 @@ class _Span:
         base = b.replay_span(self.span, flat)
         return [(tuple(base + t if t >= 0 else flat[-1 - t] for t in ts), chip, share)
                 for ts, chip, share in self.outputs]
+
+
+_OP_FIELDS = attrgetter(*(f.name for f in fields(Op) if f.name not in ("name", "layer")))
+
+
+def _layer_signatures(block_class: list[int], graph, fused: list[bool], firsts: set[int], lasts: set[int],
+                      adapters: Adapters | None) -> dict[int, tuple[int, int, int | None]]:
+    """For the first op of each layer: (layer, end, signature). Layers with equal signatures
+    (equal blocks, the same ops but for their names' ``L<i>.`` and their layer, wired alike,
+    taking only the previous op's output from outside, giving only their last op's to ops
+    outside) emit the same tasks on the same stage;
+    ``None`` where a layer cannot be stamped. ``block_class[i]`` is the first layer whose block
+    equals layer ``i``'s."""
+    runs: list[list[int]] = []  # [layer, start, end]
+    for i, op in enumerate(graph.ops):
+        if op.layer >= 0 and runs and runs[-1][0] == op.layer and runs[-1][2] == i:
+            runs[-1][2] = i + 1
+        elif op.layer >= 0:
+            runs.append([op.layer, i, i + 1])
+    seen: dict[int, int] = {}
+    for layer, _, _ in runs:
+        seen[layer] = seen.get(layer, 0) + 1
+    run_of = [-1] * len(graph.ops)
+    for r, (_, start, end) in enumerate(runs):
+        run_of[start:end] = [r] * (end - start)
+    for i, deps in enumerate(graph.deps):  # only a layer's last op may feed ops outside it
+        for d in deps:
+            r = run_of[d]
+            if r >= 0 and r != run_of[i] and d != runs[r][2] - 1:
+                seen[runs[r][0]] = 2
+    classes: dict[int, list] = {}  # block class -> [(ops' signature, id)]
+    n_ids = 0
+    out = {}
+    for layer, start, end in runs:
+        items: list | None = [] if 0 <= layer < len(block_class) and seen[layer] == 1 else None
+        prefix = f"L{layer}."
+        for i in range(start, end):
+            if items is None:
+                break
+            op, deps = graph.ops[i], graph.deps[i]
+            if len(deps) == 1 and deps[0] == i - 1:  # the op before (most ops)
+                rel: tuple = (i - 1 - start,) if i > start else (-1,)
+            else:
+                rel = tuple(d - start if d >= start else -1 if d == start - 1 else None for d in deps)
+            if not op.name.startswith(prefix) or None in rel:
+                items = None
+                break
+            items.append((op.name[len(prefix):], _OP_FIELDS(op), rel, fused[i], i in firsts, i in lasts,
+                          adapters is not None and adapters.targets_op(op)))
+        sig = None
+        if items is not None:
+            alike = classes.setdefault(block_class[layer], [])
+            sig = next((k for other, k in alike if other == items), None)
+            if sig is None:
+                sig, n_ids = n_ids, n_ids + 1
+                alike.append((items, sig))
+        out[start] = (layer, end, sig)
+    return out
+
+
+def _block_classes(model: ModelSpec) -> list[int]:
+    """For each layer, the first layer whose block equals its own."""
+    first: dict = {}
+    return [first.setdefault(block, i) for i, block in enumerate(model.blocks)]
+
+
+class _Layer:
+    """A layer's tasks, recorded so that the alike layers after it are stamped from it as numpy
+    blocks, renamed, and moved onto their own stage's blocks and servers where that differs."""
+
+    def __init__(self, b: ProgramBuilder, layer: int, stage: int, sig: int, inputs: list):
+        self.b, self.layer, self.stage, self.sig = b, layer, stage, sig
+        self.mark, self.inputs = b.mark(), _flat(inputs)
+        self.shape = _shape(inputs)
+
+    def close(self, outs: list[list]) -> _Layer | None:
+        """Record the layer just emitted (``outs``: each op's outputs); None where it cannot be stamped."""
+        self.span = span = self.b.record_span(self.mark, self.inputs)
+        prefix = f"L{self.layer}."
+        if span is None or any(o.layer != self.layer or not o.name.startswith(prefix) for o in span.ops):
+            return None
+        self.ops = [(o.name[len(prefix):], o.kind) for o in span.ops]
+        first, n = self.mark[0], len(span)
+        ext = {t: k for k, t in enumerate(self.inputs)}
+        try:  # only the last op's outputs are read outside the layer (see _layer_signatures)
+            self.out = [([t - first if first <= t < first + n else -1 - ext[t] for t in ts], share)
+                        for ts, _, share in outs[-1]]
+        except KeyError:
+            return None
+        self.n_ops = len(outs)
+        self.blocks = set(np.unique(span.cols["block"]).tolist())
+        self.servers = set(np.unique(span.srv).tolist())
+        return self
+
+    def stamp(self, b: ProgramBuilder, e: _Emitter, layer: int, stage: int, step: int,
+              inputs: list) -> list | None:
+        """Layer ``layer``'s tasks on ``stage`` after ``inputs``, stamped; its last op's outputs
+        (after None for each op before it), or None where this layer's blocks or servers cannot
+        be moved onto that stage."""
+        if _shape(inputs) != self.shape:  # its input comes in other pieces (a layer after a collective)
+            return None
+        if stage == self.stage:
+            maps = None, None
+        else:
+            maps = e.stage_maps(self.stage, stage)
+            if maps is None or not (self.blocks <= maps[2] and self.servers <= maps[3]):
+                return None
+        prefix = f"L{layer}."
+        ops = [OpRef(prefix + name, layer, kind, step) for name, kind in self.ops]
+        flat = _flat(inputs)
+        base = b.replay_span(self.span, flat, ops, maps[0], maps[1])
+        chip = e.chip_of[stage]
+        last = [(tuple(base + t if t >= 0 else flat[-1 - t] for t in ts), chip, share) for ts, share in self.out]
+        return [None] * (self.n_ops - 1) + [last]
+
+
+def _stage_maps(b: ProgramBuilder, a: Stage, z: Stage) -> tuple | None:
+    """(block map, server map, blocks moved, servers moved) from stage ``a`` to ``z``, the maps
+    arrays indexed by id; None where the stages differ in more than their ids."""
+    if (a.matmul_spec, a.attn_spec, a.vector_spec) != (z.matmul_spec, z.attn_spec, z.vector_spec):
+        return None
+    blocks: dict[int, int] = {}
+    servers: dict[int, int] = {}
+    pairs = [(blocks, x, y) for x, y in ((a.matmul, z.matmul), (a.attn, z.attn), (a.vector, z.vector), (a.dma, z.dma))]
+    for sa, sz in ((a.weights, z.weights), (a.kv, z.kv)):
+        if ((sa.streamed, sa.read, sa.write, sa.gbps, sa.latency_ns, [g for _, g in sa.path]) !=
+                (sz.streamed, sz.read, sz.write, sz.gbps, sz.latency_ns, [g for _, g in sz.path])):
+            return None
+        pairs += [(servers, sa.server, sz.server)] + [(servers, x, y) for (x, _), (y, _) in zip(sa.path, sz.path)]
+    for table, x, y in pairs:
+        if (x is None) != (y is None) or (x is not None and table.setdefault(x, y) != y):
+            return None
+    block_map, server_map = np.arange(len(b.blocks)), np.arange(max(1, len(b.servers)))
+    block_map[list(blocks)] = list(blocks.values())
+    if servers:
+        server_map[list(servers)] = list(servers.values())
+    return block_map, server_map, set(blocks), set(servers)
+
+
+def _shape(outputs: list) -> tuple:
+    """How many tasks each output is, with its share: what emitting an op after them depends on."""
+    return tuple((len(ts), share) for ts, _, share in outputs)
 
 
 def _flat(outputs: list) -> list[int]:

@@ -38,3 +38,15 @@ def test_compare_gives_a_dataframe_row_per_system():
     assert list(df["system"]) == ["h100-sxm", "taalas-hc1", "h100-sxm x2"]
     assert list(df["plan.tp"]) == [1, 1, 2]
     assert (df["tpot_ms"] > 0).all() and df.loc[1, "hbm_read_per_decode_step"] == 0
+
+
+def test_a_one_chip_run_never_imports_networkx():
+    """Start-up is paid once and only for what is used: networkx comes in with a multi-chip topology."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from asicsim.api import predict; predict('llama-3.1-8b', 'h100-sxm', prompt=16, generate=2); "
+            "print('networkx' in sys.modules); predict('llama-3.1-8b', 'dgx-h100', prompt=16, generate=2); "
+            "print('networkx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]

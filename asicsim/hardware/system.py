@@ -13,8 +13,8 @@ import itertools
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import networkx as nx
 from pydantic import ValidationError
 
 from asicsim.errors import InputError
@@ -25,6 +25,9 @@ PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 MAX_CHIPS = 65_536          # the most chips a system may have (a pod of pods); more is refused
 MAX_BLOCKS = 100_000        # block instances in a system (each a simulated process): past ~10 s to build
 EXPLICIT_MESH_CHIPS = 256   # a full mesh of more chips keeps its n² links implicit
+
+if TYPE_CHECKING:  # networkx is imported where a topology is built: a one-chip run never needs it
+    import networkx as nx
 
 
 class SystemSpec(Spec):
@@ -48,9 +51,16 @@ class System:
     name: str
     chips: tuple[ChipSpec, ...]
     source: str
-    graph: nx.Graph = field(compare=False, repr=False)
+    _graph: nx.Graph | None = field(compare=False, repr=False)  # None: one chip, its graph built when asked
     network: NetworkSpec | None = None
     _routes: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def graph(self) -> nx.Graph:
+        """The topology: chips, switches and the links between them."""
+        if self._graph is None:
+            object.__setattr__(self, "_graph", _single())
+        return self._graph
 
     @property
     def chip(self) -> ChipSpec:
@@ -220,7 +230,7 @@ def build_system(spec: SystemSpec, source: str = "<python>") -> System:
         raise InputError(source, "network", f"a system of {spec.count} chips needs a network; {chip.name} "
                          "describes none (give the system a 'network', or the chip one)")
     where = "network" if spec.network is not None else f"chip {chip.name}: network"
-    g = network_graph(spec.count, net, source, where) if spec.count > 1 else _single()
+    g = network_graph(spec.count, net, source, where) if spec.count > 1 else None
     return System(spec.name, (chip,) * spec.count, source, g, net)
 
 
@@ -241,6 +251,8 @@ def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
 
 
 def _single() -> nx.Graph:
+    import networkx as nx
+
     g = nx.Graph()
     g.add_node("chip0", kind="chip", index=0)
     return g
@@ -248,6 +260,8 @@ def _single() -> nx.Graph:
 
 def network_graph(n: int, net: NetworkSpec, source: str, where: str) -> nx.Graph:
     """The graph of ``n`` chips joined as ``net`` describes."""
+    import networkx as nx
+
     g = nx.Graph()
     for i in range(n):
         g.add_node(f"chip{i}", kind="chip", index=i)
@@ -343,6 +357,8 @@ def _route(system: System, a: int, b: int) -> tuple[Edge, ...]:
         return tuple(hops)
     if g.graph.get("implicit_full_mesh"):
         return ((f"chip{a}", f"chip{b}"),)
+    import networkx as nx
+
     path = nx.shortest_path(g, f"chip{a}", f"chip{b}")
     return tuple(zip(path[:-1], path[1:]))
 

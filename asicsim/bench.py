@@ -12,7 +12,13 @@
   chips, one after another in one process: HBM bandwidth per channel (10 values) × batch (10) ×
   prompt (5), 128 generated, fast-forwarded; points that do not fit are refused and counted;
 - ``serve-1k``: 1,000 requests of Llama-3.1-8B on one H100 arriving at 20 per second (Poisson,
-  seeded), prompts 128-1,024 and outputs 32-512 tokens, continuous batching (``asicsim serve``).
+  seeded), prompts 128-1,024 and outputs 32-512 tokens, continuous batching (``asicsim serve``);
+- ``gpt3-block`` (only when asked for): one GPT-3 175B decoder block (Brown et al. 2020: d_model
+  12,288, 96 heads of 128, a 4 × d_model MLP; with its 50,257-token embedding and LM head, which the
+  model always carries) on the A100 preset at batch 8, prefill of 128 and of 2,048 tokens and one
+  decode step each, every step simulated: the block LLMCompass (ISCA 2024) reports on; its paper
+  quotes 16 minutes on commodity hardware for a 4-A100 GPT-3 175B inference, 26,400 mapper rounds
+  included (a whole run, not one block: a scale, not a like-for-like ratio).
 
 Wall time covers loading, compiling, simulating and measuring; the engine rate counts only
 ``simulate``. Medians over ``repeat`` runs. Each workload runs in a process of its own (forked),
@@ -68,6 +74,19 @@ def _groq() -> list[tuple]:
              Workload(batch=256, prompt=512, generate=128, fast=True))]
 
 
+GPT3_BLOCK = {"model_type": "gpt2", "n_embd": 12288, "n_head": 96, "n_layer": 1, "n_positions": 2048,
+              "vocab_size": 50257}  # GPT-3 175B's shape (Brown et al. 2020, Table 2.1), one block
+
+
+def _gpt3_block() -> list[tuple]:
+    from asicsim.hardware import load_system
+    from asicsim.model.hf import LOADERS, Config
+
+    model = LOADERS["gpt2"](Config(GPT3_BLOCK, "GPT-3 175B, Brown et al. 2020 (one block)", "gpt-3-175b-block"))
+    system = load_system("a100-sxm-80gb")
+    return [(model, system, Workload(batch=8, prompt=p, generate=2)) for p in (128, 2048)]
+
+
 def _sweep() -> list[tuple]:
     from asicsim.hardware import load_chip
     from asicsim.hardware.system import SystemSpec, build_system
@@ -90,6 +109,8 @@ WORKLOADS = {
     "groq-256": ("llama-3.1-8b on groq-lpu, batch 256, prompt 512 + 128, fast-forwarded", _groq),
     "sweep-500": ("500 points of llama-3.1-8b decode on h100-sxm variants, fast-forwarded", _sweep),
     "serve-1k": ("1,000 requests of llama-3.1-8b on h100-sxm at 20/s, continuous batching", None),
+    "gpt3-block": ("one GPT-3 175B block on a100-sxm-80gb, batch 8, prefill 128 and 2048 + 1 decode step",
+                   _gpt3_block),
 }
 DEFAULT = ("quickstart", "scale-out", "generate-10k", "groq-256", "serve-1k")
 

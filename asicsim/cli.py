@@ -455,8 +455,8 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
 @main.command()
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="Runs to take the median of.")
 @click.option("--workload", "workloads", type=click.Choice(["quickstart", "scale-out", "generate-10k", "groq-256", "serve-1k",
-                                                   "sweep-500"]), multiple=True,
-              help="Which reference workload to time (repeatable; default: all but sweep-500).")
+                                                   "sweep-500", "gpt3-block"]), multiple=True,
+              help="Which reference workload to time (repeatable; default: all but sweep-500 and gpt3-block).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of the workloads' medians instead.")
 def bench(repeat: int, workloads: tuple[str, ...], as_json: bool) -> None:
     """Time reference workloads: wall time, tasks simulated, engine tasks/s, peak memory."""

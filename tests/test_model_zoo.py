@@ -388,3 +388,21 @@ def test_any_single_field_corruption_loads_or_raises_input_error(tmp_path_factor
     assert model.params() > 0
     build_graph(model, StepShape(1, 2, 3), BF16)
     assert math.isfinite(model.kv_bytes(1, 10, BF16) + model.state_bytes(1, BF16))
+
+
+def test_a_gpt2_config_loads_with_a_plain_mlp_and_tied_head(tmp_path):
+    """GPT-2 small (Hugging Face's gpt2/config.json fields): 124,439,808 parameters in the
+    published checkpoint, of which 786,432 are the learned position table (not a matmul weight,
+    not counted here); LayerNorm biases (19,200) are not counted either."""
+    import json
+
+    from asicsim.model import load_model
+
+    path = tmp_path / "gpt2.json"
+    path.write_text(json.dumps({"model_type": "gpt2", "n_embd": 768, "n_head": 12, "n_layer": 12,
+                                "n_positions": 1024, "vocab_size": 50257, "n_inner": None}))
+    m = load_model(str(path))
+    assert m.params() == pytest.approx(124_439_808 - 786_432 - 19_200, rel=1e-6)
+    assert m.max_context == 1024 and m.tied_embeddings
+    block = m.blocks[0]
+    assert not block.ffn.gated and block.ffn.intermediate == 4 * 768 and block.mixer.kv_heads == 12

@@ -1,5 +1,5 @@
-"""Loaders for attention-based families beyond Llama: Gemma-2/3, gpt-oss, Mixtral, Qwen3 (dense
-and MoE), DeepSeek-V2/V3 and Qwen3-Next.
+"""Loaders for attention-based families beyond Llama: Gemma-2/3, GPT-2 (and GPT-3-shaped configs),
+gpt-oss, Mixtral, Qwen3 (dense and MoE), DeepSeek-V2/V3 and Qwen3-Next.
 
 Each follows its reference implementation's config class: defaults where the class has them and
 the file may omit the key, errors naming the field otherwise.
@@ -86,6 +86,23 @@ def load_gemma3(c: Config) -> ModelSpec:
     return _gemma(text, lambda i: (i + 1) % pattern != 0, qk_norm=True, tied=tied,
                   vocab=text.int("vocab_size", 262208), model_type=c.str("model_type"),
                   max_context_default=131072)
+
+
+@loader("gpt2")
+def load_gpt2(c: Config) -> ModelSpec:
+    """GPT-2 and GPT-3-shaped models (Hugging Face's GPT2Config): multi-head attention with biases,
+    a plain two-matrix GELU MLP of ``n_inner`` (4 × ``n_embd`` when absent), learned positions,
+    the LM head tied to the token embedding."""
+    hidden, heads = c.int("n_embd"), c.int("n_head")
+    if hidden % heads:
+        raise c.error("n_head", f"{heads} does not divide n_embd {hidden}")
+    attn = Attention(heads, heads, hidden // heads, qkv_bias=True, o_bias=True)
+    inner = c.data.get("n_inner")
+    mlp = DenseMLP(4 * hidden if inner is None else c.int("n_inner"), gated=False, bias=True)
+    return ModelSpec(name=c.name, source=c.source, model_type="gpt2", hidden=hidden, vocab=c.int("vocab_size"),
+                     blocks=tuple(Block(attn, mlp) for _ in range(c.int("n_layer"))),
+                     tied_embeddings=c.bool("tie_word_embeddings", True),
+                     max_context=c.optional_int("n_positions"))
 
 
 @loader("gpt_oss")

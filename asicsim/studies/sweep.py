@@ -37,7 +37,8 @@ from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_s
 from asicsim.tables import Table, render_text
 
 PREFIXES = ("chip.", "network.", "model.", "workload.")
-WHOLE = ("model", "system")  # grid keys that choose a whole model or system per point
+WHOLE = ("model", "system")
+SKIPS_SHOWN = 10  # skipped points whose reason the table's notes give  # grid keys that choose a whole model or system per point
 
 
 class SampleSpec(Spec):
@@ -405,6 +406,9 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
             body.append(cells + ["skipped", "-", "-"] + (["-"] if area else []))
             notes.append(f"skipped {', '.join(cells)}: {r['reason'][:100]}")
     skipped = sum(not r["ok"] for r in rows)
+    if len(notes) > SKIPS_SHOWN:  # a large sweep: the first reasons, then how to list them all
+        notes = notes[:SKIPS_SHOWN] + [f"... and {len(notes) - SKIPS_SHOWN:,} more skipped points (every reason: "
+                                       "results.json, or asicsim results OUT --where ok=False)"]
     notes.append(f"{len(rows) - skipped} ran, {skipped} skipped (cannot run), "
                  f"{doc.get('reused', 0)} taken from the store")
     front = set(doc.get("pareto", {}).get("front", []))

@@ -42,7 +42,7 @@ from asicsim.hardware.system import PRESETS_DIR
 from asicsim.shipped import MODELS_DIR, SCENARIOS_DIR
 
 CASE_LIMIT_S = 10   # CPU seconds a case may take
-WALL_LIMIT_S = 120  # wall seconds: a backstop for a case that blocks (a busy machine stretches CPU time)
+WALL_LIMIT_S = 600  # wall seconds: a backstop for a case that blocks without computing (a busy machine stretches wall time)
 SPARE_BYTES = 3 << 30  # address space a case may add to the test process
 QUICK = {"chip": 90, "system": 40, "model": 90, "scenario": 60, "flags": 60}
 SLOW = {kind: 10_000 * n // sum(QUICK.values()) for kind, n in QUICK.items()}

@@ -40,7 +40,7 @@ from asicsim.model.graph import build_graph, layer_layout, renamed_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.moe import MoE
 from asicsim.model.ops import Op, OpKind, StepShape
-from asicsim.program import Level, OpRef, Program, ProgramBuilder, StepRef
+from asicsim.program import Level, Program, ProgramBuilder, StepRef, op_ref
 
 __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
            "compile_run", "plan_run", "simulated_steps", "step_shapes"]
@@ -692,7 +692,7 @@ class _Layer:
             if maps is None or not (self.blocks <= maps[2] and self.servers <= maps[3]):
                 return None
         prefix = f"L{layer}."
-        ops = [OpRef(prefix + name, layer, kind, step) for name, kind in self.ops]
+        ops = [op_ref(prefix + name, layer, kind, step) for name, kind in self.ops]
         flat = _flat(inputs)
         base = b.replay_span(self.span, flat, ops, maps[0], maps[1])
         chip = e.chip_of[stage]

@@ -81,6 +81,8 @@ GRAPH_CASES = [  # (model, system, workload): dense, windowed, hybrid, MoE, spat
     ("qwen3-30b-a3b", "h200", dict(prompt=16, generate=4)),
     ("llama-3.1-8b", "taalas-hc1", dict(batch=3, prompt=16, generate=4)),
     ("llama-3.1-70b", "dgx-h100", dict(batch=8, prompt=16, generate=4, tp=2, pp=4, micro_batches=4)),
+    ("llama-3.1-8b", "h100-sxm", dict(prompt=16, generate=4, adapters="8:qkv,o")),          # LoRA on some ops
+    ("llama-3.1-8b", "taalas-hc1", dict(prompt=16, generate=4, tokens_per_step=3)),         # a verifier's steps
 ]
 
 
@@ -88,6 +90,10 @@ GRAPH_CASES = [  # (model, system, workload): dense, windowed, hybrid, MoE, spat
 def test_decode_graphs_renamed_from_one_layer_per_block_build_the_same_program(monkeypatch, model, system, kw):
     """Later decode steps lower one layer per distinct block and reuse the first decode step's
     signatures: the Program equals the one from lowering every layer of every step."""
+    from asicsim.compile.adapters import parse_lora
+
+    if "adapters" in kw:
+        kw = kw | {"adapters": parse_lora(kw["adapters"])}
     spec, wl = load_model(model), Workload(**kw)
     plan = plan_run(spec, load_system(system), wl)
     renamed = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from enum import IntEnum
 from pathlib import Path
 
@@ -61,6 +62,14 @@ class OpRef:
     layer: int
     kind: str
     step: int
+
+
+def op_ref(name: str, layer: int, kind: str, step: int, _new=object.__new__) -> OpRef:
+    """``OpRef(name, layer, kind, step)``, made without the frozen dataclass's per-field
+    ``__setattr__`` (a compiler stamping layers makes tens of thousands of them)."""
+    ref = _new(OpRef)
+    ref.__dict__.update(name=name, layer=layer, kind=kind, step=step)
+    return ref
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,12 @@ class Span:
 
     def __len__(self) -> int:
         return len(self.dep_count)
+
+    @cached_property
+    def external(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where ``deps`` names an external task, and which (its index in ``external``)."""
+        at = np.flatnonzero(self.deps < 0)
+        return at, -1 - self.deps[at]
 
 
 _TYPES = (np.int64, np.int64, np.float64, np.float64, np.float64, np.float64, np.float64, np.int8, np.int8)
@@ -347,9 +362,9 @@ class ProgramBuilder:
         if blocks is not None:
             cols["block"] = blocks[span.cols["block"]]
         deps = span.deps + base
-        outside = span.deps < 0
-        if outside.any():
-            deps[outside] = np.asarray(external, np.int64)[-1 - span.deps[outside]]
+        at, k = span.external
+        if len(at):
+            deps[at] = np.asarray(external, np.int64)[k]
         srv = span.srv if servers is None else servers[span.srv]
         self._chunks.append((cols, span.dep_count, deps, span.srv_count, srv, span.hold))
         self._starts.append(base)

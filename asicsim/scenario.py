@@ -125,8 +125,9 @@ def load_scenario(path: str | Path, overrides: dict[str, object] | None = None) 
     if not is_file(path):
         raise InputError(str(path), None, "no such scenario file")
     data = _read_yaml(path)
-    _import_studies()
     kind = data.get("kind", "compare")
+    if not isinstance(kind, str) or kind not in STUDIES:  # a plain comparison needs no study module
+        _import_studies()
     if not isinstance(kind, str) or kind not in STUDIES:
         raise InputError(str(path), "kind", f"unknown scenario kind {clip(kind)}; known: {', '.join(sorted(STUDIES))}")
     for key, value in (overrides or {}).items():

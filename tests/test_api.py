@@ -50,3 +50,21 @@ def test_a_one_chip_run_never_imports_networkx():
             "print('networkx' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_a_comparison_scenario_never_imports_the_study_modules(tmp_path):
+    """A plain comparison (the quickstart) loads without the study modules; another kind, or an
+    unknown one (whose refusal lists every kind), brings them in."""
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.yaml").write_text("name: x\nkind: no-such-kind\n")
+    code = ("import sys; from asicsim.errors import InputError; from asicsim.scenario import load_scenario\n"
+            "from asicsim.shipped import SCENARIOS_DIR\n"
+            "load_scenario(SCENARIOS_DIR / 'quickstart.yaml'); print('asicsim.studies' in sys.modules)\n"
+            f"try:\n    load_scenario({str(tmp_path / 'bad.yaml')!r})\nexcept InputError as e:\n"
+            "    print('context-scaling' in str(e))\n"
+            "print('asicsim.studies' in sys.modules)\n"
+            "print(load_scenario(SCENARIOS_DIR / 'context-scaling.yaml').kind)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True", "True", "context-scaling"]

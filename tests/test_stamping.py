@@ -72,3 +72,59 @@ def test_a_stamped_layer_moves_onto_its_own_stage():
         servers = {p.servers[s].name for s in np.unique(p.srv_idx[np.repeat(tasks, np.diff(p.srv_ptr))])}
         assert blocks == {f"chip0.{b}[{layer}]" for b in ("layer_array", "attn_array", "stage_vector")}
         assert servers == {f"chip0.kv_sram[{layer}]"}
+
+
+GRAPH_CASES = [  # (model, system, workload): dense, windowed, hybrid, MoE, spatial, pipelined
+    ("llama-3.1-8b", "h100-sxm", dict(batch=2, prompt=16, generate=4)),
+    ("gemma-2-9b", "a100-sxm-80gb", dict(prompt=8, generate=4)),
+    ("recurrentgemma-9b", "b200", dict(prompt=16, generate=4)),
+    ("qwen3-30b-a3b", "h200", dict(prompt=16, generate=4)),
+    ("llama-3.1-8b", "taalas-hc1", dict(batch=3, prompt=16, generate=4)),
+    ("llama-3.1-70b", "dgx-h100", dict(batch=8, prompt=16, generate=4, tp=2, pp=4, micro_batches=4)),
+    ("llama-3.1-8b", "h100-sxm", dict(prompt=16, generate=4, adapters="8:qkv,o")),          # LoRA on some ops
+    ("llama-3.1-8b", "taalas-hc1", dict(prompt=16, generate=4, tokens_per_step=3)),         # a verifier's steps
+]
+
+
+@pytest.mark.parametrize("model, system, kw", GRAPH_CASES, ids=[f"{c[0]}-{c[1]}" for c in GRAPH_CASES])
+def test_decode_graphs_renamed_from_one_layer_per_block_build_the_same_program(monkeypatch, model, system, kw):
+    """Later decode steps lower one layer per distinct block and reuse the first decode step's
+    signatures: the Program equals the one from lowering every layer of every step."""
+    from asicsim.compile.adapters import parse_lora
+
+    if "adapters" in kw:
+        kw = kw | {"adapters": parse_lora(kw["adapters"])}
+    spec, wl = load_model(model), Workload(**kw)
+    plan = plan_run(spec, load_system(system), wl)
+    renamed = []
+    build = compile_.renamed_graph
+
+    def counting(*args):
+        out = build(*args)
+        renamed.append(out is not None)
+        return out
+
+    monkeypatch.setattr(compile_, "renamed_graph", counting)
+    cached = compile_plan(plan, spec, wl)
+    assert renamed and all(renamed)  # decode steps 2 and 3 came from the cache
+    monkeypatch.setattr(compile_, "CACHE_GRAPHS", False)
+    n = len(renamed)
+    uncached = compile_plan(plan, spec, wl)
+    assert len(renamed) == n
+    _same(cached, uncached)
+
+
+def test_a_layer_lowered_apart_from_its_alikes_turns_the_graph_cache_off():
+    """layer_layout refuses a graph where a layer's ops are not its first alike layer's renamed."""
+    import dataclasses
+
+    from asicsim.model.graph import build_graph, layer_layout
+    from asicsim.model.ops import Numerics, StepShape
+
+    spec = load_model("llama-3.1-8b")
+    graph = build_graph(spec, StepShape(1, 1, 16), Numerics())
+    assert layer_layout(spec, graph) is not None
+    ops = list(graph.ops)
+    i = next(k for k, op in enumerate(ops) if op.name == "L3.attn")
+    ops[i] = dataclasses.replace(ops[i], flops=ops[i].flops + 1)
+    assert layer_layout(spec, dataclasses.replace(graph, ops=tuple(ops))) is None

@@ -36,11 +36,11 @@ from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import ChipSpec, Collective, DMASpec, LinkSpec, Mapping, VectorSpec
 from asicsim.hardware.system import MAX_CHIPS, System, SystemSpec, build_system, instance_name
-from asicsim.model.graph import build_graph
+from asicsim.model.graph import build_graph, layer_layout, renamed_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.moe import MoE
 from asicsim.model.ops import Op, OpKind, StepShape
-from asicsim.program import Level, OpRef, Program, ProgramBuilder, StepRef
+from asicsim.program import Level, Program, ProgramBuilder, StepRef, op_ref
 
 __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
            "compile_run", "plan_run", "simulated_steps", "step_shapes"]
@@ -396,14 +396,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-def _expert_ends(ops) -> tuple[set[int], set[int]]:
-    """Indices of each layer's first and last routed-expert op (where dispatch and combine go)."""
+def _expert_ends(ops, layers: list[int]) -> tuple[set[int], set[int]]:
+    """Indices of each layer's first and last routed-expert op (where dispatch and combine go);
+    ``layers[i]`` is op ``i``'s layer."""
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, op in enumerate(ops):
         if op.experts:
-            first.setdefault(op.layer, i)
-            last[op.layer] = i
+            first.setdefault(layers[i], i)
+            last[layers[i]] = i
     return set(first.values()), set(last.values())
 
 
@@ -422,12 +423,11 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     micro = plan.micro_batches
     bytes_per_token = model.hidden * num.act_bytes
     last: list[list[tuple[tuple[int, ...], int, float]]] = [[] for _ in range(micro)]
-    graphs: dict[StepShape, tuple] = {}
+    graphs = _StepGraphs(model, num, _block_classes(model), adapters)
     if not workload.fast:  # a task per layer and decode step at the least: refuse before listing the steps
         _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)
     indices = simulated_steps(plan, model, workload)
     stamp_layers = STAMP_LAYERS and e.packing is None
-    block_class = _block_classes(model)
     before = 0
     for k, (index, (phase, shape)) in enumerate(zip([0] + indices, _step_shapes(workload, indices))):
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
@@ -439,13 +439,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
         step_launch = chip.step_overhead_ns + runtime.step_ns + (runtime.request_ns if phase == "prefill" else 0.0)
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context, shape.logits)
         tokens = mb_shape.batch * mb_shape.tokens
-        if mb_shape not in graphs:
-            graph = build_graph(model, mb_shape, num)
-            firsts, lasts = _expert_ends(graph.ops)
-            fused = [fuses_into_previous(op, [graph.ops[d] for d in graph.deps[i]]) for i, op in enumerate(graph.ops)]
-            graphs[mb_shape] = (graph, firsts, lasts, fused,
-                                _layer_signatures(block_class, graph, fused, firsts, lasts, adapters))
-        graph, firsts, lasts, fused, layer_starts = graphs[mb_shape]
+        graph, firsts, lasts, fused, layer_starts = graphs.get(mb_shape)
         ops = graph.ops
         b.flush()
         span = None
@@ -500,6 +494,65 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     return b.build(plan.to_dict() | {"model": model.name, "batch": workload.batch, "prompt": workload.prompt,
                                      "generate": workload.generate, "dtype": workload.dtype.value,
                                      "decode_steps": workload.generate - 1, "fast": workload.fast})
+
+
+CACHE_GRAPHS = True  # False lowers every layer of every step's graph (the same Program, slower)
+
+
+class _StepGraphs:
+    """Each step shape's op graph, with what compile needs of it: the ops that start and end a
+    layer's routed experts, which ops fuse into the one before, each layer's stamping signature.
+
+    The first graph of each (batch, tokens, logits) is built whole and checked: where every
+    layer's ops are its first alike layer's renamed (:func:`layer_layout`), later steps of that
+    class (a decode step at another context) lower one layer per distinct block and rename the
+    rest when asked (:func:`renamed_graph`). Their marks (fused, expert ends, adapter targets)
+    are computed from the lowered layers; where they equal the checked graph's, so do the
+    signatures, which are reused (alike layers' ops are equal by construction, so the signature
+    comparison can only come out as it did). Anything else is built whole again."""
+
+    def __init__(self, model: ModelSpec, num, block_class: list[int], adapters: Adapters | None):
+        self.model, self.num, self.block_class, self.adapters = model, num, block_class, adapters
+        self.by_shape: dict[StepShape, tuple] = {}
+        self.by_class: dict[tuple, tuple] = {}  # (batch, tokens, logits) -> (layout, marks, signatures)
+
+    def get(self, shape: StepShape) -> tuple:
+        out = self.by_shape.get(shape)
+        if out is None:
+            out = self.by_shape[shape] = self._build(shape)
+        return out
+
+    def _build(self, shape: StepShape) -> tuple:
+        key = (shape.batch, shape.tokens, shape.logits)
+        known = self.by_class.get(key) if CACHE_GRAPHS else None
+        if known is not None:
+            layout, marks, starts = known
+            graph = renamed_graph(self.model, shape, self.num, layout)
+            if graph is not None:
+                src = graph.ops
+                fused, firsts, lasts, flags = self._marks(src.src, src.layers, graph.deps)
+                if (fused, firsts, lasts, flags) == marks:
+                    return graph, firsts, lasts, fused, starts
+        graph = build_graph(self.model, shape, self.num)
+        layers = [op.layer for op in graph.ops]
+        fused, firsts, lasts, flags = self._marks(graph.ops, layers, graph.deps)
+        starts = _layer_signatures(self.block_class, graph, fused, firsts, lasts, self.adapters)
+        if key not in self.by_class:
+            layout = layer_layout(self.model, graph)
+            if layout is not None:
+                self.by_class[key] = (layout, (fused, firsts, lasts, flags), starts)
+        return graph, firsts, lasts, fused, starts
+
+    def _marks(self, ops, layers: list[int], deps) -> tuple:
+        """Which ops fuse into the one before, the first and last routed-expert op of each layer,
+        which ops carry an adapter: from the ops as lowered (a renamed op's are its source's)."""
+        vector = OpKind.VECTOR  # only a weightless vector op can fuse: the rest are not asked
+        fused = [op.kind is vector and not op.weight_bytes and fuses_into_previous(op, [ops[d] for d in deps[i]])
+                 for i, op in enumerate(ops)]
+        firsts, lasts = _expert_ends(ops, layers)
+        a = self.adapters
+        flags = tuple(i for i, op in enumerate(ops) if a.targets_op(op)) if a is not None else ()
+        return fused, firsts, lasts, flags
 
 
 class _Span:
@@ -639,7 +692,7 @@ class _Layer:
             if maps is None or not (self.blocks <= maps[2] and self.servers <= maps[3]):
                 return None
         prefix = f"L{layer}."
-        ops = [OpRef(prefix + name, layer, kind, step) for name, kind in self.ops]
+        ops = [op_ref(prefix + name, layer, kind, step) for name, kind in self.ops]
         flat = _flat(inputs)
         base = b.replay_span(self.span, flat, ops, maps[0], maps[1])
         chip = e.chip_of[stage]

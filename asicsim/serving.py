@@ -268,6 +268,22 @@ class _Live:
     last_ns: float = math.nan  # when its latest token came
     max_gap_ns: float = 0.0  # the longest wait between two of its tokens
 
+    def first(self, now: float) -> None:
+        """The token a prefill ends with, at ``now``: its first, or the first after a recompute."""
+        self.generated += 1
+        if math.isnan(self.first_ns):
+            self.first_ns = now
+        else:
+            self.max_gap_ns = max(self.max_gap_ns, now - self.last_ns)
+        self.last_ns = now
+
+    def token(self, now: float) -> None:
+        """A decode step's token at ``now``: one more token of KV, and the gap since the last."""
+        self.generated += 1
+        self.kv += 1
+        self.max_gap_ns = max(self.max_gap_ns, now - self.last_ns)
+        self.last_ns = now
+
 
 @dataclass(frozen=True)
 class KVBudget:
@@ -473,12 +489,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         return True
 
     def first_token(lv: _Live) -> None:
-        lv.generated += 1
-        if math.isnan(lv.first_ns):
-            lv.first_ns = t
-        else:  # the first token after a preemption's recompute
-            lv.max_gap_ns = max(lv.max_gap_ns, t - lv.last_ns)
-        lv.last_ns = t
+        lv.first(t)
 
     def prefill(batch: list[_Live]) -> None:
         nonlocal t
@@ -495,11 +506,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         steps.append((t, dt, slots, pool.used))
         t += dt
         for lv in batch:
-            lv.generated += 1
-            lv.kv += 1
-            if t - lv.last_ns > lv.max_gap_ns:
-                lv.max_gap_ns = t - lv.last_ns
-            lv.last_ns = t
+            lv.token(t)
 
     def preempt(running: list[_Live]) -> None:
         """Recompute preemption of the newest admitted request: its KV freed, back to the queue's head."""
@@ -615,11 +622,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                 dt += d
             t += dt
             for lv in decoding:
-                lv.generated += 1
-                lv.kv += 1
-                if t - lv.last_ns > lv.max_gap_ns:
-                    lv.max_gap_ns = t - lv.last_ns
-                lv.last_ns = t
+                lv.token(t)
             for lv, c in chunks:
                 lv.kv += c
                 if lv.kv >= lv.target:
@@ -768,12 +771,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                 p_used = sum(lv.held for lv in batch)  # no drift from float sums
             for lv in batch:
                 lv.kv = lv.target
-                lv.generated += 1
-                if math.isnan(lv.first_ns):
-                    lv.first_ns = tp
-                else:  # a recomputed prefill's token
-                    lv.max_gap_ns = max(lv.max_gap_ns, tp - lv.last_ns)
-                lv.last_ns = tp
+                lv.first(tp)
                 if lv.generated >= lv.req.output:
                     heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
                     finish(lv, tp)
@@ -825,10 +823,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         td = t + dt
         keep = []
         for lv in d_running:
-            lv.generated += 1
-            lv.kv += 1
-            lv.max_gap_ns = max(lv.max_gap_ns, td - lv.last_ns)
-            lv.last_ns = td
+            lv.token(td)
             if lv.generated >= lv.req.output:
                 finish(lv, td)
                 pool.free(lv)

@@ -420,6 +420,19 @@ SCHEDULERS = ("static", "continuous", "chunked")
 KV_MODES = ("reserved", "paged")
 
 
+def _check_requests(workload: Workload, model, slo_ttft_ms: float, slo_tpot_ms: float) -> None:
+    """Positive SLO limits, and no request longer than the model's context."""
+    for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
+        if not v > 0:
+            raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
+    ctx = model.max_context
+    for r in workload.requests:
+        if ctx is not None and r.prompt + r.output > ctx:
+            raise InputError(workload.source, f"request {r.id}",
+                             f"prompt {r.prompt} + output {r.output} tokens exceed {model.name}'s context of "
+                             f"{ctx} tokens (max_position_embeddings)")
+
+
 def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, scheduler: str = "continuous",
              max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
              slo_tpot_ms: float = SLO_TPOT_MS, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
@@ -438,16 +451,8 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError("--chunk", None, f"is the token budget of an iteration: at least 1, got {chunk}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
-    for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
-        if not v > 0:
-            raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
     model = budget.model
-    ctx = model.max_context
-    for r in workload.requests:
-        if ctx is not None and r.prompt + r.output > ctx:
-            raise InputError(workload.source, f"request {r.id}",
-                             f"prompt {r.prompt} + output {r.output} tokens exceed {model.name}'s context of "
-                             f"{ctx} tokens (max_position_embeddings)")
+    _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
     biggest = max(budget.need(r) for r in workload.requests)
     fits = int(budget.capacity_bytes // biggest) if biggest > 0 else MAX_BATCH_CAP
     if fits < 1:
@@ -688,17 +693,9 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
-    for name, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
-        if not v > 0:
-            raise InputError(name, None, f"must be a positive number of milliseconds, got {v}")
     (pcosts, pbudget), (dcosts, dbudget) = prefill, decode
     model = dbudget.model
-    ctx = model.max_context
-    for r in workload.requests:
-        if ctx is not None and r.prompt + r.output > ctx:
-            raise InputError(workload.source, f"request {r.id}",
-                             f"prompt {r.prompt} + output {r.output} tokens exceed {model.name}'s context of "
-                             f"{ctx} tokens (max_position_embeddings)")
+    _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
     paged = kv_cache == "paged"
     caps = {}
     for role, costs, budget, tokens in (("prefill", pcosts, pbudget,  # a recompute prefills what was generated too

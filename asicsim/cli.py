@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Self
 
@@ -36,6 +37,19 @@ def main(quiet: bool, verbose: bool) -> None:
 
     Results go to stdout; progress (on a terminal only) and 'wrote ...' lines go to stderr."""
     _OUT.quiet, _OUT.verbose = quiet, verbose and not quiet
+    warnings.showwarning = _show_warning
+    warnings.filterwarnings("always", message="this run simulates about")  # every long run says so
+
+
+_SHOW = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A long run's estimate (compile.LongRun) as a note on stderr; other warnings as Python shows them."""
+    if category.__name__ == "LongRun":
+        _OUT.status(f"note: {message}")
+    else:
+        _SHOW(message, category, filename, lineno, file, line)
 
 
 # --- output conventions: results on stdout; status and progress on stderr -------------------------

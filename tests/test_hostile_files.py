@@ -286,3 +286,20 @@ def test_a_gemm_kernel_with_more_cores_than_the_block_has_macs_is_refused(tmp_pa
     result = CliRunner().invoke(main, ["predict", "--model", "llama-3.1-8b", "--system", str(path), "--prompt", "4",
                                        "--generate", "2"], catch_exceptions=False)
     assert result.exit_code == 2 and "kernel.cores is 132 but the block has 16 MACs" in result.output, result.output
+
+
+def test_a_long_run_is_announced_with_its_estimate_before_it_starts(monkeypatch):
+    """A run estimated above compile.NOTE_S seconds says so (tasks, steps, time, how to shorten it)
+    on stderr before it is simulated; a shorter one says nothing. The threshold is lowered here so
+    that a short run stands in for a long one."""
+    import asicsim.compile as compile_
+
+    args = ["predict", "--model", "llama-3.1-8b", "--system", "h100-sxm", "--prompt", "16", "--generate", "4"]
+    quiet = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert quiet.exit_code == 0 and "note:" not in quiet.stderr
+    monkeypatch.setattr(compile_, "NOTE_S", 0.001)
+    loud = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert loud.exit_code == 0, loud.output
+    assert re.search(r"note: this run simulates about [\d,]+ tasks in 4 steps, about \d+ s", loud.stderr)
+    assert "--fast" in loud.stderr and loud.stdout == quiet.stdout  # the same result, announced
+    assert "note:" not in CliRunner().invoke(main, ["-q", *args]).stderr  # --quiet keeps only results

@@ -363,6 +363,13 @@ STAMP_LAYERS = True         # False emits every layer op by op (the same Program
 MAX_TASKS = 8_000_000   # the most tasks one run may simulate: ~5 GB at BYTES_PER_TASK
 BYTES_PER_TASK = 600    # peak memory per task (Program, Trace, engine lists), rounded up from ~520
 TASKS_PER_S = 50_000    # tasks per second, loading, compiling, simulating and measuring
+STEP_S = 0.002          # seconds a step costs beside its tasks (its graph, stamping, metrics; a 2-layer model's)
+NOTE_S = 10.0           # a run estimated longer than this says so before it starts (LongRun)
+
+
+class LongRun(UserWarning):
+    """A run estimated to take more than NOTE_S seconds: said before it starts (the CLI prints it
+    as a note on stderr), with how to make it shorter."""
 
 
 class BudgetError(InputError):
@@ -383,6 +390,19 @@ def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> Non
                          f"(estimates at {BYTES_PER_TASK} bytes and {TASKS_PER_S:,} tasks/s), more than the "
                          f"{MAX_TASKS:,} tasks (~{_size(MAX_TASKS * BYTES_PER_TASK)}) one run may take; to go "
                          f"further, {hint}")
+
+
+def _note_long(tasks: int, steps: int, workload: Workload) -> None:
+    """Warn (LongRun) when the run's estimated time is over NOTE_S: a long run is announced, not silent."""
+    seconds = tasks / TASKS_PER_S + steps * STEP_S
+    if seconds > NOTE_S:
+        import warnings
+
+        how = ("--fast (`fast: true` in a scenario's workload) samples the decode steps" if not workload.fast
+               else "a smaller batch or prompt, or fewer generated tokens, is quicker")
+        warnings.warn(LongRun(f"this run simulates about {tasks:,} tasks in {steps:,} steps, about "
+                              f"{_duration(seconds)} (estimated at {TASKS_PER_S:,} tasks/s and {STEP_S * 1e3:g} ms "
+                              f"a step); {how}"), stacklevel=2)
 
 
 def _size(nbytes: float) -> str:
@@ -433,6 +453,8 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
         if k in (1, 2):  # after the prefill, and after one decode step: what will the whole run take?
             per_step = b.n_tasks - before if k == 2 else 0
             _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)
+            if k == 2:
+                _note_long(b.n_tasks + per_step * (len(indices) - 1), len(indices) + 1, workload)
             before = b.n_tasks
         step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
         runtime = workload.runtime  # the serving stack: per step, and per request before its first token

@@ -362,7 +362,7 @@ STAMP_LAYERS = True         # False emits every layer op by op (the same Program
 # in 52 s wall on a shared two-core machine: ~520 bytes and ~47,000 tasks/s end to end.
 MAX_TASKS = 8_000_000   # the most tasks one run may simulate: ~5 GB at BYTES_PER_TASK
 BYTES_PER_TASK = 600    # peak memory per task (Program, Trace, engine lists), rounded up from ~520
-TASKS_PER_S = 50_000    # tasks per second, loading, compiling, simulating and measuring
+TASKS_PER_S = 200_000   # tasks a second, compiling, simulating and measuring: asicsim bench on 2 cores, Dec (200-235k)
 STEP_S = 0.002          # seconds a step costs beside its tasks (its graph, stamping, metrics; a 2-layer model's)
 NOTE_S = 10.0           # a run estimated longer than this says so before it starts (LongRun)
 

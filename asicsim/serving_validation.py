@@ -255,7 +255,7 @@ class Runner:
             self.grids[key] = GridCosts(model, system, dtype=row["dtype"], layout=layout)
         costs = self.grids[key]
         b = kv_budget(costs.model, costs.system, row["dtype"], layout)
-        budget = _MemoBudget(b.capacity_bytes, b.kv_in, b.model, b.numerics, b.split)
+        budget = _MemoBudget(b.capacity_bytes, b.kv_in, b.model, b.numerics, b.split, b.chips)
         per_replica = math.ceil(setup.requests / setup.replicas)
         pairs_for = _lengths(setup, row)
         sample = pairs_for(256)

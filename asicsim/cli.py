@@ -214,7 +214,9 @@ class _Progress:
     """A tqdm bar over a study's simulations when stderr is a terminal; silent otherwise.
 
     Used as the ``progress(label)`` callback of a study, which calls it before each simulation:
-    each call completes the previous one and names the next.
+    each call completes the previous one and names the next. A scenario of many short runs is
+    announced like one long run (compile.NOTE_S): once the first simulation has taken its time,
+    with what all of them should take; where the count is not known, once they have taken that long.
     """
 
     def __init__(self, total: int | None) -> None:
@@ -223,21 +225,43 @@ class _Progress:
         tqdm.monitor_interval = 0  # no monitor thread: the figures are drawn in forked processes
         self.bar = tqdm(total=total, unit="run", file=sys.stderr, disable=not _OUT.live(),
                         leave=False, dynamic_ncols=True)
-        self.started = False
+        self.total, self.done, self.t0, self.noted = total, 0, 0.0, False
 
     def __call__(self, label: str) -> None:
-        if self.started:
+        import time
+
+        if self.t0:
             self.bar.update(1)
-        self.started = True
+            self.done += 1
+            self._note(time.perf_counter() - self.t0)
+        else:
+            self.t0 = time.perf_counter()
         self.bar.set_description_str(f"simulating {label}")
+
+    def _note(self, took: float) -> None:
+        from asicsim.compile import NOTE_S
+
+        if self.noted:
+            return
+        if self.total and self.total > self.done and took / self.done * self.total > NOTE_S:
+            self.noted = True
+            _OUT.status(f"note: this scenario runs {self.total:,} simulations; the first {'' if self.done == 1 else f'{self.done:,} '}took "
+                        f"{took:.1f} s, so about {_seconds(took / self.done * self.total)} in all")
+        elif not self.total and took > NOTE_S:
+            self.noted = True
+            _OUT.status(f"note: this scenario has run {self.done:,} simulations in {took:.0f} s so far; more follow")
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.started and exc[0] is None:
+        if self.t0 and exc[0] is None:
             self.bar.update(1)
         self.bar.close()
+
+
+def _seconds(s: float) -> str:
+    return f"{s / 60:.0f} minutes" if s >= 120 else f"{s:.0f} s"
 
 
 @main.command()

@@ -8,7 +8,8 @@ file's bytes re-encoded or cut short. The CLI must then either exit 0 with every
 finite and non-negative (the ``--json`` document, ``results.json`` and the table's text), or exit 2
 with a short ``error:`` paragraph (or click's usage error) - never an exception, never a hang of
 10 s of CPU or more (measured as the process's CPU time, so a busy machine does not fake one; a run
-that announced its estimate first, a ``note: this run simulates about ...`` line, may take longer), never more memory than the machine can spare (an address-space limit turns that
+that announced its estimate first, a ``note: this run simulates about ...`` line or a scenario's
+``note: this scenario runs ...``, may take longer), never more memory than the machine can spare (an address-space limit turns that
 into a MemoryError, which fails the case).
 
 The quick tier (a few hundred derandomized cases, so every run tries the same ones) runs in the
@@ -257,7 +258,8 @@ def problem(args: list[str], files: dict[str, bytes]) -> str | None:
         took = time.process_time() - t0
         out = result.output
         OUTCOMES[args[0], result.exit_code] += 1
-        announced = "note: this run simulates about" in result.output
+        announced = ("note: this run simulates about" in result.output  # one long run, or many short ones
+                     or "note: this scenario runs" in result.output or "note: this scenario has run" in result.output)
         if isinstance(result.exception, Hang) and "of CPU" in str(result.exception) and announced:
             return None  # a long run that said so, with its estimate, before it started: not a hang
         if result.exception is not None and not isinstance(result.exception, SystemExit):

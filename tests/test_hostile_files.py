@@ -148,6 +148,97 @@ def test_an_sram_too_small_for_any_system_is_refused_at_once(tmp_path):
     assert result.exit_code == 2 and "over 65,536 chips" in result.output, result.output
 
 
+
+TINY = ('{"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, '
+        '"num_attention_heads": 8, "num_key_value_heads": 8, "vocab_size": 1000, "max_position_embeddings": 4096}')
+
+
+def _groq_with_sram(tmp_path, scale: float) -> str:
+    import yaml
+
+    from asicsim.hardware.system import PRESETS_DIR
+
+    chip = yaml.safe_load((PRESETS_DIR / "groq-lpu.yaml").read_text())
+    for block in chip["blocks"]:
+        if block["kind"] == "sram":
+            block["capacity_mb_per_bank"] *= scale
+    (tmp_path / "chip.yaml").write_text(yaml.safe_dump(chip))
+    (tmp_path / "tiny.json").write_text(TINY)
+    return str(tmp_path / "chip.yaml")
+
+
+def test_a_model_cut_over_too_many_chip_pairs_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """A tiny model on a Groq-like chip with a millionth of its SRAM takes ~5,000 chips, and each
+    op's parts send to every part of the next: over the full mesh that is ~400,000 streams, each
+    simulated (the fuzz tier found it: minutes and gigabytes, then MemoryError). Refused at once
+    with the count; the same model over a ~1,000-chip cut (~52,000 pairs) is within the limit and
+    runs, refused only when the limit is lowered below its pairs."""
+    import asicsim.compile as compile_
+
+    args = ["predict", "--model", str(tmp_path / "tiny.json"), "--prompt", "4", "--generate", "2"]
+    monkeypatch.setattr(compile_, "MAX_BLOCKS", 20_000)
+    near = CliRunner().invoke(main, [*args, "--system", _groq_with_sram(tmp_path, 5e-6)], catch_exceptions=False)
+    assert near.exit_code == 2 and re.search(r"between [\d,]+ pairs of chips", near.output), near.output
+    monkeypatch.undo()
+    far = CliRunner().invoke(main, [*args, "--system", _groq_with_sram(tmp_path, 1e-6)], catch_exceptions=False)
+    assert far.exit_code == 2, far.output
+    assert re.search(r"chip\.yaml, field 'blocks': tiny packed over 5,118 chips .* between over 100,000 pairs of "
+                     r"chips .* more than the 100,000 simulated processes", far.output), far.output
+    assert "Traceback" not in far.output
+
+
+def test_chip_pairs_are_counted_from_where_each_op_sits():
+    """Each part of an op receives from every part of each op it depends on, on other chips; the
+    last op feeds the next step's first."""
+    from types import SimpleNamespace as Op
+
+    from asicsim.compile.packing import _pairs
+
+    ops = [Op(name="a"), Op(name="b"), Op(name="c")]
+    deps = [(), (0,), (0, 1)]
+    where = {"a": (0, 1), "b": (2, 3, 4), "c": (4,)}
+    # a->b: 2 x 3 (among them (0,4), (1,4), which a->c repeats); b->c: (2,4), (3,4); c->a (the next
+    # step): (4,0), (4,1)
+    assert _pairs(ops, deps, where) == 6 + 2 + 2
+    assert _pairs(ops, deps, where, most=5) == 6  # counting stops past the limit
+
+
+def test_the_run_time_estimate_counts_blocks_and_streams(monkeypatch):
+    """A run of few tasks over very many blocks and link streams is announced: each costs set-up."""
+    import warnings
+
+    import asicsim.compile as compile_
+    from asicsim.compile import LongRun, Workload
+
+    wl = Workload(batch=1, prompt=4, generate=2)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        compile_._note_long(1000, 2, 10, wl)
+        assert not seen
+        compile_._note_long(1000, 2, int(2 * compile_.NOTE_S / compile_.PROCESS_S), wl)
+    assert len(seen) == 1 and issubclass(seen[0].category, LongRun)
+    assert "blocks and servers" in str(seen[0].message) and "--fast" not in str(seen[0].message)
+
+
+def test_a_scenario_of_many_runs_is_announced_once_the_first_has_run(tmp_path, monkeypatch):
+    """Each run of a comparison may be short while all of them are long: once the first has taken
+    its time, the scenario says how long all should take (threshold lowered to stand in)."""
+    import asicsim.compile as compile_
+    import asicsim.plots
+
+    monkeypatch.setattr(asicsim.plots, "write_plots", lambda output, folder: [])  # figures are not the point here
+    (tmp_path / "s.yaml").write_text("name: s\nmodel: llama-3.1-8b\nworkload: {batch: 1, prompt: 16, generate: 2}\n"
+                                     "systems: [h100-sxm, h200]\n")
+    args = ["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")]
+    quiet = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert quiet.exit_code == 0 and "note:" not in quiet.stderr, quiet.output
+    monkeypatch.setattr(compile_, "NOTE_S", 0.0)
+    loud = CliRunner().invoke(main, [*args[:-1], str(tmp_path / "out2")], catch_exceptions=False)
+    assert loud.exit_code == 0, loud.output
+    assert len(re.findall(r"note: this scenario runs 2 simulations; the first took [\d.]+ s, so about \d+ s in all",
+                          loud.stderr)) == 1, loud.stderr
+
+
 @pytest.mark.parametrize("text,words", [
     ("kind: sweep\nname: s\nmodel: llama-3.1-8b\nsystem: h100-sxm\ngrid: {workload.batch: [1, .nan]}\n",
      "line 5: '.nan' is not a finite number"),

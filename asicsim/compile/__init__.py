@@ -25,7 +25,7 @@ from asicsim import cost
 from asicsim.compile.adapters import Adapters, adapter_ops
 from asicsim.compile.fabric import Fabric
 from asicsim.compile.lower import Lowerer, Stage, Store, fuses_into_previous
-from asicsim.compile.packing import pack, split_op
+from asicsim.compile.packing import MAX_PAIRS, pack, split_op
 from asicsim.compile.placement import (Workload, attention_matmul, check_fits, chips_needed, numerics_for,
                                        packs_by_op, stages_per_chip, weight_level, weight_matmul, with_mapping,
                                        with_stages)
@@ -34,8 +34,8 @@ from asicsim.compile.sampling import break_points, sampled_steps
 from asicsim.compile.shard import shard_op, stage_of_layer
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
-from asicsim.hardware.spec import ChipSpec, Collective, DMASpec, LinkSpec, Mapping, VectorSpec
-from asicsim.hardware.system import MAX_CHIPS, System, SystemSpec, build_system, instance_name
+from asicsim.hardware.spec import ChipSpec, Collective, DMASpec, LinkSpec, Mapping, Topology, VectorSpec
+from asicsim.hardware.system import MAX_BLOCKS, MAX_CHIPS, System, SystemSpec, build_system, instance_name
 from asicsim.model.graph import build_graph, layer_layout, renamed_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.moe import MoE
@@ -262,6 +262,8 @@ class _Emitter:
                            else n_stages - 1)
         self.packing = (pack(model, workload, plan.numerics, chip.sram_for("weights").capacity_bytes)
                         if packs_by_op(chip) and len(system.chips) > 1 else None)
+        if self.packing is not None:
+            _check_streams(self.packing, model, system)
 
     def layer_stage(self, layer: int) -> int:
         """A spatial chip's stage for a layer: one stage a layer where there are enough (the head
@@ -364,7 +366,12 @@ MAX_TASKS = 8_000_000   # the most tasks one run may simulate: ~5 GB at BYTES_PE
 BYTES_PER_TASK = 600    # peak memory per task (Program, Trace, engine lists), rounded up from ~520
 TASKS_PER_S = 200_000   # tasks a second, compiling, simulating and measuring: asicsim bench on 2 cores, Dec (200-235k)
 STEP_S = 0.002          # seconds a step costs beside its tasks (its graph, stamping, metrics; a 2-layer model's)
-NOTE_S = 10.0           # a run estimated longer than this says so before it starts (LongRun)
+PROCESS_S = 5e-5        # seconds per block or server (a chip-to-chip stream is one of each: its set-up, its
+                        # route, its events; ~45 us each measured on a tiny model packed over 1,035 chips, 52k
+                        # streams, 6.3 s quiet)
+NOTE_S = 5.0            # a run estimated longer than this says so before it starts (LongRun). The estimates
+                        # are a quiet machine's; a busy one takes up to twice as long: announced at 5 s, no run
+                        # goes past ~10 s unannounced
 
 
 class LongRun(UserWarning):
@@ -392,17 +399,40 @@ def _check_budget(tasks: int, workload: Workload, at_least: bool = False) -> Non
                          f"further, {hint}")
 
 
-def _note_long(tasks: int, steps: int, workload: Workload) -> None:
+def _note_long(tasks: int, steps: int, processes: int, workload: Workload) -> None:
     """Warn (LongRun) when the run's estimated time is over NOTE_S: a long run is announced, not silent."""
-    seconds = tasks / TASKS_PER_S + steps * STEP_S
+    seconds = tasks / TASKS_PER_S + steps * STEP_S + processes * PROCESS_S
     if seconds > NOTE_S:
         import warnings
 
-        how = ("--fast (`fast: true` in a scenario's workload) samples the decode steps" if not workload.fast
+        extra = (f" and {PROCESS_S * 1e6:g} us for each of {processes:,} blocks and servers"
+                 if processes * PROCESS_S > 1 else "")
+        how = ("--fast (`fast: true` in a scenario's workload) samples the decode steps"
+               if not workload.fast and steps > 3
                else "a smaller batch or prompt, or fewer generated tokens, is quicker")
         warnings.warn(LongRun(f"this run simulates about {tasks:,} tasks in {steps:,} steps, about "
-                              f"{_duration(seconds)} (estimated at {TASKS_PER_S:,} tasks/s and {STEP_S * 1e3:g} ms "
-                              f"a step); {how}"), stacklevel=2)
+                              f"{_duration(seconds)} (estimated at {TASKS_PER_S:,} tasks/s, {STEP_S * 1e3:g} ms "
+                              f"a step{extra}); {how}"), stacklevel=2)
+
+
+def _check_streams(packing, model: ModelSpec, system: System) -> None:
+    """Refuse a packing whose chip pairs are too many to simulate: over a full mesh each pair that
+    exchanges activations is a stream of its own (a simulated process and a link), so a model cut
+    over thousands of tiny chips would need millions of them."""
+    net = system.network
+    if net is None or net.topology is not Topology.FULLY_CONNECTED:
+        return  # routes start on a chip's few own links: streams stay a few per chip
+    blocks = len(system.chips) * len(system.chip.blocks)
+    if blocks + packing.pairs > MAX_BLOCKS:
+        many = f"{packing.pairs:,}" if packing.pairs <= MAX_PAIRS else f"over {MAX_PAIRS:,}"
+        w_sram = system.chip.sram_for("weights")
+        raise BudgetError(system.source, "blocks",
+                          f"{model.name} packed over {packing.chips:,} chips of {system.chip.name} "
+                          f"({w_sram.capacity_bytes / 1e6:,.3g} MB of weight SRAM each) sends activations between "
+                          f"{many} pairs of chips (each part of an op to every part of the next), each pair a stream "
+                          f"of its own over the full mesh; with the chips' {blocks:,} blocks that is more than the "
+                          f"{MAX_BLOCKS:,} simulated processes one run may have. A chip with more SRAM "
+                          f"(capacity_mb_per_bank of '{w_sram.name}') needs fewer chips")
 
 
 def _size(nbytes: float) -> str:
@@ -454,7 +484,8 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
             per_step = b.n_tasks - before if k == 2 else 0
             _check_budget(b.n_tasks + per_step * (len(indices) - k + 1), workload)
             if k == 2:
-                _note_long(b.n_tasks + per_step * (len(indices) - 1), len(indices) + 1, workload)
+                _note_long(b.n_tasks + per_step * (len(indices) - 1), len(indices) + 1,
+                           len(b.blocks) + len(b.servers), workload)
             before = b.n_tasks
         step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
         runtime = workload.runtime  # the serving stack: per step, and per request before its first token
@@ -513,6 +544,8 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
             last[mb] = outs[-1]
             if span is not None:
                 span = span.close(outs[-1])
+    if len(indices) < 2:  # no second decode step to estimate from: the whole Program, before it is simulated
+        _note_long(b.n_tasks, len(indices) + 1, len(b.blocks) + len(b.servers), workload)
     return b.build(plan.to_dict() | {"model": model.name, "batch": workload.batch, "prompt": workload.prompt,
                                      "generate": workload.generate, "dtype": workload.dtype.value,
                                      "decode_steps": workload.generate - 1, "fast": workload.fast})

@@ -14,18 +14,24 @@ from dataclasses import dataclass
 from asicsim.compile.adapters import adapter_ops
 from asicsim.compile.lower import even, split
 from asicsim.compile.placement import Workload
-from asicsim.hardware.system import MAX_CHIPS
+from asicsim.hardware.system import MAX_BLOCKS, MAX_CHIPS
 from asicsim.model.graph import build_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.ops import Numerics, Op, OpKind, StepShape
 
 
+MAX_PAIRS = MAX_BLOCKS  # counting chip pairs stops past this: such a run is refused anyway
+
+
 @dataclass(frozen=True)
 class Packing:
-    """How many chips the model takes, and the chips each op's parts sit on (by op name)."""
+    """How many chips the model takes, the chips each op's parts sit on (by op name), and how many
+    ordered pairs of chips exchange activations in a step (each part of an op receives from every
+    part of the ops it depends on; the last op feeds the next step's first)."""
 
     chips: int
     where: dict[str, tuple[int, ...]]
+    pairs: int = 0
 
 
 def resident_bytes(op: Op, model: ModelSpec, num: Numerics, workload: Workload) -> float:
@@ -61,7 +67,21 @@ def pack(model: ModelSpec, workload: Workload, num: Numerics, capacity_bytes: fl
             parts = int(-(-need // capacity_bytes))
             where[op.name] = tuple(range(first, first + parts))
             chip, used = first + parts - 1, need / parts
-    return Packing(chip + 1, where)
+    return Packing(chip + 1, where, _pairs(graph.ops, graph.deps, where))
+
+
+def _pairs(ops, deps, where: dict[str, tuple[int, ...]], most: int = MAX_PAIRS) -> int:
+    """Ordered (sender, receiver) chip pairs that activations cross in a step, counted up to
+    ``most + 1``. A model packed over many tiny chips sends from every part of an op to every part
+    of the next: the pairs grow as the square of the chips."""
+    pairs: set[tuple[int, int]] = set()
+    feeds = [(d, i) for i in range(len(ops)) for d in deps[i]] + ([(len(ops) - 1, 0)] if ops else [])
+    for d, i in feeds:
+        for here in where[ops[i].name]:
+            pairs.update((c, here) for c in where[ops[d].name] if c != here)
+            if len(pairs) > most:
+                return most + 1
+    return len(pairs)
 
 
 def split_op(op: Op, parts: int) -> list[Op]:

@@ -328,8 +328,12 @@ PAGE_NOTES = """
   simulation is 19–26 % short instead. No public source found says what the prefill spends the
   rest on (activation quantisation kernels, the context-phase attention, or a 16-bit run), so no
   mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +14 %.
-- **A skinny fp16 GEMM on A100** (P112, 802816×192×768) runs slower than both its compute and its
-  HBM bound in the measurement; the kernel model takes the longer of the two and is optimistic.
+- **A skinny fp16 GEMM on A100** (P112, 802816×192×768, +27 % before): with K = 768 each tile's K
+  loop is short, and Ampere's kernels (one 128×256 tile per SM at a time, CUTLASS 2.x) store a
+  tile's output after its K loop, not under the next one. The A100 kernel now pays those stores
+  (`kernel.epilogue_overlap: false`, at the copy rate) and its in-loop efficiency was re-derived
+  from P1 with them (0.897 to 0.928): P112 +7 %, the other A100 shapes moved 1–3 points (P6 −11 %,
+  P108 −12 %, P109 +14 %); the Hopper presets keep overlapped stores (warp-specialised kernels).
 - **A mid-size all-reduce** (P15, 16 MiB) sits between the bandwidth and start-up regimes that
   the network's two constants describe.
 - **Runtime profiles** add a per-request cost set on one GPU; a tensor-parallel run's extra host

@@ -279,8 +279,9 @@ prefill, static-batch throughput, NVLink copies and NCCL all-reduce bus bandwidt
 - **checks**: every other row, an out-of-sample prediction that no parameter was fitted to.
 
 GEMM rows run the kernel model (`cost.gemm_kernel`: output tiles over the chip's SMs in waves or
-stream-K, split-K when tiles are few, one HBM access of prologue per tile, the operands' memory
-traffic when that is longer) plus the per-call launch cost of a benchmark's back-to-back calls.
+stream-K, split-K when tiles are few, one HBM access of prologue per tile, the tiles' output
+stores where the kernel does not overlap them (A100), the operands' memory traffic when that is
+longer) plus the per-call launch cost of a benchmark's back-to-back calls.
 End-to-end rows name the serving stack's runtime profile (`asicsim/hardware/runtimes/`: `bare`
 adds nothing; `trtllm-0.5` and `lmdeploy-0.1` add a per-request cost, each set from one
 calibration row). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch

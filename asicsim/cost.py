@@ -76,20 +76,26 @@ def gemm_kernel(spec: MatmulSpec, m: int, k: int, n: int, groups: int, dtype: DT
     iterations of tile_m·tile_n·tile_k MACs on one core at the in-loop efficiency. Waves of
     ``cores`` tiles run one after another, the last one possibly partly empty; a persistent
     (stream-K) kernel deals the K iterations out evenly instead. With too few tiles to fill
-    the cores, K is split and the fp32 partial sums make a round trip to memory.
+    the cores, K is split and the fp32 partial sums make a round trip to memory. A kernel that
+    does not overlap its epilogue (``kernel.epilogue_overlap`` false) adds, to a plan that does not
+    split K, the store of every tile's 16-bit output (padded to whole tiles) at ``reduce_gbps``:
+    the tiles of a wave finish together and write at once through the shared memory system.
     """
     kern = spec.kernel
     assert kern is not None
     eff = kern.efficiency.get(dtype, spec.efficiency)
     return _kernel(kern.cores, spec.units * spec.rows * spec.cols // kern.cores, spec.clock_ghz, kern.tiles,
                    kern.tile_k, kern.stream_k, kern.prologue_ns, kern.reduce_gbps, spec.m_quantum,
-                   spec.rate(dtype), eff, m, k, n, groups)
+                   spec.rate(dtype), eff, m, k, n, groups, kern.epilogue_overlap)
+
+
+OUT_BYTES = 2  # a GEMM's output is stored 16-bit (bf16/fp16; 8-bit GEMMs also write 16-bit results)
 
 
 @lru_cache(maxsize=65536)
 def _kernel(cores: int, macs: int, clock: float, tiles: tuple, tile_k: int, stream_k: bool, prologue: float,
             reduce_gbps: float, m_quantum: int, rate: float, eff: float, m: int, k: int, n: int,
-            groups: int) -> KernelPlan:
+            groups: int, epilogue_overlap: bool = True) -> KernelPlan:
     if m <= 0 or k <= 0 or n <= 0:
         return KernelPlan(0.0, 0, 0, 0, 1, 0)
     tk = max(1, int(tile_k * rate))  # an 8-bit stage holds twice the K of a 16-bit one
@@ -99,11 +105,12 @@ def _kernel(cores: int, macs: int, clock: float, tiles: tuple, tile_k: int, stre
         tm = min(tile_m, ceil_div(m, m_quantum) * m_quantum)
         count = groups * ceil_div(m, tm) * ceil_div(n, tile_n)
         iter_ns = tm * tile_n * tk / (macs * rate * eff) / clock
+        stores = 0.0 if epilogue_overlap else count * tm * tile_n * OUT_BYTES / reduce_gbps
         if stream_k:
-            plans = [(ceil_div(count * iters, cores) * iter_ns + ceil_div(count, cores) * prologue, 1,
+            plans = [(ceil_div(count * iters, cores) * iter_ns + ceil_div(count, cores) * prologue + stores, 1,
                       ceil_div(count, cores))]
         else:
-            plans = [(ceil_div(count, cores) * (iters * iter_ns + prologue), 1, ceil_div(count, cores))]
+            plans = [(ceil_div(count, cores) * (iters * iter_ns + prologue) + stores, 1, ceil_div(count, cores))]
             split = 2
             while count * split <= cores and split <= iters:
                 waves = ceil_div(count * split, cores)

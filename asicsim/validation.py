@@ -279,8 +279,9 @@ prefill, static-batch throughput, NVLink copies and NCCL all-reduce bus bandwidt
 - **checks**: every other row, an out-of-sample prediction that no parameter was fitted to.
 
 GEMM rows run the kernel model (`cost.gemm_kernel`: output tiles over the chip's SMs in waves or
-stream-K, split-K when tiles are few, one HBM access of prologue per tile, the operands' memory
-traffic when that is longer) plus the per-call launch cost of a benchmark's back-to-back calls.
+stream-K, split-K when tiles are few, one HBM access of prologue per tile, the tiles' output
+stores where the kernel does not overlap them (A100), the operands' memory traffic when that is
+longer) plus the per-call launch cost of a benchmark's back-to-back calls.
 End-to-end rows name the serving stack's runtime profile (`asicsim/hardware/runtimes/`: `bare`
 adds nothing; `trtllm-0.5` and `lmdeploy-0.1` add a per-request cost, each set from one
 calibration row). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
@@ -328,10 +329,21 @@ PAGE_NOTES = """
   simulation is 19–26 % short instead. No public source found says what the prefill spends the
   rest on (activation quantisation kernels, the context-phase attention, or a 16-bit run), so no
   mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +14 %.
-- **A skinny fp16 GEMM on A100** (P112, 802816×192×768) runs slower than both its compute and its
-  HBM bound in the measurement; the kernel model takes the longer of the two and is optimistic.
-- **A mid-size all-reduce** (P15, 16 MiB) sits between the bandwidth and start-up regimes that
-  the network's two constants describe.
+- **A skinny fp16 GEMM on A100** (P112, 802816×192×768, +27 % before): with K = 768 each tile's K
+  loop is short, and Ampere's kernels (one 128×256 tile per SM at a time, CUTLASS 2.x) store a
+  tile's output after its K loop, not under the next one. The A100 kernel now pays those stores
+  (`kernel.epilogue_overlap: false`, at the copy rate) and its in-loop efficiency was re-derived
+  from P1 with them (0.897 to 0.928): P112 +7 %, the other A100 shapes moved 1–3 points (P6 −11 %,
+  P108 −12 %, P109 +14 %); the Hopper presets keep overlapped stores (warp-specialised kernels).
+- **A mid-size all-reduce** (P15, 16 MiB, +38 %) sits between the bandwidth and start-up regimes
+  that the network's two constants describe. The sweep it comes from (stas00/ml-engineering
+  all-reduce-8xH200.md) says NCCL runs Ring with the LL protocol up to 1 MiB and NVLS (in-switch)
+  with Simple from 2 MiB; the start-up is calibrated at 1 MiB (P16, Ring/LL) and charged to every
+  algorithm alike, while NCCL's own tuning table gives NVLS/Simple a ~23–25 µs latency term on
+  NVLink against ~0.6 µs a ring step (NVIDIA/nccl src/graph/tuning.cc). The sweep's times imply a
+  fixed part growing from ~49 µs at 2 MiB to ~100 µs at 256 MiB, i.e. NVLS reaches its full rate
+  only at large sizes; an NVLS start-up set at 2 MiB would leave P15 at about +27 %, so the
+  mid-size rate, not the start-up alone, is what is missing. Not modelled yet.
 - **Runtime profiles** add a per-request cost set on one GPU; a tensor-parallel run's extra host
   work per rank is not modelled (P24).
 
@@ -343,7 +355,15 @@ PAGE_NOTES = """
   time is ~42 µs a layer for both Llama-2-7B and -70B (widths 4096 and 8192), which points at a
   per-layer cost that does not scale with the layer's size (synchronisation across the chips that
   hold a layer, or the serving load) that no public source describes. Nothing was fitted to close
-  the gap. P76 (time to first token at a 550-token prompt, measured at a client) is pending: its
+  the gap. Searched (Dec 2026) for the layout and the cost of a collective: the ISCA 2022 paper's
+  abstract (docs/sources.md S16) bounds end-to-end latency at 3 µs and gives no per-hop or
+  all-reduce figure and no LLM layout; Groq's "Inside the LPU" (2025) describes numerics only; a
+  secondary post says a layer is split over chips (tensor parallelism), with no figures. Such a
+  layout would make the simulation faster, not slower: the chips holding a layer read their weights
+  at once, and two one-shot all-reduces of one token at 14 GB/s and ~1 µs a link add ~3–4 µs a
+  layer, a tenth of the gap. The per-user speed is unchanged from batch 1 to 16 (795 tok/s for
+  P79: the 576-stage pipeline is far from full); only hundreds of concurrent sequences would slow
+  each one, and the service's load is not published. P76 (time to first token at a 550-token prompt, measured at a client) is pending: its
   network and queueing share is unknown, and the simulator runs a prompt through Groq's chips as
   one piece, chip after chip, where a compiler can stream it through in chunks.
 - **Cerebras** (P84, P85): the wafer is re-cut into one patch of cores per layer it holds (plus

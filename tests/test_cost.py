@@ -66,6 +66,18 @@ def test_kernel_splits_k_when_tiles_are_too_few():
     assert cost.gemm_kernel(gpu(reduce_gbps=0.01), 8, 64, 8, 1, DType.BF16).split_k == 1
 
 
+def test_kernel_that_does_not_overlap_its_epilogue_pays_the_output_stores():
+    # 24x16 in 8x8 tiles: 6 tiles in two waves; each tile's 8*8 16-bit outputs (128 bytes) are
+    # stored after its K loop at reduce_gbps = 1 byte/ns: 6 * 128 ns on top of the K loops
+    overlapped = cost.gemm_kernel(gpu(), 24, 8, 16, 1, DType.BF16)
+    serial = cost.gemm_kernel(gpu(epilogue_overlap=False), 24, 8, 16, 1, DType.BF16)
+    assert serial.ns == overlapped.ns + 6 * 8 * 8 * 2 / 1.0
+    # a split-K plan's partial sums are its stores (charged already): the same time either way
+    spec = dict(reduce_gbps=1000.0)
+    assert (cost.gemm_kernel(gpu(epilogue_overlap=False, **spec), 8, 64, 8, 1, DType.BF16).ns
+            == cost.gemm_kernel(gpu(**spec), 8, 64, 8, 1, DType.BF16).ns)
+
+
 def test_kernel_engine_time_leaves_the_first_prologue_to_the_load():
     spec = gpu()
     assert cost.matmul_ns(spec, 16, 8, 16, 1, DType.BF16) == cost.gemm_kernel(spec, 16, 8, 16, 1, DType.BF16).ns - 10

@@ -98,7 +98,11 @@ class GemmKernelSpec(Spec):
     tiles are dealt out evenly instead (a persistent kernel), so only the last iteration rounds.
     Without it, too few tiles are split over K (split-K), whose fp32 partial sums go out and
     back at ``reduce_gbps``. Each tile a core starts pays ``prologue_ns`` (its first operand
-    stage arriving from memory, the epilogue's store). ``efficiency`` overrides the array's
+    stage arriving from memory). With ``epilogue_overlap`` false (a kernel that runs one tile per
+    core at a time and stores it when its K loop ends, as CUTLASS 2.x's Ampere kernels do) each
+    tile's 16-bit output store is not hidden under another tile's K loop: the padded output, all
+    tiles together, costs its write at ``reduce_gbps`` on top of the K loops; a warp-specialised
+    persistent kernel (Hopper's) overlaps it. ``efficiency`` overrides the array's
     in-loop efficiency per format. ``launch_ns`` is what one stand-alone call costs on top when
     calls are timed back to back (launch and library host work that the kernel does not hide);
     it applies to single-kernel benchmarks, not to ops inside a captured step.
@@ -114,6 +118,7 @@ class GemmKernelSpec(Spec):
     tiles: tuple[tuple[Count, Count], ...]
     tile_k: Count
     stream_k: bool = False
+    epilogue_overlap: bool = True
     prologue_ns: Annotated[float, Field(ge=0)] = 0.0
     reduce_gbps: Positive = 1000.0
     launch_ns: Annotated[float, Field(ge=0)] = 0.0

@@ -426,13 +426,13 @@ def _check_streams(packing, model: ModelSpec, system: System) -> None:
     if blocks + packing.pairs > MAX_BLOCKS:
         many = f"{packing.pairs:,}" if packing.pairs <= MAX_PAIRS else f"over {MAX_PAIRS:,}"
         w_sram = system.chip.sram_for("weights")
-        raise BudgetError(system.source, "blocks",
-                          f"{model.name} packed over {packing.chips:,} chips of {system.chip.name} "
-                          f"({w_sram.capacity_bytes / 1e6:,.3g} MB of weight SRAM each) sends activations between "
-                          f"{many} pairs of chips (each part of an op to every part of the next), each pair a stream "
-                          f"of its own over the full mesh; with the chips' {blocks:,} blocks that is more than the "
-                          f"{MAX_BLOCKS:,} simulated processes one run may have. A chip with more SRAM "
-                          f"(capacity_mb_per_bank of '{w_sram.name}') needs fewer chips")
+        raise InputError(system.source, "blocks",  # not a BudgetError: sampling the decode steps would not help
+                         f"{model.name} packed over {packing.chips:,} chips of {system.chip.name} "
+                         f"({w_sram.capacity_bytes / 1e6:,.3g} MB of weight SRAM each) sends activations between "
+                         f"{many} pairs of chips (each part of an op to every part of the next), each pair a stream "
+                         f"of its own over the full mesh; with the chips' {blocks:,} blocks that is more than the "
+                         f"{MAX_BLOCKS:,} simulated processes one run may have. A chip with more SRAM "
+                         f"(capacity_mb_per_bank of '{w_sram.name}') needs fewer chips")
 
 
 def _size(nbytes: float) -> str:

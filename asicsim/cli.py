@@ -554,6 +554,17 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
               help="reserved: a request's whole KV (prompt + output) is reserved at admission; paged: pages "
                    "allocated as the KV grows, the newest request preempted (recomputed) when they run out.")
 @click.option("--page-tokens", type=int, default=16, show_default=True, help="With --kv-cache paged: tokens per page.")
+@click.option("--preemption", type=click.Choice(["recompute", "swap"]), default="recompute", show_default=True,
+              help="With --kv-cache paged, what a preempted request loses: recompute: its KV, prefilled again; swap: "
+                   "nothing, its KV pages copied to host memory and back over --host-link-gbps (the replica waits).")
+@click.option("--host-link-gbps", type=float, default=64.0, show_default=True,
+              help="With --preemption swap: each chip's link to host memory, GB/s one way (default PCIe Gen5 x16 at "
+                   "peak; docs/sources.md K1).")
+@click.option("--host-link-latency-us", type=float, default=2.0, show_default=True,
+              help="With --preemption swap: the host link's latency per copy (an assumption; docs/sources.md K1).")
+@click.option("--replicas", type=int, default=1, show_default=True,
+              help="Copies of the system (each its own batch and KV cache) behind one queue; each request goes to "
+                   "the replica with the fewest outstanding requests (ties: the lowest).")
 @click.option("--max-batch", type=int, default=None,
               help="Most sequences in a batch (default: as many of the longest request as the KV cache holds, at most 256).")
 @click.option("--bucket", type=int, default=256, show_default=True,
@@ -571,7 +582,8 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
           kv_link_gbps: float, kv_link_latency_us: float, chips: int | None, tp: int | None, pp: int | None,
           ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
           requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, chunk: int, kv_cache: str,
-          page_tokens: int, max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
+          page_tokens: int, preemption: str, host_link_gbps: float, host_link_latency_us: float, replicas: int,
+          max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
           slo_tpot_ms: float, as_json: bool, trace_out: str | None) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
@@ -613,6 +625,12 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
     if split and scheduler != "continuous":
         raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
                          f"--scheduler {scheduler} applies to one system")
+    if split and replicas != 1:
+        raise InputError("--replicas", None, "applies to one system; several copies of a disaggregated pair behind "
+                         "one queue are not simulated")
+    if split and preemption != "recompute":
+        raise InputError("--preemption", None, "a disaggregated pair's decode group preempts by sending the request "
+                         "back to the prefill group (recompute); swap applies to one system")
     if split and any(v is not None for v in (chips, tp, pp, ep)):
         raise InputError("--chips", None, "--chips/--tp/--pp/--ep choose one system's split; a disaggregated pair "
                          "takes each group as its system file or preset describes it")
@@ -628,7 +646,9 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
                                    dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
-                                   tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens)
+                                   tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens,
+                                   replicas=replicas, preemption=preemption,
+                                   host_link=serving.KVLink(host_link_gbps, host_link_latency_us * 1e3))
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

@@ -267,6 +267,8 @@ class _Live:
     preemptions: int = 0
     last_ns: float = math.nan  # when its latest token came
     max_gap_ns: float = 0.0  # the longest wait between two of its tokens
+    swapped: bool = False  # preempted by swap: its KV pages are in host memory
+    replica: int = 0  # the replica it was dispatched to
 
     def first(self, now: float) -> None:
         """The token a prefill ends with, at ``now``: its first, or the first after a recompute."""
@@ -433,13 +435,41 @@ def _check_requests(workload: Workload, model, slo_ttft_ms: float, slo_tpot_ms: 
                              f"{ctx} tokens (max_position_embeddings)")
 
 
+@dataclass(frozen=True)
+class KVLink:
+    """The link a disaggregated pair moves each request's KV cache over (or a replica swaps a
+    preempted request's KV pages to host memory over): ``gbps`` GB/s one way, plus
+    ``latency_ns`` per transfer."""
+
+    gbps: float = KV_LINK_GBPS
+    latency_ns: float = KV_LINK_LATENCY_NS
+    source: str = KV_LINK_SOURCE
+
+    def check(self, flag: str = "--kv-link") -> None:
+        if not (self.gbps > 0 and math.isfinite(self.gbps)):
+            raise InputError(f"{flag}-gbps", None, f"must be a positive number of GB/s, got {self.gbps}")
+        if not (self.latency_ns >= 0 and math.isfinite(self.latency_ns)):
+            raise InputError(f"{flag}-latency-us", None, f"must be a time >= 0, got {self.latency_ns / 1e3}")
+
+
+PREEMPTIONS = ("recompute", "swap")
+
+
 def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, scheduler: str = "continuous",
              max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
              slo_tpot_ms: float = SLO_TPOT_MS, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
-             page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+             page_tokens: int = DEFAULT_PAGE_TOKENS, replicas: int = 1, preemption: str = "recompute",
+             host_link: KVLink = KVLink()) -> ServeResult:
     """Serve ``workload`` with ``scheduler`` (``static``, ``continuous`` or ``chunked``, whose
     iterations carry at most ``chunk`` tokens) in simulated time, the KV cache ``reserved`` in full
-    at admission or ``paged`` (pages of ``page_tokens``, the newest request preempted when full)."""
+    at admission or ``paged`` (pages of ``page_tokens``, the newest request preempted when full:
+    ``preemption="recompute"`` frees its pages and prefills it again; ``"swap"`` copies its pages to
+    host memory over ``host_link`` and back before it resumes, both copies charged to the replica).
+
+    ``replicas`` identical copies of the system (each with ``budget`` and its own queue, batch and
+    KV cache) serve one arrival stream: each request is dispatched when it arrives to the replica
+    with the fewest outstanding requests (dispatched and not finished), ties to the lowest index,
+    and stays there (a preempted request waits at the head of its own replica's queue)."""
     if scheduler not in SCHEDULERS:
         raise InputError("--scheduler", None, f"must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
     if kv_cache not in KV_MODES:
@@ -451,6 +481,13 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError("--chunk", None, f"is the token budget of an iteration: at least 1, got {chunk}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
+    _check_replicas(replicas)
+    if preemption not in PREEMPTIONS:
+        raise InputError("--preemption", None, f"must be recompute or swap, got {preemption!r}")
+    if preemption == "swap" and kv_cache != "paged":
+        raise InputError("--preemption", None, "swap needs --kv-cache paged: a reserved cache holds every admitted "
+                         "request's whole KV, so nothing is ever preempted")
+    host_link.check("--host-link")
     model = budget.model
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
     biggest = max(budget.need(r) for r in workload.requests)
@@ -467,191 +504,247 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
 
     reqs = workload.requests
     source = _Source(workload)
-    finish = source.finish
     live: list[_Live | None] = [None] * len(reqs)
-    waiting: deque[_Live] = deque()
     steps: list[tuple[float, float, int, float]] = []
-    kv_log: list[tuple[float, float, int]] = []
-    pool = _Pool(budget, paged, page_tokens)
-    t = 0.0
-    preemptions = 0
+    logs: list[list[tuple[float, float, int]]] = [[] for _ in range(replicas)]
+    tally = {"preemptions": 0, "swap_ns": 0.0, "swapped_bytes": 0.0}
+    # a swap moves the request's KV pages; each chip of the replica holds its share of them and moves
+    # it over its own host link, all at once (docs/serving.md)
+    swap_bytes_per_ns = host_link.gbps * budget.chips
+    inboxes: list[deque[_Live]] = [deque() for _ in range(replicas)]
+    finishes: list[list[float]] = [[] for _ in range(replicas)]  # heaps of finish times not yet passed
 
-    def arrive_until(now: float) -> None:
-        for at, i in source.arrivals(now):
-            lv = live[i] = _Live(reqs[i], at)
-            waiting.append(lv)
+    def finisher(k: int):
+        if replicas == 1:
+            return source.finish
 
-    def admit(lv: _Live, first_tokens: int) -> bool:
-        """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
-        extra = pool.bytes_for(lv, first_tokens)
-        if pool.used + extra > pool.capacity:
-            return False
-        waiting.popleft()
-        lv.target = lv.req.prompt + lv.generated
-        if math.isnan(lv.admitted_ns):
-            lv.admitted_ns = t
-        pool.take(lv, extra)
-        return True
+        def finish(lv: _Live, now: float) -> None:
+            source.finish(lv, now)
+            heapq.heappush(finishes[k], now)
+        return finish
 
-    def first_token(lv: _Live) -> None:
-        lv.first(t)
+    def replica(k: int):
+        """One replica's scheduler as a coroutine: it yields (its clock, whether it has work) and is
+        resumed with the time to run its next iteration at, once every arrival up to then is in its
+        inbox."""
+        inbox, kv_log, finish = inboxes[k], logs[k], finisher(k)
+        waiting: deque[_Live] = deque()
+        pool = _Pool(budget, paged, page_tokens)
+        t = 0.0
 
-    def prefill(batch: list[_Live]) -> None:
-        nonlocal t
-        t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
-        for lv in batch:
-            lv.kv = lv.target
-            first_token(lv)
+        def admit(lv: _Live, first_tokens: int) -> bool:
+            """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
+            extra = pool.bytes_for(lv, first_tokens)
+            if pool.used + extra > pool.capacity:
+                return False
+            waiting.popleft()
+            lv.target = lv.req.prompt + lv.generated
+            if math.isnan(lv.admitted_ns):
+                lv.admitted_ns = t
+            pool.take(lv, extra)
+            return True
 
-    def decode(batch: list[_Live], slots: int) -> None:
-        """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
-        nonlocal t
-        mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
-        dt = costs.decode_ns(slots, mean_ctx)
-        steps.append((t, dt, slots, pool.used))
-        t += dt
-        for lv in batch:
-            lv.token(t)
+        def swap(nbytes: float) -> None:
+            """Copy ``nbytes`` of KV pages over the host link (out or back in): the replica waits."""
+            nonlocal t
+            dt = nbytes / swap_bytes_per_ns + host_link.latency_ns
+            tally["swap_ns"] += dt
+            tally["swapped_bytes"] += nbytes
+            t += dt
 
-    def preempt(running: list[_Live]) -> None:
-        """Recompute preemption of the newest admitted request: its KV freed, back to the queue's head."""
-        nonlocal preemptions
-        lv = running.pop()
-        pool.free(lv)
-        lv.kv = lv.target = 0
-        lv.preemptions += 1
-        preemptions += 1
-        waiting.appendleft(lv)
-        kv_log.append((t, pool.used, len(running)))
-
-    def grow_decodes(running: list[_Live], decoding: list[_Live]) -> bool:
-        """Pages for the token each decoding request writes next, preempting the newest until they
-        fit; True if any request was preempted."""
-        hit = False
-        while True:
-            extra = [pool.grow(lv, lv.kv + 1) for lv in decoding]
-            if pool.used + sum(extra) <= pool.capacity:
-                break
-            preempt(running)
-            hit = True
-            decoding = [lv for lv in decoding if lv.held > 0]
-        for lv, e in zip(decoding, extra):
-            if e:
-                pool.take(lv, e)
-        return hit
-
-    running: list[_Live] = []  # admitted, oldest first
-    while source.open:
-        arrive_until(t)
-        if not waiting and not running:
-            t = max(t, source.next_at())
-            if t == math.inf:  # an invariant: an unfinished request is queued, running or on its way
-                raise RuntimeError("serving: unfinished requests are neither queued, running nor arriving")
-            continue
-        if scheduler == "static":
-            batch = []
-            while waiting and len(batch) < max_batch:
+        def swap_in(running: list[_Live], room: int) -> list[_Live]:
+            """Swapped-out requests at the head of the queue come back while their pages (and the next
+            token's) fit and the batch has room, each copied back in before the step."""
+            back = []
+            while waiting and waiting[0].swapped and len(running) < room:
                 lv = waiting[0]
-                if not admit(lv, 0):
+                extra = pool.bytes_for(lv, lv.kv + (1 if lv.kv >= lv.target else 0))
+                if pool.used + extra > pool.capacity:
                     break
-                batch.append(lv)
-            kv_log.append((t, pool.used, len(batch)))
-            prefill(batch)
+                waiting.popleft()
+                pool.take(lv, extra)
+                swap(pool.bytes_for(lv, lv.kv))  # the pages it took out
+                lv.swapped = False
+                running.append(lv)
+                back.append(lv)
+            return back
+
+        def first_token(lv: _Live) -> None:
+            lv.first(t)
+
+        def prefill(batch: list[_Live]) -> None:
+            nonlocal t
+            t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
+            for lv in batch:
+                lv.kv = lv.target
+                first_token(lv)
+
+        def decode(batch: list[_Live], slots: int) -> None:
+            """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
+            nonlocal t
+            mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
+            dt = costs.decode_ns(slots, mean_ctx)
+            steps.append((t, dt, slots, pool.used))
+            t += dt
+            for lv in batch:
+                lv.token(t)
+
+        def preempt(running: list[_Live]) -> None:
+            """Preempt the newest admitted request to the queue's head: its KV freed (recompute) or
+            copied to host memory first (swap)."""
+            lv = running.pop()
+            if preemption == "swap":
+                swap(lv.held)
+                lv.swapped = True
+            else:
+                lv.kv = lv.target = 0
+            pool.free(lv)
+            lv.preemptions += 1
+            tally["preemptions"] += 1
+            waiting.appendleft(lv)
+            kv_log.append((t, pool.used, len(running)))
+
+        def grow_decodes(running: list[_Live], decoding: list[_Live]) -> bool:
+            """Pages for the token each decoding request writes next, preempting the newest until they
+            fit; True if any request was preempted."""
+            hit = False
+            while True:
+                extra = [pool.grow(lv, lv.kv + 1) for lv in decoding]
+                if pool.used + sum(extra) <= pool.capacity:
+                    break
+                preempt(running)
+                hit = True
+                decoding = [lv for lv in decoding if lv.held > 0]
+            for lv, e in zip(decoding, extra):
+                if e:
+                    pool.take(lv, e)
+            return hit
+
+        running: list[_Live] = []  # admitted, oldest first
+        while True:
+            t = yield t, bool(waiting or running)
+            waiting.extend(inbox)
+            inbox.clear()
+            if not waiting and not running:
+                continue
+            if scheduler == "static":
+                batch = []
+                while waiting and len(batch) < max_batch:
+                    lv = waiting[0]
+                    if not admit(lv, 0):
+                        break
+                    batch.append(lv)
+                kv_log.append((t, pool.used, len(batch)))
+                prefill(batch)
+                for lv in batch:
+                    if lv.generated >= lv.req.output:
+                        finish(lv, t)
+                active = [lv for lv in batch if lv.generated < lv.req.output]
+                while active:
+                    decode(active, len(batch))
+                    for lv in active:
+                        if lv.generated >= lv.req.output:
+                            finish(lv, t)
+                    active = [lv for lv in active if lv.generated < lv.req.output]
+                for lv in batch:
+                    pool.free(lv)
+                pool.used = 0.0
+                kv_log.append((t, 0.0, 0))
+                continue
+            if scheduler == "continuous":
+                # admit what fits, prefill the newcomers, then one decode step for the others
+                preempted = paged and grow_decodes(running, running)
+                if not preempted and waiting and waiting[0].swapped:
+                    swap_in(running, max_batch)
+                new = []
+                while not preempted and waiting and not waiting[0].swapped and len(running) + len(new) < max_batch:
+                    lv = waiting[0]
+                    if not admit(lv, lv.req.prompt + lv.generated):
+                        break
+                    new.append(lv)
+                old = running
+                kv_log.append((t, pool.used, len(old) + len(new)))
+                if new:
+                    prefill(new)
+                if old:
+                    decode(old, len(old))
+                batch = old + new
+            else:
+                # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
+                decoding = [lv for lv in running if lv.kv >= lv.target]
+                preempted = paged and grow_decodes(running, decoding)
+                if preempted:
+                    decoding = [lv for lv in running if lv.kv >= lv.target]
+                elif waiting and waiting[0].swapped:
+                    decoding += [lv for lv in swap_in(running, max_batch) if lv.kv >= lv.target]
+                room = chunk - len(decoding)
+                chunks: list[tuple[_Live, int]] = []
+                for lv in running:
+                    if room <= 0:
+                        break
+                    if lv.kv < lv.target:
+                        c = min(room, lv.target - lv.kv)
+                        extra = pool.grow(lv, lv.kv + c)
+                        if pool.used + extra > pool.capacity:
+                            break
+                        pool.take(lv, extra)
+                        chunks.append((lv, c))
+                        room -= c
+                while (not preempted and waiting and not waiting[0].swapped and room > 0
+                       and len(running) < max_batch):
+                    lv = waiting[0]
+                    c = min(room, lv.req.prompt + lv.generated)
+                    if not admit(lv, c):
+                        break
+                    running.append(lv)
+                    chunks.append((lv, c))
+                    room -= c
+                if not decoding and not chunks:
+                    # the pages are all held by partly prefilled requests: free the newest's
+                    preempt(running)
+                    continue
+                kv_log.append((t, pool.used, len(running)))
+                dt = sum(costs.chunk_ns(lv.kv, c) for lv, c in chunks)
+                if decoding:
+                    d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
+                    steps.append((t, d + dt, len(decoding), pool.used))
+                    dt += d
+                t += dt
+                for lv in decoding:
+                    lv.token(t)
+                for lv, c in chunks:
+                    lv.kv += c
+                    if lv.kv >= lv.target:
+                        first_token(lv)
+                batch = running
+            running = []
             for lv in batch:
                 if lv.generated >= lv.req.output:
                     finish(lv, t)
-            active = [lv for lv in batch if lv.generated < lv.req.output]
-            while active:
-                decode(active, len(batch))
-                for lv in active:
-                    if lv.generated >= lv.req.output:
-                        finish(lv, t)
-                active = [lv for lv in active if lv.generated < lv.req.output]
-            for lv in batch:
-                pool.free(lv)
-            pool.used = 0.0
-            kv_log.append((t, 0.0, 0))
-            continue
-        if scheduler == "continuous":
-            # admit what fits, prefill the newcomers, then one decode step for the others
-            preempted = paged and grow_decodes(running, running)
-            new = []
-            while not preempted and waiting and len(running) + len(new) < max_batch:
-                lv = waiting[0]
-                if not admit(lv, lv.req.prompt + lv.generated):
-                    break
-                new.append(lv)
-            old = running
-            kv_log.append((t, pool.used, len(old) + len(new)))
-            if new:
-                prefill(new)
-            if old:
-                decode(old, len(old))
-            batch = old + new
-        else:
-            # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
-            decoding = [lv for lv in running if lv.kv >= lv.target]
-            preempted = paged and grow_decodes(running, decoding)
-            if preempted:
-                decoding = [lv for lv in running if lv.kv >= lv.target]
-            room = chunk - len(decoding)
-            chunks: list[tuple[_Live, int]] = []
-            for lv in running:
-                if room <= 0:
-                    break
-                if lv.kv < lv.target:
-                    c = min(room, lv.target - lv.kv)
-                    extra = pool.grow(lv, lv.kv + c)
-                    if pool.used + extra > pool.capacity:
-                        break
-                    pool.take(lv, extra)
-                    chunks.append((lv, c))
-                    room -= c
-            while not preempted and waiting and room > 0 and len(running) < max_batch:
-                lv = waiting[0]
-                c = min(room, lv.req.prompt + lv.generated)
-                if not admit(lv, c):
-                    break
-                running.append(lv)
-                chunks.append((lv, c))
-                room -= c
-            if not decoding and not chunks:
-                # the pages are all held by partly prefilled requests: free the newest's
-                preempt(running)
-                continue
+                    pool.free(lv)
+                else:
+                    running.append(lv)
+            if not running:
+                pool.used = 0.0  # no drift from float sums
             kv_log.append((t, pool.used, len(running)))
-            dt = sum(costs.chunk_ns(lv.kv, c) for lv, c in chunks)
-            if decoding:
-                d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
-                steps.append((t, d + dt, len(decoding), pool.used))
-                dt += d
-            t += dt
-            for lv in decoding:
-                lv.token(t)
-            for lv, c in chunks:
-                lv.kv += c
-                if lv.kv >= lv.target:
-                    first_token(lv)
-            batch = running
-        running = []
-        for lv in batch:
-            if lv.generated >= lv.req.output:
-                finish(lv, t)
-                pool.free(lv)
-            else:
-                running.append(lv)
-        if not running:
-            pool.used = 0.0  # no drift from float sums
-        kv_log.append((t, pool.used, len(running)))
+
+    _drive(source, live, [replica(k) for k in range(replicas)], inboxes, finishes)
 
     records = [_record(lv) for lv in live]
     events = sorted(source.events, key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
+    kv_log = logs[0] if replicas == 1 else _merge_logs(logs)
     m.update({"scheduler": scheduler, "max_batch": max_batch, "kv_capacity_gb": budget.capacity_bytes / 1e9,
               "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache),
               "kv_cache": kv_cache, "page_tokens": page_tokens if paged else None,
-              "chunk_tokens": chunk if scheduler == "chunked" else None, "preemptions": preemptions,
+              "chunk_tokens": chunk if scheduler == "chunked" else None, "preemptions": tally["preemptions"],
               "peak_admitted": max((n for *_, n in kv_log), default=0)})
+    if replicas > 1:
+        m["replicas"] = replicas
+    if preemption == "swap":
+        m.update({"preemption": "swap", "swap_ms_total": tally["swap_ns"] / 1e6,
+                  "swapped_gb": tally["swapped_bytes"] / 1e9, "host_link_gbps": host_link.gbps,
+                  "host_link_latency_us": host_link.latency_ns / 1e3})
     notes = []
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
@@ -659,20 +752,62 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     return ServeResult(records, events, steps, m, notes, kv_log)
 
 
-@dataclass(frozen=True)
-class KVLink:
-    """The link a disaggregated pair moves each request's KV cache over: ``gbps`` GB/s one way,
-    a FIFO server (one transfer at a time, in the order the prefills finish), plus ``latency_ns``."""
+def _check_replicas(replicas) -> None:
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise InputError("--replicas", None, f"is how many copies of the system serve the stream: a whole number "
+                         f"at least 1, got {replicas!r}")
 
-    gbps: float = KV_LINK_GBPS
-    latency_ns: float = KV_LINK_LATENCY_NS
-    source: str = KV_LINK_SOURCE
 
-    def check(self) -> None:
-        if not (self.gbps > 0 and math.isfinite(self.gbps)):
-            raise InputError("--kv-link-gbps", None, f"must be a positive number of GB/s, got {self.gbps}")
-        if not (self.latency_ns >= 0 and math.isfinite(self.latency_ns)):
-            raise InputError("--kv-link-latency-us", None, f"must be a time >= 0, got {self.latency_ns / 1e3}")
+def _drive(source: _Source, live: list, bodies: list, inboxes: list[deque], finishes: list[list[float]]) -> None:
+    """Run the replicas' schedulers (coroutines from :func:`simulate`) against one arrival stream
+    in time order: an arrival is dispatched before any replica's iteration at the same time or
+    later, to the replica with the fewest outstanding requests at that moment (ties: the lowest
+    index); otherwise the replica whose next iteration comes first (ties: the lowest index) runs
+    one iteration."""
+    n = len(bodies)
+    reqs = source.reqs
+    inf = math.inf
+    clock, want = [0.0] * n, [inf] * n
+    outstanding = [0] * n
+    for k, body in enumerate(bodies):
+        clock[k], busy = next(body)
+        want[k] = clock[k] if busy else inf
+    while source.open:
+        soon = source.next_at()
+        k = min(range(n), key=want.__getitem__) if n > 1 else 0
+        if soon <= want[k]:
+            if soon == inf:  # an invariant: an unfinished request is queued, running or on its way
+                raise RuntimeError("serving: unfinished requests are neither queued, running nor arriving")
+            for at, i in source.arrivals(soon):
+                lv = live[i] = _Live(reqs[i], at)
+                r = 0
+                if n > 1:
+                    for j in range(n):
+                        done = finishes[j]
+                        while done and done[0] <= at:
+                            heapq.heappop(done)
+                            outstanding[j] -= 1
+                    r = min(range(n), key=outstanding.__getitem__)
+                    outstanding[r] += 1
+                lv.replica = r
+                inboxes[r].append(lv)
+                if want[r] == inf:
+                    want[r] = max(clock[r], at)
+            continue
+        clock[k], busy = bodies[k].send(want[k])
+        want[k] = clock[k] if busy else inf
+
+
+def _merge_logs(logs: list[list[tuple[float, float, int]]]) -> list[tuple[float, float, int]]:
+    """The replicas' KV logs as one: at each entry's time, the KV bytes held and the requests
+    admitted summed over the replicas (each at its latest entry)."""
+    held, admitted = [0.0] * len(logs), [0] * len(logs)
+    out = []
+    tagged = [[(t, k, kv, n) for t, kv, n in log] for k, log in enumerate(logs)]
+    for t, k, kv, n in heapq.merge(*tagged, key=lambda e: e[0]):
+        held[k], admitted[k] = kv, n
+        out.append((t, sum(held), sum(admitted)))
+    return out
 
 
 def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudget],
@@ -856,7 +991,7 @@ def _record(lv: _Live) -> dict:
     return {"id": r.id, "arrival_ms": lv.arrival_ns / 1e6, "prompt": r.prompt, "output": r.output,
             "queue_ms": (lv.admitted_ns - lv.arrival_ns) / 1e6, "ttft_ms": (lv.first_ns - lv.arrival_ns) / 1e6,
             "tpot_ms": tpot, "latency_ms": (lv.finish_ns - lv.arrival_ns) / 1e6,
-            "finish_ms": lv.finish_ns / 1e6, "preemptions": lv.preemptions,
+            "finish_ms": lv.finish_ns / 1e6, "preemptions": lv.preemptions, "replica": lv.replica,
             "max_gap_ms": lv.max_gap_ns / 1e6 if r.output > 1 else None}
 
 
@@ -910,17 +1045,19 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
           slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
           costs: StepCosts | None = None, chips: int | None = None, tp: int | None = None,
           pp: int | None = None, ep: int | None = None, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
-          page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+          page_tokens: int = DEFAULT_PAGE_TOKENS, replicas: int = 1, preemption: str = "recompute",
+          host_link: KVLink = KVLink()) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
     to share memoised step costs between runs of the same model, system, split and bucket.
-    ``chips``, ``tp``, ``pp`` and ``ep`` choose the replica's chips and split as ``predict``'s
-    do (``chips`` of the system's kind on its network; default tensor parallel over all); the
-    whole system is one replica."""
+    ``chips``, ``tp``, ``pp`` and ``ep`` choose one replica's chips and split as ``predict``'s
+    do (``chips`` of the system's kind on its network; default tensor parallel over all);
+    ``replicas`` copies of it serve the stream behind one dispatcher (see :func:`simulate`)."""
     from asicsim.api import system as load_sys
     from asicsim.model import ModelSpec, load_model
 
     if chips is not None and chips < 1:
         raise InputError("--chips", None, f"must be at least 1, got {chips}")
+    _check_replicas(replicas)
     spec = model if isinstance(model, ModelSpec) else load_model(model)
     sys_ = load_sys(system, chips)
     layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
@@ -928,8 +1065,10 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
     budget = kv_budget(spec, sys_, dtype, layout)
     result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
-                      page_tokens=page_tokens)
+                      page_tokens=page_tokens, replicas=replicas, preemption=preemption, host_link=host_link)
     result.metrics.update({"chips": len(sys_.chips), **budget.split})
+    if replicas > 1:
+        result.metrics["total_chips"] = len(sys_.chips) * replicas
     return result
 
 
@@ -987,6 +1126,13 @@ def table(result: ServeResult, title: str) -> str:
                              if m.get("page_tokens") else "reserved in full at admission")],
              *([["replica", f"{m['chips']} chips, tp {m['tp']} x pp {m['pp']}"
                  + (f", ep {m['ep']}" if m['ep'] > 1 else "")]] if m.get("chips", 1) > 1 else []),
+             *([["swap preemption", f"{m['swapped_gb']:,.3f} GB copied to and from host memory over "
+                                    f"{m['host_link_gbps']:g} GB/s a chip + {m['host_link_latency_us']:g} us a copy: "
+                                    f"{m['swap_ms_total']:,.3f} ms"]] if m.get("preemption") == "swap" else []),
+             *([["replicas", f"{m['replicas']} behind one queue, {m.get('total_chips', m['replicas'])} chips in all "
+                             "(each request to the replica with the fewest outstanding); the batch and KV figures "
+                             "above are per replica, the preemptions all of theirs"]]
+               if m.get("replicas", 1) > 1 else []),
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]
     if m["scheduler"] == "disaggregated":
         rates[-2][0] = "KV cache (decode)"

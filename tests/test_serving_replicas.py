@@ -1,0 +1,180 @@
+"""Several replicas behind one queue (serve --replicas): dispatch to the fewest outstanding
+requests, each replica its own batch and KV cache; and swap preemption (--preemption swap)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from asicsim.cli import main
+from asicsim.errors import InputError
+from asicsim.serving import (KVLink, Request, StepCosts, Workload, kv_budget, mean_in_system, poisson, serve,
+                             simulate)
+
+MODEL, SYSTEM = "llama-3.1-8b", "h100-sxm"
+
+
+@pytest.fixture(scope="module")
+def world(llama8b, h100):
+    return kv_budget(llama8b, h100), StepCosts(llama8b, h100, bucket=64)
+
+
+def copies(wl: Workload, n: int) -> Workload:
+    """Each request of ``wl`` ``n`` times, arriving together."""
+    reqs = [Request(i * n + c, r.arrival_ns, r.prompt, r.output) for i, r in enumerate(wl.requests) for c in range(n)]
+    return Workload(tuple(reqs), source="copies")
+
+
+def test_n_replicas_serving_n_copies_of_a_stream_each_serve_one_copy_exactly(world):
+    """N copies of every request arriving together: least-outstanding dispatch (ties to the lowest
+    index) sends copy c of each to replica c, every replica serves the one-replica stream, so every
+    request's latencies equal the single replica's and the throughput is N times."""
+    budget, costs = world
+    one = poisson(30.0, 40, prompt=(32, 512), output=(8, 96), seed=5)
+    single = simulate(one, costs, budget)
+    assert single.metrics["queue_p90_ms"] > 0  # the single replica queues: the dispatch matters
+    n = 3
+    multi = simulate(copies(one, n), costs, budget, replicas=n)
+    for i, ref in enumerate(single.records):
+        for c in range(n):
+            rec = multi.records[i * n + c]
+            assert rec["replica"] == c
+            for key in ("ttft_ms", "tpot_ms", "latency_ms", "queue_ms", "finish_ms"):
+                assert rec[key] == ref[key]
+    assert multi.metrics["throughput_tokens_per_s"] == pytest.approx(n * single.metrics["throughput_tokens_per_s"])
+    assert multi.metrics["mean_concurrency"] == pytest.approx(n * single.metrics["mean_concurrency"])
+    assert multi.metrics["mean_batch"] == pytest.approx(single.metrics["mean_batch"])
+    assert multi.metrics["replicas"] == n
+    # the merged KV log holds n times the single replica's at its peak
+    assert max(kv for _, kv, _ in multi.kv_log) == pytest.approx(n * max(kv for _, kv, _ in single.kv_log))
+
+
+def test_dispatch_goes_to_the_fewest_outstanding_requests_ties_to_the_lowest_index(world):
+    """A long request holds replica 0; a short one goes to replica 1 and finishes; the next goes to
+    replica 1 again (round robin would send it to replica 0), and the one after, with both holding one,
+    to replica 0."""
+    budget, costs = world
+    ms = 1e6
+    reqs = (Request(0, 0.0, 64, 400), Request(1, 1 * ms, 64, 4), Request(2, 500 * ms, 64, 4),
+            Request(3, 500 * ms + 1, 64, 4))
+    r = simulate(Workload(reqs), costs, budget, replicas=2)
+    assert r.records[1]["finish_ms"] < 500 < r.records[0]["finish_ms"]
+    assert [x["replica"] for x in r.records] == [0, 1, 1, 0]
+
+
+def test_littles_law_and_pooling_with_replicas(world):
+    """Little's law on the pooled event log; and two replicas at twice the load queue less than one
+    replica at the load (the same seeded stream shape), at twice its throughput within sampling noise."""
+    budget, costs = world
+    # below saturation (a batch of at most 4): a queue forms, but it does not grow without end
+    one = simulate(poisson(10.0, 120, prompt=(32, 512), output=(8, 96), seed=2), costs, budget, max_batch=4)
+    two = simulate(poisson(20.0, 240, prompt=(32, 512), output=(8, 96), seed=2), costs, budget, max_batch=4,
+                   replicas=2)
+    L, span = mean_in_system(two.events)
+    mean_latency_s = sum(x["latency_ms"] for x in two.records) / len(two.records) / 1e3
+    assert L == pytest.approx(len(two.records) / span * 1e9 * mean_latency_s, rel=0.01)
+    assert {x["replica"] for x in two.records} == {0, 1}
+    assert one.metrics["queue_p90_ms"] > 0
+    assert two.metrics["throughput_tokens_per_s"] == pytest.approx(2 * one.metrics["throughput_tokens_per_s"], rel=0.15)
+    assert two.metrics["tpot_p50_ms"] == pytest.approx(one.metrics["tpot_p50_ms"], rel=0.15)
+    # one queue in front of two servers waits less than one in front of one at half the load
+    assert two.metrics["queue_mean_ms"] < 0.5 * one.metrics["queue_mean_ms"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_replicas_must_be_a_whole_number_at_least_one(world, bad):
+    budget, costs = world
+    with pytest.raises(InputError, match="--replicas"):
+        simulate(poisson(1.0, 2, prompt=8, output=2), costs, budget, replicas=bad)
+
+
+def test_serve_cli_replicas(tmp_path):
+    runner = CliRunner()
+    for bad in ("0", "-2"):
+        out = runner.invoke(main, ["serve", "--model", MODEL, "--system", SYSTEM, "--rate", "4", "--requests", "4",
+                                   "--replicas", bad])
+        assert out.exit_code == 2 and "--replicas" in out.output and "Traceback" not in out.output
+    out = runner.invoke(main, ["serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system", SYSTEM,
+                               "--rate", "4", "--requests", "4", "--replicas", "2"])
+    assert out.exit_code == 2 and "--replicas" in out.output
+    out = runner.invoke(main, ["-q", "serve", "--model", MODEL, "--system", SYSTEM, "--rate", "8", "--requests", "12",
+                               "--prompt", "64-256", "--generate", "8-32", "--replicas", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    m = json.loads(out.output)
+    assert m["replicas"] == 3 and m["total_chips"] == 3 and m["chips"] == 1
+
+
+def test_serve_replicas_of_a_tensor_parallel_replica_count_every_chip(llama8b):
+    r = serve(llama8b, SYSTEM, poisson(8.0, 6, prompt=64, output=4), chips=2, tp=2, replicas=2, bucket=64)
+    assert r.metrics["chips"] == 2 and r.metrics["tp"] == 2 and r.metrics["total_chips"] == 4
+
+
+@pytest.fixture(scope="module")
+def tight(world):
+    """An H100 whose KV budget holds three 1,200-token sequences, and a closed loop that overfills it."""
+    from dataclasses import replace
+
+    budget, costs = world
+    small = replace(budget, capacity_bytes=budget.holds(1200) * 3)
+    return costs, small, poisson(40.0, 24, prompt=(256, 768), output=(64, 256), seed=1)
+
+
+@pytest.mark.parametrize("scheduler", ["continuous", "chunked"])
+def test_swap_charges_both_copies_at_the_host_links_rate(tight, scheduler):
+    costs, small, wl = tight
+    slow, fast = KVLink(1.0, 5_000.0), KVLink(10.0, 5_000.0)
+    runs = {link: simulate(wl, costs, small, scheduler=scheduler, kv_cache="paged", preemption="swap", host_link=link)
+            for link in (slow, fast)}
+    for link, r in runs.items():
+        m = r.metrics
+        assert m["preemptions"] > 0 and all(x["finish_ms"] > 0 for x in r.records)
+        assert max(kv for _, kv, _ in r.kv_log) <= small.capacity_bytes
+        # every swapped-out request came back in: two copies a preemption, each bytes / rate + latency
+        copies = 2 * m["preemptions"]
+        assert m["swap_ms_total"] * 1e6 == pytest.approx(m["swapped_gb"] * 1e9 / link.gbps + copies * link.latency_ns)
+        # each copy moves at least one page of one sequence's KV
+        assert m["swapped_gb"] * 1e9 >= copies * small.holds(16) * 0.999
+    # a ten-times faster link: the same bytes' copies take a tenth of the time, and the run ends sooner
+    s, f = runs[slow].metrics, runs[fast].metrics
+    assert f["swapped_gb"] == pytest.approx(s["swapped_gb"], rel=0.5)
+    assert f["swap_ms_total"] < 0.2 * s["swap_ms_total"]
+    assert f["duration_s"] < s["duration_s"] and f["latency_mean_ms"] < s["latency_mean_ms"]
+
+
+def test_swap_beats_recompute_on_a_fast_link_and_loses_on_a_slow_one(tight):
+    """Swap saves the preempted requests' second prefill and pays two copies: over PCIe Gen5 (64 GB/s) the
+    copies of a few hundred tokens' KV take far less than their prefill; over 0.05 GB/s far more."""
+    costs, small, wl = tight
+    kw = dict(kv_cache="paged")
+    recompute = simulate(wl, costs, small, **kw)
+    pcie = simulate(wl, costs, small, preemption="swap", **kw)
+    crawl = simulate(wl, costs, small, preemption="swap", host_link=KVLink(0.05), **kw)
+    assert recompute.metrics["preemptions"] > 0 and pcie.metrics["preemptions"] > 0
+    assert "swap_ms_total" not in recompute.metrics
+    assert pcie.metrics["duration_s"] < recompute.metrics["duration_s"] < crawl.metrics["duration_s"]
+    assert pcie.metrics["latency_mean_ms"] < recompute.metrics["latency_mean_ms"] < crawl.metrics["latency_mean_ms"]
+    # no preemption, nothing to swap: the same run whichever the mode
+    roomy = simulate(wl, costs, kv_budget(costs.model, costs.system), **kw)
+    assert roomy.metrics["preemptions"] == 0
+    swapless = simulate(wl, costs, kv_budget(costs.model, costs.system), preemption="swap", **kw)
+    assert [x["latency_ms"] for x in swapless.records] == [x["latency_ms"] for x in roomy.records]
+
+
+def test_swap_needs_a_paged_cache_and_a_positive_link(world):
+    budget, costs = world
+    wl = poisson(1.0, 2, prompt=8, output=2)
+    with pytest.raises(InputError, match="swap needs --kv-cache paged"):
+        simulate(wl, costs, budget, preemption="swap")
+    with pytest.raises(InputError, match="--host-link-gbps"):
+        simulate(wl, costs, budget, kv_cache="paged", preemption="swap", host_link=KVLink(0.0))
+    with pytest.raises(InputError, match="--preemption"):
+        simulate(wl, costs, budget, kv_cache="paged", preemption="evict")
+    runner = CliRunner()
+    out = runner.invoke(main, ["serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system", SYSTEM,
+                               "--rate", "4", "--requests", "4", "--kv-cache", "paged", "--preemption", "swap"])
+    assert out.exit_code == 2 and "--preemption" in out.output and "Traceback" not in out.output
+    out = runner.invoke(main, ["serve", "--model", MODEL, "--system", SYSTEM, "--rate", "4", "--requests", "4",
+                               "--kv-cache", "paged", "--preemption", "swap", "--host-link-gbps", "-1"])
+    assert out.exit_code == 2 and "--host-link-gbps" in out.output

@@ -513,6 +513,18 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
         click.echo(table(checks, waiting))
 
 
+def _group_options(command):
+    """--prefill-chips/-tp/-pp/-ep and --decode-chips/-tp/-pp/-ep: each group of a pair split as --chips/--tp/
+    --pp/--ep split one system."""
+    for role in ("decode", "prefill"):
+        for name, what in reversed((("chips", "chips of its system's kind"), ("tp", "tensor-parallel ranks"),
+                                    ("pp", "pipeline stages"), ("ep", "expert-parallel ranks"))):
+            command = click.option(f"--{role}-{name}", f"{role}_{name}", type=click.IntRange(min=1), default=None,
+                                   help=f"Disaggregated: the {role} group's {what} (as --{name} for one system).")(
+                command)
+    return command
+
+
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", default=None, help="A preset name or a chip/system YAML path (or --prefill-system "
@@ -526,6 +538,7 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--kv-link-latency-us", type=float, default=2.0, show_default=True,
               help="Disaggregated: the link's latency per transfer (an assumption; docs/sources.md K1).")
 @_split_options
+@_group_options
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
               help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
@@ -580,7 +593,9 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @_chatty
 def serve(model: str, system: str | None, prefill_system: str | None, decode_system: str | None,
           kv_link_gbps: float, kv_link_latency_us: float, chips: int | None, tp: int | None, pp: int | None,
-          ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
+          ep: int | None, prefill_chips: int | None, prefill_tp: int | None, prefill_pp: int | None,
+          prefill_ep: int | None, decode_chips: int | None, decode_tp: int | None, decode_pp: int | None,
+          decode_ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
           requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, chunk: int, kv_cache: str,
           page_tokens: int, preemption: str, host_link_gbps: float, host_link_latency_us: float, replicas: int,
           max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
@@ -633,7 +648,13 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                          "back to the prefill group (recompute); swap applies to one system")
     if split and any(v is not None for v in (chips, tp, pp, ep)):
         raise InputError("--chips", None, "--chips/--tp/--pp/--ep choose one system's split; a disaggregated pair "
-                         "takes each group as its system file or preset describes it")
+                         "takes --prefill-chips/--prefill-tp/... and --decode-chips/--decode-tp/... for its groups")
+    layouts = {role: {k: v for k, v in zip(("chips", "tp", "pp", "ep"), vals) if v is not None}
+               for role, vals in (("prefill", (prefill_chips, prefill_tp, prefill_pp, prefill_ep)),
+                                  ("decode", (decode_chips, decode_tp, decode_pp, decode_ep)))}
+    if not split and (layouts["prefill"] or layouts["decode"]):
+        raise InputError("--prefill-chips", None, "--prefill-*/--decode-* split the groups of a disaggregated pair "
+                         "(--prefill-system and --decode-system); one system takes --chips/--tp/--pp/--ep")
     if split:
         system = f"{prefill_system} prefill + {decode_system} decode"
         link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)
@@ -641,7 +662,8 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
             result = serving.serve_disaggregated(model, prefill_system, decode_system, wl, link=link,
                                                  max_batch=max_batch, bucket=bucket, dtype=dtype,
                                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
-                                                 kv_cache=kv_cache, page_tokens=page_tokens)
+                                                 kv_cache=kv_cache, page_tokens=page_tokens,
+                                                 prefill_layout=layouts["prefill"], decode_layout=layouts["decode"])
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,

@@ -863,6 +863,10 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
     d_running: list[_Live] = []
     pool = _Pool(dbudget, paged, page_tokens)
     tp = td = link_free = 0.0
+    # the whole model's KV crosses however each group shards it: each chip of the smaller group sends
+    # or receives its share over its own link, all at once
+    lanes = min(pbudget.chips, dbudget.chips)
+    lane_gbps = link.gbps * lanes
     transfer_ns: list[float] = []
     preemptions = 0
 
@@ -910,7 +914,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                     continue
                 kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
                 start = max(tp, link_free)
-                link_free = start + kv / link.gbps
+                link_free = start + kv / lane_gbps
                 arrive = link_free + link.latency_ns
                 transfer_ns.append(arrive - tp)
                 heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
@@ -977,6 +981,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
               "preemptions": preemptions, "peak_admitted": max((n for *_, n in kv_log), default=0),
               "prefill_system": pcosts.system.name, "decode_system": dcosts.system.name,
               "kv_link_gbps": link.gbps, "kv_link_latency_us": link.latency_ns / 1e3,
+              **({"kv_link_lanes": lanes} if lanes > 1 else {}),
               "kv_transfer_mean_ms": sum(transfer_ns) / len(transfer_ns) / 1e6 if transfer_ns else None})
     notes = []
     if m["requests_meeting_slo"] == 0:
@@ -1052,23 +1057,20 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
     ``chips``, ``tp``, ``pp`` and ``ep`` choose one replica's chips and split as ``predict``'s
     do (``chips`` of the system's kind on its network; default tensor parallel over all);
     ``replicas`` copies of it serve the stream behind one dispatcher (see :func:`simulate`)."""
-    from asicsim.api import system as load_sys
     from asicsim.model import ModelSpec, load_model
 
     if chips is not None and chips < 1:
         raise InputError("--chips", None, f"must be at least 1, got {chips}")
     _check_replicas(replicas)
     spec = model if isinstance(model, ModelSpec) else load_model(model)
-    sys_ = load_sys(system, chips)
-    layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
-    costs = costs or StepCosts(spec, sys_, bucket=bucket, dtype=dtype, layout=layout)
-    budget = kv_budget(spec, sys_, dtype, layout)
+    costs, budget = group(spec, system, chips=chips, tp=tp, pp=pp, ep=ep, bucket=bucket, dtype=dtype, costs=costs)
     result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
                       page_tokens=page_tokens, replicas=replicas, preemption=preemption, host_link=host_link)
-    result.metrics.update({"chips": len(sys_.chips), **budget.split})
+    n_chips = len(costs.system.chips)
+    result.metrics.update({"chips": n_chips, **budget.split})
     if replicas > 1:
-        result.metrics["total_chips"] = len(sys_.chips) * replicas
+        result.metrics["total_chips"] = n_chips * replicas
     return result
 
 
@@ -1076,22 +1078,45 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                         link: KVLink = KVLink(), max_batch: int | None = None, bucket: int = DEFAULT_BUCKET,
                         dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
                         costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
-                        page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+                        page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_layout: dict | None = None,
+                        decode_layout: dict | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
-    system must run the model: a hardwired chip only the model it was built for."""
-    from asicsim.api import system as load_sys
+    system must run the model: a hardwired chip only the model it was built for.
+    ``prefill_layout`` and ``decode_layout`` choose each group's chips and split as ``serve``'s
+    ``chips``/``tp``/``pp``/``ep`` do (keys of those names)."""
     from asicsim.model import ModelSpec, load_model
 
     spec = model if isinstance(model, ModelSpec) else load_model(model)
     groups = []
-    for i, name in enumerate((prefill_system, decode_system)):
-        sys_ = load_sys(name)
-        c = costs[i] if costs else StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
-        groups.append((c, kv_budget(spec, sys_, dtype)))
-    return simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
-                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
-                                  page_tokens=page_tokens)
+    for i, (name, layout, role) in enumerate(((prefill_system, prefill_layout, "prefill"),
+                                              (decode_system, decode_layout, "decode"))):
+        groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
+                            flag=f"--{role}-", **(layout or {})))
+    result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
+                                    slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
+                                    page_tokens=page_tokens)
+    if any(b.chips > 1 for _, b in groups):
+        for role, (_, b) in zip(("prefill", "decode"), groups):
+            result.metrics.update({f"{role}_chips": b.chips, **{f"{role}_{k}": v for k, v in b.split.items()}})
+    return result
+
+
+def group(model, system, *, chips: int | None = None, tp: int | None = None, pp: int | None = None,
+          ep: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16", costs: StepCosts | None = None,
+          flag: str = "--") -> tuple[StepCosts, KVBudget]:
+    """One replica's step costs and KV budget: ``chips`` of ``system``'s kind (a name, path or
+    System) split ``tp``/``pp``/``ep`` as ``predict`` splits them; ``flag`` prefixes the option
+    names in errors (``--prefill-`` for a pair's prefill group)."""
+    from asicsim.api import system as load_sys
+
+    for name, v in (("chips", chips), ("tp", tp), ("pp", pp), ("ep", ep)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InputError(f"{flag}{name}", None, f"must be a whole number at least 1, got {v!r}")
+    sys_ = load_sys(system, chips)
+    layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
+    costs = costs or StepCosts(model, sys_, bucket=bucket, dtype=dtype, layout=layout)
+    return costs, kv_budget(model, sys_, dtype, layout)
 
 
 def table(result: ServeResult, title: str) -> str:
@@ -1139,7 +1164,12 @@ def table(result: ServeResult, title: str) -> str:
         rates[-1:-1] = [
             ["KV cache (prefill)", f"{m['prefill_kv_capacity_gb']:,.2f} GB in {m['prefill_kv_in']}, a prompt's held "
                                    "until it has crossed the link"],
-            ["KV link", f"{m['kv_link_gbps']:g} GB/s, {m['kv_link_latency_us']:g} us; mean transfer "
-                        f"{m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
+            ["KV link", f"{m['kv_link_gbps']:g} GB/s"
+                        + (f" x {m['kv_link_lanes']} chips' links" if m.get("kv_link_lanes", 1) > 1 else "")
+                        + f", {m['kv_link_latency_us']:g} us; mean transfer {m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
+        if "prefill_chips" in m:
+            rates[-1:-1] = [["groups", "; ".join(
+                f"{role} {m[f'{role}_chips']} chips, tp {m[f'{role}_tp']} x pp {m[f'{role}_pp']}"
+                + (f", ep {m[f'{role}_ep']}" if m[f"{role}_ep"] > 1 else "") for role in ("prefill", "decode"))]]
     notes = list(result.notes)
     return render_text([lat, Table("", ["measure", "value"], rates, notes=notes, left=(1,))])

@@ -1,0 +1,54 @@
+"""A disaggregated pair whose groups have several chips (serve --prefill-tp 2 --decode-chips 2 ...):
+each group's steps are predict's on its split, and the whole model's KV crosses the link."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from asicsim.api import load_system, predict
+from asicsim.cli import main
+from asicsim.serving import KVLink, closed_loop, kv_budget, serve_disaggregated
+
+MODEL, SYSTEM = "llama-3.1-8b", "h100-sxm"
+
+
+@pytest.mark.parametrize("decode_chips", [1, 2])
+def test_each_group_runs_its_own_split_and_the_whole_kv_crosses(llama8b, decode_chips):
+    wl = closed_loop(1, 2, prompt=96, output=5)
+    link = KVLink(1.0, 10_000.0)  # 1 GB/s a chip: the transfer is long enough to measure
+    decode_layout = {"chips": decode_chips, "tp": decode_chips} if decode_chips > 1 else {}
+    r = serve_disaggregated(llama8b, SYSTEM, SYSTEM, wl, link=link, bucket=1,
+                            prefill_layout={"chips": 2, "tp": 2}, decode_layout=decode_layout)
+    ttft = predict(llama8b, SYSTEM, batch=1, prompt=96, generate=2, chips=2, tp=2).metrics.ttft_ms
+    dec = predict(llama8b, SYSTEM, batch=1, prompt=96, generate=5,
+                  **({"chips": decode_chips, "tp": decode_chips} if decode_chips > 1 else {})).metrics.tpot_ms
+    one_chip_ttft = predict(llama8b, SYSTEM, batch=1, prompt=96, generate=2).metrics.ttft_ms
+    assert ttft != pytest.approx(one_chip_ttft, rel=1e-3)  # the group's own split is what is costed
+    kv_bytes = llama8b.kv_bytes(1, 96, kv_budget(llama8b, load_system(SYSTEM)).numerics)
+    # the whole model's KV (not a shard of it) crosses, over as many links as the smaller group has chips
+    transfer_ns = kv_bytes / (1.0 * min(2, decode_chips)) + 10_000.0
+    assert r.metrics["kv_transfer_mean_ms"] * 1e6 == pytest.approx(transfer_ns)
+    for rec in r.records:
+        assert rec["ttft_ms"] == pytest.approx(ttft, rel=1e-9)
+        # the second token waits for the transfer, then four decode steps of the decode group's split
+        assert rec["tpot_ms"] == pytest.approx(dec + transfer_ns / 1e6 / 4, rel=1e-6)
+    assert r.metrics["prefill_chips"] == 2 and r.metrics["prefill_tp"] == 2
+    assert r.metrics["decode_chips"] == decode_chips
+
+
+def test_group_options_are_checked():
+    runner = CliRunner()
+    base = ["serve", "--model", MODEL, "--rate", "4", "--requests", "4"]
+    out = runner.invoke(main, [*base, "--system", SYSTEM, "--prefill-tp", "2"])
+    assert out.exit_code == 2 and "--prefill-" in out.output and "Traceback" not in out.output
+    out = runner.invoke(main, [*base, "--prefill-system", SYSTEM, "--decode-system", SYSTEM, "--tp", "2"])
+    assert out.exit_code == 2 and "--decode-tp" in out.output
+    # a split that does not divide the group's chips is refused as predict refuses it
+    out = runner.invoke(main, [*base, "--prefill-system", SYSTEM, "--decode-system", SYSTEM, "--prefill-chips", "2",
+                               "--prefill-tp", "3"])
+    assert out.exit_code == 2 and "Traceback" not in out.output
+    out = runner.invoke(main, ["-q", *base, "--prefill-system", SYSTEM, "--decode-system", SYSTEM,
+                               "--prefill-chips", "2", "--prefill-tp", "2", "--prompt", "64", "--generate", "4"])
+    assert out.exit_code == 0, out.output
+    assert "prefill 2 chips, tp 2" in out.output and "64 GB/s," in out.output

@@ -178,3 +178,66 @@ def test_swap_needs_a_paged_cache_and_a_positive_link(world):
     out = runner.invoke(main, ["serve", "--model", MODEL, "--system", SYSTEM, "--rate", "4", "--requests", "4",
                                "--kv-cache", "paged", "--preemption", "swap", "--host-link-gbps", "-1"])
     assert out.exit_code == 2 and "--host-link-gbps" in out.output
+
+
+REPLICA_SCENARIO = """kind: serving
+name: r
+model: llama-3.1-8b
+systems:
+  - h100-sxm
+  - {system: h100-sxm, replicas: 3}
+  - {system: h100-sxm, chips: 2, tp: 2, replicas: 2, name: two tp2}
+  - {prefill: {system: h100-sxm, chips: 2, tp: 2}, decode: h100-sxm}
+rates: [4, 12]
+requests: 24
+prompt: [64, 256]
+output: [8, 32]
+bucket: 512
+kv_cache: paged
+preemption: swap
+economics:
+  electricity_usd_per_kwh: 0.1
+  electricity_source: test
+  service_life_months: 48
+  service_life_source: test
+  utilisation: 0.5
+  utilisation_source: test
+  model_lifetime_months: 12
+  model_lifetime_source: test
+  chips:
+    h100-sxm: {chip_price_usd: 20000, source: test, power_w: 700, power_source: test}
+"""
+
+
+def test_a_serving_scenario_prices_every_replicas_chips(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(REPLICA_SCENARIO)
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    costs = {c["system"]: c for c in doc["costs"]}
+    three, tp2, pair = "h100-sxm x3 replicas", "two tp2", "h100-sxm tp2 prefill + h100-sxm decode"
+    assert set(costs) == {"h100-sxm", three, tp2, pair}
+    assert costs[three]["chips"] == [["h100-sxm", 3]] and costs[three]["capex_usd"] == 60000
+    assert costs[tp2]["chips"] == [["h100-sxm", 4]] and costs[tp2]["power_w"] == 4 * 700
+    assert costs[pair]["chips"] == [["h100-sxm", 2], ["h100-sxm", 1]] and costs[pair]["capex_usd"] == 60000
+    rows = {(r["system"], r["rate"]): r for r in doc["rows"]}
+    assert rows[three, 12.0]["replicas"] == 3 and rows["h100-sxm", 12.0].get("replicas") is None
+    assert rows[pair, 12.0]["kv_link_gbps"] == 64.0
+    # the same load over three replicas: every chip is priced, so a token costs more where one chip sufficed
+    one, many = costs["h100-sxm"], costs[three]
+    if one["rate"] == many["rate"]:
+        assert many["capex_usd_per_mtok"] == pytest.approx(
+            3 * one["capex_usd_per_mtok"] * one["tokens_per_s"] / many["tokens_per_s"])
+    assert max(doc["occupancy"][three]["kv_share"]) <= 1
+
+
+def test_a_serving_scenario_refuses_an_impossible_split(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(REPLICA_SCENARIO.replace("chips: 2, tp: 2, replicas: 2", "chips: 2, tp: 3, replicas: 2")
+                    .replace("economics:", "economics_unused:").split("economics_unused:")[0])
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "systems.2" in result.output and "Traceback" not in result.output
+    path.write_text(REPLICA_SCENARIO.replace("replicas: 3", "replicas: 0").split("economics:")[0])
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "replicas" in result.output and "Traceback" not in result.output

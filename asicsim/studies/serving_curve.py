@@ -14,9 +14,9 @@ within the SLO (:mod:`asicsim.studies.economics`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from asicsim import serving
 from asicsim.dtypes import DType
@@ -33,12 +33,47 @@ class SLOSpec(Spec):
     tpot_ms: float = Field(serving.SLO_TPOT_MS, gt=0, description="Time per output token limit (ms).")
 
 
+class GroupSpec(Spec):
+    """One replica's chips and split: ``chips`` of ``system``'s kind on its network, split ``tp`` x
+    ``pp`` (``ep`` for MoE layers) as ``serve --chips/--tp/--pp/--ep`` split them."""
+
+    system: str = Field(description="Preset name or chip/system YAML path.")
+    chips: int | None = Field(None, ge=1, description="Chips of the system's kind (default: the system's own).")
+    tp: int | None = Field(None, ge=1, description="Tensor-parallel ranks (default: the chips the others leave).")
+    pp: int | None = Field(None, ge=1, description="Pipeline stages (default 1).")
+    ep: int | None = Field(None, ge=1, description="Expert-parallel ranks: 1 or equal to tp (default 1).")
+
+    def layout(self) -> dict:
+        return {k: v for k, v in (("chips", self.chips), ("tp", self.tp), ("pp", self.pp), ("ep", self.ep))
+                if v is not None}
+
+    @property
+    def label(self) -> str:
+        split = "".join(f" {k}{v}" for k, v in (("tp", self.tp), ("pp", self.pp), ("ep", self.ep)) if v)
+        chips = f" x{self.chips}" if self.chips and not split else ""
+        return f"{self.system}{chips}{split}"
+
+
+class ReplicasSpec(GroupSpec):
+    """``replicas`` copies of one replica (``system`` split over ``chips``) behind one queue, each
+    request dispatched to the copy with the fewest outstanding requests (serve --replicas)."""
+
+    replicas: int = Field(1, ge=1, description="Copies of the replica behind one queue.")
+    name: str | None = Field(None, description="The name in tables (default: system, split and 'xN replicas').")
+
+    @property
+    def label(self) -> str:
+        return self.name or GroupSpec.label.fget(self) + (f" x{self.replicas} replicas" if self.replicas > 1 else "")
+
+
 class PairSpec(Spec):
     """Disaggregated serving: ``prefill`` on one system, ``decode`` on another, each with its own
     queue and KV budget, each request's KV cache moved between them over a link."""
 
-    prefill: str = Field(description="Preset name or chip/system YAML path that prefills.")
-    decode: str = Field(description="Preset name or chip/system YAML path that decodes.")
+    prefill: str | GroupSpec = Field(description="Preset name or chip/system YAML path that prefills, or "
+                                     "{system, chips, tp, pp, ep}.")
+    decode: str | GroupSpec = Field(description="Preset name or chip/system YAML path that decodes, or "
+                                    "{system, chips, tp, pp, ep}.")
     name: str | None = Field(None, description="The name in tables (default: 'P prefill + D decode').")
     link_gbps: float = Field(serving.KV_LINK_GBPS, gt=0, description="The KV link's GB/s one way (default "
                              "PCIe Gen5 x16 at peak, docs/sources.md K1).")
@@ -47,11 +82,37 @@ class PairSpec(Spec):
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.prefill} prefill + {self.decode} decode"
+        return self.name or f"{_label(self.prefill)} prefill + {_label(self.decode)} decode"
+
+    def groups(self) -> list[tuple[GroupSpec, str]]:
+        return [(_group(self.prefill), "prefill"), (_group(self.decode), "decode")]
 
 
-def _label(entry: str | PairSpec) -> str:
+def _group(entry: str | GroupSpec) -> GroupSpec:
+    return GroupSpec(system=entry) if isinstance(entry, str) else entry
+
+
+def _label(entry) -> str:
     return entry if isinstance(entry, str) else entry.label
+
+
+def _groups(entry) -> list[tuple[GroupSpec, str | None]]:
+    """An entry's groups and the field naming each (None: the entry is a plain string)."""
+    if isinstance(entry, PairSpec):
+        return entry.groups()
+    return [(_group(entry), None)]
+
+
+def _entry_kind(v) -> str:
+    """Which form a ``systems`` entry takes, so a bad entry is reported against that form alone."""
+    if isinstance(v, str):
+        return "name"
+    keys = set(v) if isinstance(v, dict) else set(type(v).model_fields) if isinstance(v, Spec) else set()
+    return "pair" if isinstance(v, PairSpec) or keys & {"prefill", "decode"} else "replicas"
+
+
+SystemEntry = Annotated[Union[Annotated[str, Tag("name")], Annotated[ReplicasSpec, Tag("replicas")],
+                              Annotated[PairSpec, Tag("pair")]], Discriminator(_entry_kind)]
 
 
 class ServingSpec(Spec):
@@ -61,8 +122,10 @@ class ServingSpec(Spec):
     name: str
     description: str = ""
     model: str = Field(description="A shipped model name or a config.json path.")
-    systems: list[str | PairSpec] = Field(min_length=1, description="Preset names or chip/system YAML paths, "
-                                          "or disaggregated pairs {prefill: P, decode: D}.")
+    systems: list[SystemEntry] = Field(
+        min_length=1, description="Preset names or chip/system YAML paths; {system, chips, tp, pp, ep, replicas, "
+        "name} for a split and copies behind one queue; or disaggregated pairs {prefill: P, decode: D} (each a name "
+        "or {system, chips, tp, pp, ep}).")
     rates: list[float] = Field(min_length=1, description="Offered loads, requests per second (Poisson).")
     requests: int = Field(200, ge=1, le=100_000, description="Requests served at each load.")
     prompt: int | tuple[int, int] = Field(512, description="Prompt tokens, or [low, high] drawn uniformly.")
@@ -77,6 +140,11 @@ class ServingSpec(Spec):
     kv_cache: Literal["reserved", "paged"] = Field("reserved", description="The KV reserved in full at admission, "
                                                    "or paged (preempting when full); a pair's decode group's.")
     page_tokens: int = Field(serving.DEFAULT_PAGE_TOKENS, ge=1, description="paged: tokens per KV page.")
+    preemption: Literal["recompute", "swap"] = Field(
+        "recompute", description="paged, single systems: a preempted request's KV recomputed, or swapped to host "
+                                 "memory and back over host_link_gbps (a pair's decode group recomputes).")
+    host_link_gbps: float = Field(serving.KV_LINK_GBPS, gt=0, description="swap: each chip's host link, GB/s one "
+                                  "way (default PCIe Gen5 x16 at peak, docs/sources.md K1).")
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
     slo: SLOSpec = SLOSpec()
@@ -105,31 +173,40 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
     if len(set(labels)) != len(labels):
         raise InputError(str(path), "systems", "two entries have the same name; give a pair a distinct 'name'")
     rows, parts, occupancy = [], {}, {}
+    host_link = serving.KVLink(spec.host_link_gbps)
     for i, entry in enumerate(spec.systems):
         label = _label(entry)
-        names = [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]
-        fields = [f"systems.{i}"] if isinstance(entry, str) else [f"systems.{i}.prefill", f"systems.{i}.decode"]
+        replicas = entry.replicas if isinstance(entry, ReplicasSpec) else 1
         groups = []
         try:
-            for name, fld in zip(names, fields):
-                system = resolve_system(path, name, fld)
-                costs = serving.StepCosts(model, system, bucket=spec.bucket, dtype=spec.dtype.value)
-                groups.append((name, system, costs, serving.kv_budget(model, system, spec.dtype.value)))
+            for g, role in _groups(entry):
+                fld = f"systems.{i}" + (f".{role}" if role else "")
+                plain = isinstance(entry, str) or (role and isinstance(getattr(entry, role), str))
+                system = resolve_system(path, g.system, fld if plain else f"{fld}.system")
+                try:
+                    costs, budget = serving.group(model, system, bucket=spec.bucket, dtype=spec.dtype.value,
+                                                  **g.layout())
+                except InputError as e:
+                    if e.source.startswith("--") or e.source == "parallel layout":  # an impossible split
+                        raise InputError(str(path), fld, e.reason) from None
+                    raise
+                groups.append((g.system, costs.system, costs, budget))
         except InputError as e:
-            if e.source == str(path):  # the scenario names no such system
+            if e.source == str(path):  # the scenario names no such system, or an impossible split
                 raise
             rows.append({"system": label, "rate": None, "fits": False, "reason": e.reason})
             continue
-        parts[label] = [(name, system, budget.chips) for name, system, _, budget in groups]
+        parts[label] = [(name, system, budget.chips * replicas) for name, system, _, budget in groups]
         for rate in spec.rates:
             progress(f"{label} at {rate:g} req/s")
             wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed,
                                  burstiness=spec.burstiness, lengths=pairs)
-            if isinstance(entry, str):
+            if not isinstance(entry, PairSpec):
                 (_, _, costs, budget), = groups
                 r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
                                      slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms, chunk=spec.chunk,
-                                     kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+                                     kv_cache=spec.kv_cache, page_tokens=spec.page_tokens, replicas=replicas,
+                                     preemption=spec.preemption, host_link=host_link)
             else:
                 link = serving.KVLink(entry.link_gbps, entry.link_latency_us * 1e3)
                 r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
@@ -149,7 +226,7 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
 def _check_prices(spec: ServingSpec, path: Path) -> None:
     """Every system and pair part priced, with a power (a serving run does not simulate energy)."""
     for entry in spec.systems:
-        for name in [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]:
+        for name in [g.system for g, _ in _groups(entry)]:
             price = spec.economics.chips.get(name)
             if price is None:
                 raise InputError(str(path), "economics.chips", f"prices no '{name}' (used by {_label(entry)}); give "
@@ -205,7 +282,7 @@ def over_time(r: serving.ServeResult, rate: float, points: int = 200) -> dict:
     np.maximum.at(kv, inside, log[:, 1])
 
     np.maximum.at(n, inside, log[:, 2])
-    cap = r.metrics["kv_capacity_gb"] * 1e9
+    cap = r.metrics["kv_capacity_gb"] * 1e9 * r.metrics.get("replicas", 1)  # the log sums the replicas'
     return {"rate": rate, "t_s": (edges[:-1] / 1e9).round(6).tolist(),
             "kv_share": (kv / cap).round(6).tolist(), "admitted": n.astype(int).tolist()}
 

@@ -559,7 +559,8 @@ def _group_options(command):
 @click.option("--scheduler", type=click.Choice(["static", "continuous", "chunked"]), default="continuous",
               show_default=True,
               help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration; "
-                   "chunked: continuous, prompts prefilled in chunks that ride with the decodes in one step.")
+                   "chunked: continuous, prompts prefilled in chunks that ride with the decodes in one step (a "
+                   "disaggregated pair: its prefill group prefills in steps of --chunk tokens).")
 @click.option("--chunk", type=int, default=512, show_default=True,
               help="With --scheduler chunked: tokens per iteration (each decode takes one, prefill chunks the rest).")
 @click.option("--kv-cache", "kv_cache", type=click.Choice(["reserved", "paged"]), default="reserved",
@@ -637,9 +638,9 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                          "(both, and no --system)")
     if not split and system is None:
         raise InputError("serve", None, "give --system S, or --prefill-system P and --decode-system D")
-    if split and scheduler != "continuous":
-        raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
-                         f"--scheduler {scheduler} applies to one system")
+    if split and scheduler == "static":
+        raise InputError("--scheduler", None, "a disaggregated pair prefills in batches (continuous) or in chunks "
+                         "(chunked) and decodes continuously; --scheduler static applies to one system")
     if split and replicas != 1:
         raise InputError("--replicas", None, "applies to one system; several copies of a disaggregated pair behind "
                          "one queue are not simulated")
@@ -663,7 +664,8 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                                                  max_batch=max_batch, bucket=bucket, dtype=dtype,
                                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
                                                  kv_cache=kv_cache, page_tokens=page_tokens,
-                                                 prefill_layout=layouts["prefill"], decode_layout=layouts["decode"])
+                                                 prefill_layout=layouts["prefill"], decode_layout=layouts["decode"],
+                                                 prefill_chunk=chunk if scheduler == "chunked" else None)
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,

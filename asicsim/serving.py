@@ -814,9 +814,11 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                            decode: tuple[StepCosts, KVBudget], link: KVLink = KVLink(), *,
                            max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
                            slo_tpot_ms: float = SLO_TPOT_MS, kv_cache: str = "reserved",
-                           page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+                           page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_chunk: int | None = None) -> ServeResult:
     """Serve ``workload`` on two groups: ``prefill`` (its step costs and KV budget) prefills
-    batches of waiting requests and emits each one's first token; each request's KV cache (its
+    batches of waiting requests (or, with ``prefill_chunk`` set, steps of at most that many prompt
+    tokens in chunks, oldest prompt first, as the ``chunked`` scheduler does without decodes) and
+    emits each one's first token; each request's KV cache (its
     prompt's) then crosses ``link`` to ``decode``, which decodes everything it holds one step at a
     time (continuous batching). Each group has its own queue and KV budget: the prefill group holds
     a prompt's KV until it has crossed the link; the decode group reserves a request's whole KV
@@ -828,6 +830,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
+    if prefill_chunk is not None and prefill_chunk < 1:
+        raise InputError("--chunk", None, f"is the token budget of a prefill step: at least 1, got {prefill_chunk}")
     (pcosts, pbudget), (dcosts, dbudget) = prefill, decode
     model = dbudget.model
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
@@ -871,9 +875,28 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
     preemptions = 0
 
     inf = math.inf
+    p_running: list[_Live] = []  # chunked: admitted, partly prefilled, oldest first
+
+    def sent(lv: _Live) -> None:
+        """``lv``'s prefill has ended at ``tp``: its first token, then its KV over the link (or it is done)."""
+        nonlocal link_free
+        lv.first(tp)
+        if lv.generated >= lv.req.output:
+            heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
+            finish(lv, tp)
+            return
+        kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
+        start = max(tp, link_free)
+        link_free = start + kv / lane_gbps
+        arrive = link_free + link.latency_ns
+        transfer_ns.append(arrive - tp)
+        heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
+        heapq.heappush(moved, (arrive, lv.req.id))
+        lv.held = 0.0  # what it holds on the decode side, once admitted there
+
     while source.open:
         p_soon = min(source.next_at(), returns[0][0] if returns else inf)
-        p_next = tp if p_waiting else max(tp, p_soon)
+        p_next = tp if p_waiting or p_running else max(tp, p_soon)
         d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
         if p_next <= d_next:
             t = p_next
@@ -886,6 +909,44 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
             p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
             while p_frees and p_frees[0][0] <= t:
                 p_used -= heapq.heappop(p_frees)[2]
+            if prefill_chunk is not None:  # chunked: go on with partly prefilled prompts, then admit
+                room = prefill_chunk
+                chunks: list[tuple[_Live, int]] = []
+                for lv in p_running:
+                    if room <= 0:
+                        break
+                    c = min(room, lv.target - lv.kv)
+                    chunks.append((lv, c))
+                    room -= c
+                while p_waiting and room > 0 and len(p_running) < caps["prefill"]:
+                    lv = p_waiting[0]
+                    need = pbudget.holds(lv.req.prompt + lv.generated)
+                    if p_used + need > pbudget.capacity_bytes:
+                        break
+                    p_waiting.popleft()
+                    lv.target = lv.req.prompt + lv.generated
+                    lv.kv = 0
+                    if math.isnan(lv.admitted_ns):
+                        lv.admitted_ns = t
+                    lv.held = need
+                    p_used += need
+                    p_running.append(lv)
+                    c = min(room, lv.target)
+                    chunks.append((lv, c))
+                    room -= c
+                if not chunks:  # the prefill group's KV is full of prompts still crossing the link
+                    tp = p_frees[0][0]
+                    continue
+                tp = t + sum(pcosts.chunk_ns(lv.kv, c) for lv, c in chunks)
+                for lv, c in chunks:
+                    lv.kv += c
+                done = [lv for lv in p_running if lv.kv >= lv.target]
+                p_running = [lv for lv in p_running if lv.kv < lv.target]
+                if not p_frees and not p_running:
+                    p_used = sum(lv.held for lv in done)  # no drift from float sums
+                for lv in done:
+                    sent(lv)
+                continue
             batch = []
             while p_waiting and len(batch) < caps["prefill"]:
                 lv = p_waiting[0]
@@ -907,19 +968,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                 p_used = sum(lv.held for lv in batch)  # no drift from float sums
             for lv in batch:
                 lv.kv = lv.target
-                lv.first(tp)
-                if lv.generated >= lv.req.output:
-                    heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
-                    finish(lv, tp)
-                    continue
-                kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
-                start = max(tp, link_free)
-                link_free = start + kv / lane_gbps
-                arrive = link_free + link.latency_ns
-                transfer_ns.append(arrive - tp)
-                heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
-                heapq.heappush(moved, (arrive, lv.req.id))
-                lv.held = 0.0  # what it holds on the decode side, once admitted there
+                sent(lv)
             continue
         t = d_next
         while moved and moved[0][0] <= t:
@@ -973,6 +1022,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
     records = [_record(lv) for lv in live]
     events = sorted(source.events, key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
+    if prefill_chunk is not None:
+        m["prefill_chunk_tokens"] = prefill_chunk
     m.update({"scheduler": "disaggregated", "max_batch": caps["decode"], "prefill_max_batch": caps["prefill"],
               "kv_capacity_gb": dbudget.capacity_bytes / 1e9, "kv_in": dbudget.kv_in,
               "prefill_kv_capacity_gb": pbudget.capacity_bytes / 1e9, "prefill_kv_in": pbudget.kv_in,
@@ -1079,7 +1130,7 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                         dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
                         costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
                         page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_layout: dict | None = None,
-                        decode_layout: dict | None = None) -> ServeResult:
+                        decode_layout: dict | None = None, prefill_chunk: int | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
     system must run the model: a hardwired chip only the model it was built for.
@@ -1095,7 +1146,7 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                             flag=f"--{role}-", **(layout or {})))
     result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
                                     slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
-                                    page_tokens=page_tokens)
+                                    page_tokens=page_tokens, prefill_chunk=prefill_chunk)
     if any(b.chips > 1 for _, b in groups):
         for role, (_, b) in zip(("prefill", "decode"), groups):
             result.metrics.update({f"{role}_chips": b.chips, **{f"{role}_{k}": v for k, v in b.split.items()}})
@@ -1133,7 +1184,8 @@ def table(result: ServeResult, title: str) -> str:
                                ("queue", "queueing delay"), ("max_gap", "longest gap between tokens"))]
     how = f"{m['scheduler']} batching" + (f" ({m['chunk_tokens']} tokens a step)" if m.get("chunk_tokens") else "")
     if m["scheduler"] == "disaggregated":
-        how = f"prefill on {m['prefill_system']}, decode on {m['decode_system']} (continuous)"
+        chunked = f" (chunked, {m['prefill_chunk_tokens']} tokens a step)" if m.get("prefill_chunk_tokens") else ""
+        how = f"prefill on {m['prefill_system']}{chunked}, decode on {m['decode_system']} (continuous)"
     lat = Table(f"{title}: {m['requests']} requests, {how} (max batch {m['max_batch']})",
                 ["ms", "p50", "p90", "p99", "mean"], rows)
     rates = [["throughput", f"{m['throughput_tokens_per_s']:,.1f} tokens/s"],

@@ -52,3 +52,43 @@ def test_group_options_are_checked():
                                "--prefill-chips", "2", "--prefill-tp", "2", "--prompt", "64", "--generate", "4"])
     assert out.exit_code == 0, out.output
     assert "prefill 2 chips, tp 2" in out.output and "64 GB/s," in out.output
+
+
+def test_a_pairs_prefill_group_prefills_in_chunks(llama8b, h100):
+    from asicsim.serving import StepCosts, Workload, Request, simulate_disaggregated
+
+    prefill = (StepCosts(llama8b, h100, bucket=1), kv_budget(llama8b, h100))
+    decode = (StepCosts(llama8b, h100, bucket=1), kv_budget(llama8b, h100))
+    fast = KVLink(1e9, 0.0)
+    # one request alone: its chunks telescope to predict's batch-1 prefill whatever the chunk size
+    ttft = predict(llama8b, h100, batch=1, prompt=300, generate=2).metrics.ttft_ms
+    for chunk in (None, 64, 300, 1000):
+        r = simulate_disaggregated(closed_loop(1, 1, prompt=300, output=3), prefill, decode, fast, prefill_chunk=chunk)
+        assert r.records[0]["ttft_ms"] == pytest.approx(ttft, rel=1e-9)
+    # eight prompts at once: batched, all eight first tokens come together after one batch-8 prefill;
+    # in chunks of one prompt a step, oldest first, one after another, the first after a batch-1 prefill
+    wl = Workload(tuple(Request(i, 0.0, 256, 3) for i in range(8)))
+    batched = simulate_disaggregated(wl, prefill, decode, fast)
+    chunked = simulate_disaggregated(wl, prefill, decode, fast, prefill_chunk=256)
+    assert len({x["ttft_ms"] for x in batched.records}) == 1
+    one = predict(llama8b, h100, batch=1, prompt=256, generate=2).metrics.ttft_ms
+    firsts = [x["ttft_ms"] for x in chunked.records]
+    assert firsts == pytest.approx([one * (i + 1) for i in range(8)], rel=1e-9)
+    assert firsts[0] < batched.records[0]["ttft_ms"]
+    assert chunked.metrics["prefill_chunk_tokens"] == 256 and "prefill_chunk_tokens" not in batched.metrics
+    # half a prompt a step: two steps each
+    half = simulate_disaggregated(wl, prefill, decode, fast, prefill_chunk=128)
+    assert [x["ttft_ms"] for x in half.records] == pytest.approx(firsts, rel=1e-9)
+    with pytest.raises(Exception, match="--chunk"):
+        simulate_disaggregated(wl, prefill, decode, fast, prefill_chunk=0)
+
+
+def test_serve_cli_chunked_pair():
+    out = CliRunner().invoke(main, ["-q", "serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system",
+                                    "taalas-hc1", "--rate", "8", "--requests", "6", "--prompt", "64-512",
+                                    "--generate", "4-16", "--scheduler", "chunked", "--chunk", "256"])
+    assert out.exit_code == 0, out.output
+    assert "prefill on h100-sxm (chunked, 256 tokens a step)" in out.output
+    out = CliRunner().invoke(main, ["serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system",
+                                    SYSTEM, "--rate", "8", "--requests", "6", "--scheduler", "static"])
+    assert out.exit_code == 2 and "--scheduler" in out.output

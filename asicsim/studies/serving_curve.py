@@ -135,8 +135,10 @@ class ServingSpec(Spec):
                           "(serve --lengths; docs/serving.md).")
     dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
     scheduler: Literal["static", "continuous", "chunked"] = Field(
-        "continuous", description="For single systems; a pair prefills in batches and decodes continuously.")
-    chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration.")
+        "continuous", description="For single systems; a pair decodes continuously and prefills in batches "
+                                  "(static, continuous) or in chunks of `chunk` tokens (chunked).")
+    chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration (a pair's prefill "
+                                                                "group: prompt tokens per step).")
     kv_cache: Literal["reserved", "paged"] = Field("reserved", description="The KV reserved in full at admission, "
                                                    "or paged (preempting when full); a pair's decode group's.")
     page_tokens: int = Field(serving.DEFAULT_PAGE_TOKENS, ge=1, description="paged: tokens per KV page.")
@@ -211,7 +213,8 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
                 link = serving.KVLink(entry.link_gbps, entry.link_latency_us * 1e3)
                 r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
                                                    slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms,
-                                                   kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+                                                   kv_cache=spec.kv_cache, page_tokens=spec.page_tokens,
+                                                   prefill_chunk=spec.chunk if spec.scheduler == "chunked" else None)
             rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
             if rate == max(spec.rates):
                 occupancy[label] = over_time(r, rate)

@@ -241,3 +241,40 @@ def test_a_serving_scenario_refuses_an_impossible_split(tmp_path):
     path.write_text(REPLICA_SCENARIO.replace("replicas: 3", "replicas: 0").split("economics:")[0])
     result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "replicas" in result.output and "Traceback" not in result.output
+
+
+def test_best_loads_by_the_p99_rule():
+    from asicsim.studies.serving_curve import best_loads
+
+    def row(rate, ttft, tpot, share):
+        return {"system": "a", "rate": rate, "fits": True, "ttft_p99_ms": ttft, "tpot_p99_ms": tpot,
+                "slo_ttft_ms": 2000.0, "slo_tpot_ms": 200.0, "slo_attainment": share}
+
+    rows = [row(1, 100, 50, 1.0), row(2, 1900, 190, 0.995), row(4, 2100, 150, 0.9), row(8, 500, 250, 0.9)]
+    assert best_loads(rows) == {"a": 1}
+    assert best_loads(rows, "p99") == {"a": 2}
+
+
+def test_interpolated_step_costs_and_the_steady_state_in_a_scenario(tmp_path):
+    path = tmp_path / "s.yaml"
+    body = ("kind: serving\nname: s\nmodel: llama-3.1-8b\nsystems: [{system: h100-sxm, replicas: 2}]\n"
+            "rates: [40]\nrequests: 120\nprompt: [64, 512]\noutput: [16, 64]\nbucket: 64\nmax_batch: 64\n"
+            "steady_state: true\nslo: {within: p99}\n")
+    docs = {}
+    for how in ("simulated", "interpolated"):
+        path.write_text(body + f"step_costs: {how}\n")
+        result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / how), "--json"])
+        assert result.exit_code == 0, result.output
+        docs[how] = json.loads(result.stdout)
+    sim, grid = (docs[h]["rows"][0] for h in ("simulated", "interpolated"))
+    assert docs["interpolated"]["step_costs"] == "interpolated" and "step_costs" not in docs["simulated"]
+    # a few corners, interpolated, land near every shape simulated
+    assert grid["step_shapes_simulated"] < sim["step_shapes_simulated"]
+    assert grid["throughput_tokens_per_s"] == pytest.approx(sim["throughput_tokens_per_s"], rel=0.1)
+    assert grid["tpot_p50_ms"] == pytest.approx(sim["tpot_p50_ms"], rel=0.15)
+    # the steady state leaves out the drain: at a load the replicas keep up with, about the offered tokens
+    for row in (sim, grid):
+        assert row["steady_tokens_per_s"] > 0
+        assert row["steady_tokens_per_s"] >= 0.9 * row["throughput_tokens_per_s"]
+    text = CliRunner().invoke(main, ["-q", "run", str(path), "--out", str(tmp_path / "t"), "--force"]).output
+    assert "steady tok/s" in text and "p99 TTFT and p99 TPOT within the SLO" in text

@@ -407,7 +407,8 @@ class _Pool:
 class ServeResult:
     """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order), the
     decode steps as (start_ns, duration_ns, batch, KV bytes held), the KV log ((time_ns, KV bytes
-    held, requests admitted) at every step's start and end and every preemption) and the summary
+    held, requests admitted) at every step's start and end and every preemption; with several
+    replicas, summed over them, and each step's replica in ``step_replicas``) and the summary
     metrics."""
 
     records: list[dict]
@@ -416,6 +417,7 @@ class ServeResult:
     metrics: dict
     notes: list[str] = field(default_factory=list)
     kv_log: list[tuple[float, float, int]] = field(default_factory=list)
+    step_replicas: list[int] = field(default_factory=list)  # with several replicas: which ran each step
 
 
 SCHEDULERS = ("static", "continuous", "chunked")
@@ -506,6 +508,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     source = _Source(workload)
     live: list[_Live | None] = [None] * len(reqs)
     steps: list[tuple[float, float, int, float]] = []
+    owners: list[int] = []  # the replica of each step
     logs: list[list[tuple[float, float, int]]] = [[] for _ in range(replicas)]
     tally = {"preemptions": 0, "swap_ns": 0.0, "swapped_bytes": 0.0}
     # a swap moves the request's KV pages; each chip of the replica holds its share of them and moves
@@ -585,6 +588,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
             mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
             dt = costs.decode_ns(slots, mean_ctx)
             steps.append((t, dt, slots, pool.used))
+            owners.append(k)
             t += dt
             for lv in batch:
                 lv.token(t)
@@ -708,6 +712,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                 if decoding:
                     d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
                     steps.append((t, d + dt, len(decoding), pool.used))
+                    owners.append(k)
                     dt += d
                 t += dt
                 for lv in decoding:
@@ -749,7 +754,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
-    return ServeResult(records, events, steps, m, notes, kv_log)
+    return ServeResult(records, events, steps, m, notes, kv_log, owners if replicas > 1 else [])
 
 
 def _check_replicas(replicas) -> None:

@@ -278,3 +278,17 @@ def test_interpolated_step_costs_and_the_steady_state_in_a_scenario(tmp_path):
         assert row["steady_tokens_per_s"] >= 0.9 * row["throughput_tokens_per_s"]
     text = CliRunner().invoke(main, ["-q", "run", str(path), "--out", str(tmp_path / "t"), "--force"]).output
     assert "steady tok/s" in text and "p99 TTFT and p99 TPOT within the SLO" in text
+
+
+def test_a_trace_of_replicas_has_a_decode_batch_track_each(world, tmp_path):
+    from asicsim.perfetto import write_serving_trace
+
+    budget, costs = world
+    r = simulate(poisson(20.0, 30, prompt=(32, 256), output=(8, 32), seed=4), costs, budget, replicas=3)
+    assert len(r.step_replicas) == len(r.steps) and set(r.step_replicas) == {0, 1, 2}
+    write_serving_trace(r, tmp_path / "t.json", "replicas")
+    names = {e["name"] for e in json.loads((tmp_path / "t.json").read_text())["traceEvents"] if e["ph"] == "C"}
+    assert {f"decode batch (replica {k})" for k in range(3)} <= names and "decode batch" not in names
+    # the KV log sums the replicas: never more than their budgets together
+    assert max(kv for _, kv, _ in r.kv_log) <= 3 * budget.capacity_bytes
+    assert max(n for *_, n in r.kv_log) == r.metrics["peak_admitted"]

@@ -241,6 +241,9 @@ def test_a_serving_scenario_refuses_an_impossible_split(tmp_path):
     path.write_text(REPLICA_SCENARIO.replace("replicas: 3", "replicas: 0").split("economics:")[0])
     result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "replicas" in result.output and "Traceback" not in result.output
+    path.write_text(REPLICA_SCENARIO.replace("kv_cache: paged\n", "").split("economics:")[0])
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "'preemption'" in result.output and "kv_cache: paged" in result.output
 
 
 def test_best_loads_by_the_p99_rule():
@@ -292,3 +295,28 @@ def test_a_trace_of_replicas_has_a_decode_batch_track_each(world, tmp_path):
     # the KV log sums the replicas: never more than their budgets together
     assert max(kv for _, kv, _ in r.kv_log) <= 3 * budget.capacity_bytes
     assert max(n for *_, n in r.kv_log) == r.metrics["peak_admitted"]
+
+
+@pytest.mark.parametrize("scheduler,kv_cache,preemption", [
+    ("static", "reserved", "recompute"), ("continuous", "reserved", "recompute"), ("continuous", "paged", "recompute"),
+    ("continuous", "paged", "swap"), ("chunked", "paged", "recompute"), ("chunked", "paged", "swap")])
+def test_every_request_finishes_within_each_replicas_budget(world, scheduler, kv_cache, preemption):
+    """Open and closed loops over one to three replicas whose KV cache holds two long requests: every
+    request finishes, the summed KV log stays within the replicas' budgets, Little's law holds."""
+    import math
+    from dataclasses import replace
+
+    from asicsim.serving import closed_loop
+
+    budget, costs = world
+    small = replace(budget, capacity_bytes=budget.holds(1500) * 2)
+    for replicas in (1, 2, 3):
+        for wl in (poisson(30.0, 25, prompt=(16, 700), output=(1, 300), seed=replicas),
+                   closed_loop(5, 25, prompt=(16, 700), output=(1, 300), seed=replicas)):
+            r = simulate(wl, costs, small, scheduler=scheduler, kv_cache=kv_cache, preemption=preemption,
+                         replicas=replicas, chunk=256)
+            assert all(math.isfinite(x["finish_ms"]) and x["latency_ms"] >= x["ttft_ms"] >= 0 for x in r.records)
+            assert max(kv for _, kv, _ in r.kv_log) <= replicas * small.capacity_bytes * (1 + 1e-9)
+            L, span = mean_in_system(r.events)
+            mean_latency_s = sum(x["latency_ms"] for x in r.records) / len(r.records) / 1e3
+            assert L == pytest.approx(len(r.records) / span * 1e9 * mean_latency_s, rel=0.01)

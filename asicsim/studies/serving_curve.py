@@ -181,6 +181,9 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
         from asicsim.serving_lengths import preset
 
         pairs = preset(spec.lengths).draw(spec.requests, spec.seed)
+    if spec.preemption == "swap" and spec.kv_cache != "paged":
+        raise InputError(str(path), "preemption", "swap needs kv_cache: paged (a reserved cache holds every admitted "
+                         "request's whole KV, so nothing is ever preempted)")
     labels = [_label(e) for e in spec.systems]
     if spec.economics is not None:
         _check_prices(spec, path)

@@ -566,7 +566,7 @@ def _group_options(command):
 @click.option("--kv-cache", "kv_cache", type=click.Choice(["reserved", "paged"]), default="reserved",
               show_default=True,
               help="reserved: a request's whole KV (prompt + output) is reserved at admission; paged: pages "
-                   "allocated as the KV grows, the newest request preempted (recomputed) when they run out.")
+                   "allocated as the KV grows, the newest request preempted (see --preemption) when they run out.")
 @click.option("--page-tokens", type=int, default=16, show_default=True, help="With --kv-cache paged: tokens per page.")
 @click.option("--preemption", type=click.Choice(["recompute", "swap"]), default="recompute", show_default=True,
               help="With --kv-cache paged, what a preempted request loses: recompute: its KV, prefilled again; swap: "
@@ -580,7 +580,8 @@ def _group_options(command):
               help="Copies of the system (each its own batch and KV cache) behind one queue; each request goes to "
                    "the replica with the fewest outstanding requests (ties: the lowest).")
 @click.option("--max-batch", type=int, default=None,
-              help="Most sequences in a batch (default: as many of the longest request as the KV cache holds, at most 256).")
+              help="Most sequences in a batch, per replica (default: as many of the longest request as the KV cache "
+                   "holds, at most 256).")
 @click.option("--bucket", type=int, default=256, show_default=True,
               help="Round contexts up to a multiple of this many tokens when costing a step (1: exact).")
 @click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True)

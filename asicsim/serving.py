@@ -1,13 +1,16 @@
-"""Serving: a stream of requests through one model replica (or a prefill/decode pair), scheduled
-over simulated time.
+"""Serving: a stream of requests through a model's replicas (one, several behind one queue, or a
+prefill/decode pair), scheduled over simulated time.
 
 What is simulated: requests arrive (Poisson at a rate, a closed loop of ``concurrency`` users, or
 a CSV trace); a scheduler (``static``, ``continuous`` or ``chunked``) forms batches over simulated
 time in a plain discrete-event loop; each iteration's duration is a step of the real pipeline
 (compile → engine), so queueing, batching and the KV-cache limit are simulated, not estimated.
-The KV cache is reserved in full at admission or held in pages with recompute preemption
-(``kv_cache``). :func:`simulate_disaggregated` runs a prefill group and a decode group on two
-systems, each with its own queue and KV budget, the KV cache crossing a link between them.
+The KV cache is reserved in full at admission or held in pages with recompute or swap preemption
+(``kv_cache``, ``preemption``). ``replicas`` copies of the system run as one coroutine each under a
+time-ordered driver that dispatches every arrival to the replica with the fewest outstanding
+requests. :func:`simulate_disaggregated` runs a prefill group and a decode group on two systems
+(each its own chips and split), each with its own queue and KV budget, the KV cache crossing a
+link between them.
 
 Step costs: one ``predict(model, system, batch=B, prompt=C, generate=2)`` gives both the prefill
 time of B prompts of C tokens (``ttft_ms``) and one decode step of B sequences at context C
@@ -24,15 +27,17 @@ What is approximated (say so when quoting numbers; docs/serving.md says more):
   decode step for the requests already running (real engines fuse the two into one mixed step).
 - ``chunked``: a fused step costs its decode step plus each chunk's marginal batch-1 prefill
   (:meth:`StepCosts.chunk_ns`), summed, with no overlap between them: an upper bound.
-- Paging: admission needs the pages of the first prefill only; preemption recomputes (no swap)
-  the newest admitted request. Capacity is the memory that holds the KV cache (HBM, or the KV
+- Paging: admission needs the pages of the first prefill only; preemption takes the newest
+  admitted request (recomputed, or swapped over the host link at its peak rate, the replica
+  waiting for each copy; host memory unbounded). Capacity is the memory that holds the KV cache (HBM, or the KV
   SRAM of an SRAM-only or hardwired chip) less the weights, over the chips of one replica.
 - Static batching keeps a finished sequence's slot until the whole batch ends (the batch is
   decoded at its full size, as padded static batching does), but the request's latency ends at
   its own last token.
-- Disaggregation: whole-prompt prefills, the decode group's KV reserved in full, the link a FIFO
-  server at its peak rate.
-- One replica (or pair); no serving-stack overheads (the ``bare`` runtime profile).
+- Replicas: dispatch at arrival, final (no stealing, no migration); the dispatcher takes no time.
+- Disaggregation: whole-prompt prefills (or chunks, without decodes), the link a FIFO server at
+  its peak rate times the smaller group's chips; one pair (no replicas of pairs).
+- No serving-stack overheads (the ``bare`` runtime profile).
 """
 
 from __future__ import annotations

@@ -577,8 +577,8 @@ def _group_options(command):
 @click.option("--host-link-latency-us", type=float, default=2.0, show_default=True,
               help="With --preemption swap: the host link's latency per copy (an assumption; docs/sources.md K1).")
 @click.option("--replicas", type=int, default=1, show_default=True,
-              help="Copies of the system (each its own batch and KV cache) behind one queue; each request goes to "
-                   "the replica with the fewest outstanding requests (ties: the lowest).")
+              help="Copies of the system, or of the prefill/decode pair (each its own batch and KV cache), behind "
+                   "one queue; each request goes to the copy with the fewest outstanding requests (ties: the lowest).")
 @click.option("--max-batch", type=int, default=None,
               help="Most sequences in a batch, per replica (default: as many of the longest request as the KV cache "
                    "holds, at most 256).")
@@ -642,9 +642,6 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
     if split and scheduler == "static":
         raise InputError("--scheduler", None, "a disaggregated pair prefills in batches (continuous) or in chunks "
                          "(chunked) and decodes continuously; --scheduler static applies to one system")
-    if split and replicas != 1:
-        raise InputError("--replicas", None, "applies to one system; several copies of a disaggregated pair behind "
-                         "one queue are not simulated")
     if split and preemption != "recompute":
         raise InputError("--preemption", None, "a disaggregated pair's decode group preempts by sending the request "
                          "back to the prefill group (recompute); swap applies to one system")
@@ -666,7 +663,8 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
                                                  kv_cache=kv_cache, page_tokens=page_tokens,
                                                  prefill_layout=layouts["prefill"], decode_layout=layouts["decode"],
-                                                 prefill_chunk=chunk if scheduler == "chunked" else None)
+                                                 prefill_chunk=chunk if scheduler == "chunked" else None,
+                                                 replicas=replicas)
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,

@@ -36,7 +36,7 @@ What is approximated (say so when quoting numbers; docs/serving.md says more):
   its own last token.
 - Replicas: dispatch at arrival, final (no stealing, no migration); the dispatcher takes no time.
 - Disaggregation: whole-prompt prefills (or chunks, without decodes), the link a FIFO server at
-  its peak rate times the smaller group's chips; one pair (no replicas of pairs).
+  its peak rate times the smaller group's chips, one per pair.
 - No serving-stack overheads (the ``bare`` runtime profile).
 """
 
@@ -631,7 +631,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
 
         running: list[_Live] = []  # admitted, oldest first
         while True:
-            t = yield t, bool(waiting or running)
+            t = yield (t if waiting or running else math.inf), t
             waiting.extend(inbox)
             inbox.clear()
             if not waiting and not running:
@@ -769,19 +769,19 @@ def _check_replicas(replicas) -> None:
 
 
 def _drive(source: _Source, live: list, bodies: list, inboxes: list[deque], finishes: list[list[float]]) -> None:
-    """Run the replicas' schedulers (coroutines from :func:`simulate`) against one arrival stream
-    in time order: an arrival is dispatched before any replica's iteration at the same time or
-    later, to the replica with the fewest outstanding requests at that moment (ties: the lowest
-    index); otherwise the replica whose next iteration comes first (ties: the lowest index) runs
-    one iteration."""
+    """Run the replicas' schedulers (coroutines from :func:`simulate` or
+    :func:`simulate_disaggregated`, each yielding when it next acts, inf if it waits for work, and
+    the earliest it could act on a new arrival) against one arrival stream in time order: an
+    arrival is dispatched before any replica's step at the same time or later, to the replica with
+    the fewest outstanding requests at that moment (ties: the lowest index); otherwise the replica
+    that acts first (ties: the lowest index) runs one step and is resumed with its time."""
     n = len(bodies)
     reqs = source.reqs
     inf = math.inf
-    clock, want = [0.0] * n, [inf] * n
+    want, react = [inf] * n, [0.0] * n
     outstanding = [0] * n
     for k, body in enumerate(bodies):
-        clock[k], busy = next(body)
-        want[k] = clock[k] if busy else inf
+        want[k], react[k] = next(body)
     while source.open:
         soon = source.next_at()
         k = min(range(n), key=want.__getitem__) if n > 1 else 0
@@ -801,11 +801,9 @@ def _drive(source: _Source, live: list, bodies: list, inboxes: list[deque], fini
                     outstanding[r] += 1
                 lv.replica = r
                 inboxes[r].append(lv)
-                if want[r] == inf:
-                    want[r] = max(clock[r], at)
+                want[r] = min(want[r], max(react[r], at))
             continue
-        clock[k], busy = bodies[k].send(want[k])
-        want[k] = clock[k] if busy else inf
+        want[k], react[k] = bodies[k].send(want[k])
 
 
 def _merge_logs(logs: list[list[tuple[float, float, int]]]) -> list[tuple[float, float, int]]:
@@ -824,7 +822,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                            decode: tuple[StepCosts, KVBudget], link: KVLink = KVLink(), *,
                            max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
                            slo_tpot_ms: float = SLO_TPOT_MS, kv_cache: str = "reserved",
-                           page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_chunk: int | None = None) -> ServeResult:
+                           page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_chunk: int | None = None,
+                           replicas: int = 1) -> ServeResult:
     """Serve ``workload`` on two groups: ``prefill`` (its step costs and KV budget) prefills
     batches of waiting requests (or, with ``prefill_chunk`` set, steps of at most that many prompt
     tokens in chunks, oldest prompt first, as the ``chunked`` scheduler does without decodes) and
@@ -834,7 +833,9 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
     a prompt's KV until it has crossed the link; the decode group reserves a request's whole KV
     (prompt + output) when it admits it, or with ``kv_cache="paged"`` holds it in pages of
     ``page_tokens`` and, when they run out, preempts its newest request back to the prefill
-    group's queue (recompute: prefilled again, prompt and tokens so far, and sent again)."""
+    group's queue (recompute: prefilled again, prompt and tokens so far, and sent again).
+    ``replicas`` such pairs serve one arrival stream, each request dispatched to the pair with the
+    fewest outstanding requests (ties: the lowest index), as :func:`simulate`'s replicas are."""
     link.check()
     if kv_cache not in KV_MODES:
         raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
@@ -842,6 +843,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
     if prefill_chunk is not None and prefill_chunk < 1:
         raise InputError("--chunk", None, f"is the token budget of a prefill step: at least 1, got {prefill_chunk}")
+    _check_replicas(replicas)
     (pcosts, pbudget), (dcosts, dbudget) = prefill, decode
     model = dbudget.model
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
@@ -864,170 +866,195 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
 
     reqs = workload.requests
     source = _Source(workload)
-    finish = source.finish
     live: list[_Live | None] = [None] * len(reqs)
     steps: list[tuple[float, float, int, float]] = []
-    kv_log: list[tuple[float, float, int]] = []  # the decode group's
-    p_waiting: deque[_Live] = deque()
-    returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
-    p_used = 0.0
-    p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
-    moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
-    d_waiting: deque[_Live] = deque()
-    d_running: list[_Live] = []
-    pool = _Pool(dbudget, paged, page_tokens)
-    tp = td = link_free = 0.0
+    owners: list[int] = []  # the pair of each decode step
+    logs: list[list[tuple[float, float, int]]] = [[] for _ in range(replicas)]  # each decode group's
+    inboxes: list[deque[_Live]] = [deque() for _ in range(replicas)]
+    finishes: list[list[float]] = [[] for _ in range(replicas)]
     # the whole model's KV crosses however each group shards it: each chip of the smaller group sends
     # or receives its share over its own link, all at once
     lanes = min(pbudget.chips, dbudget.chips)
     lane_gbps = link.gbps * lanes
     transfer_ns: list[float] = []
-    preemptions = 0
-
+    tally = {"preemptions": 0}
     inf = math.inf
-    p_running: list[_Live] = []  # chunked: admitted, partly prefilled, oldest first
 
-    def sent(lv: _Live) -> None:
-        """``lv``'s prefill has ended at ``tp``: its first token, then its KV over the link (or it is done)."""
-        nonlocal link_free
-        lv.first(tp)
-        if lv.generated >= lv.req.output:
-            heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
-            finish(lv, tp)
-            return
-        kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
-        start = max(tp, link_free)
-        link_free = start + kv / lane_gbps
-        arrive = link_free + link.latency_ns
-        transfer_ns.append(arrive - tp)
-        heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
-        heapq.heappush(moved, (arrive, lv.req.id))
-        lv.held = 0.0  # what it holds on the decode side, once admitted there
+    def pair(k: int):
+        """One pair's prefill and decode groups as a coroutine (see :func:`_drive`): it yields when it
+        next acts (its prefill group or its decode group, whichever comes first) and when its prefill
+        group could take a new arrival."""
+        inbox, kv_log = inboxes[k], logs[k]
+        if replicas == 1:
+            finish = source.finish
+        else:
+            def finish(lv: _Live, now: float) -> None:
+                source.finish(lv, now)
+                heapq.heappush(finishes[k], now)
+        p_waiting: deque[_Live] = deque()
+        returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
+        p_used = 0.0
+        p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
+        moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
+        d_waiting: deque[_Live] = deque()
+        d_running: list[_Live] = []
+        pool = _Pool(dbudget, paged, page_tokens)
+        tp = td = link_free = 0.0
+        p_running: list[_Live] = []  # chunked: admitted, partly prefilled, oldest first
 
-    while source.open:
-        p_soon = min(source.next_at(), returns[0][0] if returns else inf)
-        p_next = tp if p_waiting or p_running else max(tp, p_soon)
-        d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
-        if p_next <= d_next:
-            t = p_next
-            for at, i in source.arrivals(t):
-                lv = live[i] = _Live(reqs[i], at)
-                p_waiting.append(lv)
-            back = []
-            while returns and returns[0][0] <= t:
-                back.append(live[heapq.heappop(returns)[1]])
-            p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
-            while p_frees and p_frees[0][0] <= t:
-                p_used -= heapq.heappop(p_frees)[2]
-            if prefill_chunk is not None:  # chunked: go on with partly prefilled prompts, then admit
-                room = prefill_chunk
-                chunks: list[tuple[_Live, int]] = []
-                for lv in p_running:
-                    if room <= 0:
-                        break
-                    c = min(room, lv.target - lv.kv)
-                    chunks.append((lv, c))
-                    room -= c
-                while p_waiting and room > 0 and len(p_running) < caps["prefill"]:
+        def sent(lv: _Live) -> None:
+            """``lv``'s prefill has ended at ``tp``: its first token, then its KV over the link (or it is done)."""
+            nonlocal link_free
+            lv.first(tp)
+            if lv.generated >= lv.req.output:
+                heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
+                finish(lv, tp)
+                return
+            kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
+            start = max(tp, link_free)
+            link_free = start + kv / lane_gbps
+            arrive = link_free + link.latency_ns
+            transfer_ns.append(arrive - tp)
+            heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
+            heapq.heappush(moved, (arrive, lv.req.id))
+            lv.held = 0.0  # what it holds on the decode side, once admitted there
+
+        def upcoming() -> tuple[float, float]:
+            p_soon = min(inbox[0].arrival_ns if inbox else inf, returns[0][0] if returns else inf)
+            p_next = tp if p_waiting or p_running else max(tp, p_soon)
+            d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
+            return p_next, d_next
+
+        while True:
+            now = yield min(upcoming()), tp
+            p_next, d_next = upcoming()
+            if now != min(p_next, d_next):  # an invariant: the driver resumes a pair when it next acts
+                raise RuntimeError(f"serving: pair {k} resumed at {now} ns, but it next acts at "
+                                   f"{min(p_next, d_next)} ns")
+            if p_next <= d_next:
+                t = p_next
+                while inbox and inbox[0].arrival_ns <= t:
+                    p_waiting.append(inbox.popleft())
+                back = []
+                while returns and returns[0][0] <= t:
+                    back.append(live[heapq.heappop(returns)[1]])
+                p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
+                while p_frees and p_frees[0][0] <= t:
+                    p_used -= heapq.heappop(p_frees)[2]
+                if prefill_chunk is not None:  # chunked: go on with partly prefilled prompts, then admit
+                    room = prefill_chunk
+                    chunks: list[tuple[_Live, int]] = []
+                    for lv in p_running:
+                        if room <= 0:
+                            break
+                        c = min(room, lv.target - lv.kv)
+                        chunks.append((lv, c))
+                        room -= c
+                    while p_waiting and room > 0 and len(p_running) < caps["prefill"]:
+                        lv = p_waiting[0]
+                        need = pbudget.holds(lv.req.prompt + lv.generated)
+                        if p_used + need > pbudget.capacity_bytes:
+                            break
+                        p_waiting.popleft()
+                        lv.target = lv.req.prompt + lv.generated
+                        lv.kv = 0
+                        if math.isnan(lv.admitted_ns):
+                            lv.admitted_ns = t
+                        lv.held = need
+                        p_used += need
+                        p_running.append(lv)
+                        c = min(room, lv.target)
+                        chunks.append((lv, c))
+                        room -= c
+                    if not chunks:  # the prefill group's KV is full of prompts still crossing the link
+                        tp = p_frees[0][0]
+                        continue
+                    tp = t + sum(pcosts.chunk_ns(lv.kv, c) for lv, c in chunks)
+                    for lv, c in chunks:
+                        lv.kv += c
+                    done = [lv for lv in p_running if lv.kv >= lv.target]
+                    p_running = [lv for lv in p_running if lv.kv < lv.target]
+                    if not p_frees and not p_running:
+                        p_used = sum(lv.held for lv in done)  # no drift from float sums
+                    for lv in done:
+                        sent(lv)
+                    continue
+                batch = []
+                while p_waiting and len(batch) < caps["prefill"]:
                     lv = p_waiting[0]
                     need = pbudget.holds(lv.req.prompt + lv.generated)
                     if p_used + need > pbudget.capacity_bytes:
                         break
                     p_waiting.popleft()
                     lv.target = lv.req.prompt + lv.generated
-                    lv.kv = 0
                     if math.isnan(lv.admitted_ns):
                         lv.admitted_ns = t
                     lv.held = need
                     p_used += need
-                    p_running.append(lv)
-                    c = min(room, lv.target)
-                    chunks.append((lv, c))
-                    room -= c
-                if not chunks:  # the prefill group's KV is full of prompts still crossing the link
+                    batch.append(lv)
+                if not batch:  # the prefill group's KV is full of prompts still crossing the link
                     tp = p_frees[0][0]
                     continue
-                tp = t + sum(pcosts.chunk_ns(lv.kv, c) for lv, c in chunks)
-                for lv, c in chunks:
-                    lv.kv += c
-                done = [lv for lv in p_running if lv.kv >= lv.target]
-                p_running = [lv for lv in p_running if lv.kv < lv.target]
-                if not p_frees and not p_running:
-                    p_used = sum(lv.held for lv in done)  # no drift from float sums
-                for lv in done:
+                tp = t + pcosts.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
+                if not p_frees:
+                    p_used = sum(lv.held for lv in batch)  # no drift from float sums
+                for lv in batch:
+                    lv.kv = lv.target
                     sent(lv)
                 continue
-            batch = []
-            while p_waiting and len(batch) < caps["prefill"]:
-                lv = p_waiting[0]
-                need = pbudget.holds(lv.req.prompt + lv.generated)
-                if p_used + need > pbudget.capacity_bytes:
+            t = d_next
+            while moved and moved[0][0] <= t:
+                _, i = heapq.heappop(moved)
+                d_waiting.append(live[i])
+            preempted = False
+            if paged:  # a page more for each request whose next token starts one; the newest make room
+                while True:
+                    extra = [pool.grow(lv, lv.kv + 1) for lv in d_running]
+                    if pool.used + sum(extra) <= pool.capacity:
+                        break
+                    lv = d_running.pop()
+                    pool.free(lv)
+                    lv.kv = 0
+                    lv.preemptions += 1
+                    tally["preemptions"] += 1
+                    preempted = True
+                    heapq.heappush(returns, (t, lv.req.id))
+                    kv_log.append((t, pool.used, len(d_running)))
+                for lv, e in zip(d_running, extra):
+                    if e:
+                        pool.take(lv, e)
+            while not preempted and d_waiting and len(d_running) < caps["decode"]:
+                lv = d_waiting[0]
+                extra = pool.bytes_for(lv, lv.kv + 1)
+                if pool.used + extra > pool.capacity:
                     break
-                p_waiting.popleft()
-                lv.target = lv.req.prompt + lv.generated
-                if math.isnan(lv.admitted_ns):
-                    lv.admitted_ns = t
-                lv.held = need
-                p_used += need
-                batch.append(lv)
-            if not batch:  # the prefill group's KV is full of prompts still crossing the link
-                tp = p_frees[0][0]
+                d_waiting.popleft()
+                pool.take(lv, extra)
+                d_running.append(lv)
+            if not d_running:
+                td = t
                 continue
-            tp = t + pcosts.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
-            if not p_frees:
-                p_used = sum(lv.held for lv in batch)  # no drift from float sums
-            for lv in batch:
-                lv.kv = lv.target
-                sent(lv)
-            continue
-        t = d_next
-        while moved and moved[0][0] <= t:
-            _, i = heapq.heappop(moved)
-            d_waiting.append(live[i])
-        preempted = False
-        if paged:  # a page more for each request whose next token starts one; the newest make room
-            while True:
-                extra = [pool.grow(lv, lv.kv + 1) for lv in d_running]
-                if pool.used + sum(extra) <= pool.capacity:
-                    break
-                lv = d_running.pop()
-                pool.free(lv)
-                lv.kv = 0
-                lv.preemptions += 1
-                preemptions += 1
-                preempted = True
-                heapq.heappush(returns, (t, lv.req.id))
-                kv_log.append((t, pool.used, len(d_running)))
-            for lv, e in zip(d_running, extra):
-                if e:
-                    pool.take(lv, e)
-        while not preempted and d_waiting and len(d_running) < caps["decode"]:
-            lv = d_waiting[0]
-            extra = pool.bytes_for(lv, lv.kv + 1)
-            if pool.used + extra > pool.capacity:
-                break
-            d_waiting.popleft()
-            pool.take(lv, extra)
-            d_running.append(lv)
-        if not d_running:
-            td = t
-            continue
-        kv_log.append((t, pool.used, len(d_running)))
-        dt = dcosts.decode_ns(len(d_running), sum(lv.kv for lv in d_running) / len(d_running))
-        steps.append((t, dt, len(d_running), pool.used))
-        td = t + dt
-        keep = []
-        for lv in d_running:
-            lv.token(td)
-            if lv.generated >= lv.req.output:
-                finish(lv, td)
-                pool.free(lv)
-            else:
-                keep.append(lv)
-        d_running = keep
-        if not d_running:
-            pool.used = 0.0
-        kv_log.append((td, pool.used, len(d_running)))
+            kv_log.append((t, pool.used, len(d_running)))
+            dt = dcosts.decode_ns(len(d_running), sum(lv.kv for lv in d_running) / len(d_running))
+            steps.append((t, dt, len(d_running), pool.used))
+            owners.append(k)
+            td = t + dt
+            keep = []
+            for lv in d_running:
+                lv.token(td)
+                if lv.generated >= lv.req.output:
+                    finish(lv, td)
+                    pool.free(lv)
+                else:
+                    keep.append(lv)
+            d_running = keep
+            if not d_running:
+                pool.used = 0.0
+            kv_log.append((td, pool.used, len(d_running)))
+
+    _drive(source, live, [pair(k) for k in range(replicas)], inboxes, finishes)
+    kv_log = logs[0] if replicas == 1 else _merge_logs(logs)
+    preemptions = tally["preemptions"]
 
     records = [_record(lv) for lv in live]
     events = sorted(source.events, key=lambda e: (e[0], -e[1]))
@@ -1044,11 +1071,13 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
               "kv_link_gbps": link.gbps, "kv_link_latency_us": link.latency_ns / 1e3,
               **({"kv_link_lanes": lanes} if lanes > 1 else {}),
               "kv_transfer_mean_ms": sum(transfer_ns) / len(transfer_ns) / 1e6 if transfer_ns else None})
+    if replicas > 1:
+        m["replicas"] = replicas
     notes = []
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
-    return ServeResult(records, events, steps, m, notes, kv_log)
+    return ServeResult(records, events, steps, m, notes, kv_log, owners if replicas > 1 else [])
 
 
 def _record(lv: _Live) -> dict:
@@ -1140,12 +1169,14 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                         dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
                         costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
                         page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_layout: dict | None = None,
-                        decode_layout: dict | None = None, prefill_chunk: int | None = None) -> ServeResult:
+                        decode_layout: dict | None = None, prefill_chunk: int | None = None,
+                        replicas: int = 1) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
     system must run the model: a hardwired chip only the model it was built for.
     ``prefill_layout`` and ``decode_layout`` choose each group's chips and split as ``serve``'s
-    ``chips``/``tp``/``pp``/``ep`` do (keys of those names)."""
+    ``chips``/``tp``/``pp``/``ep`` do (keys of those names); ``replicas`` such pairs serve the stream
+    behind one dispatcher."""
     from asicsim.model import ModelSpec, load_model
 
     spec = model if isinstance(model, ModelSpec) else load_model(model)
@@ -1156,7 +1187,9 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                             flag=f"--{role}-", **(layout or {})))
     result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
                                     slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
-                                    page_tokens=page_tokens, prefill_chunk=prefill_chunk)
+                                    page_tokens=page_tokens, prefill_chunk=prefill_chunk, replicas=replicas)
+    if replicas > 1:
+        result.metrics["total_chips"] = replicas * sum(len(c.system.chips) for c, _ in groups)
     if any(b.chips > 1 for _, b in groups):
         for role, (_, b) in zip(("prefill", "decode"), groups):
             result.metrics.update({f"{role}_chips": b.chips, **{f"{role}_{k}": v for k, v in b.split.items()}})
@@ -1229,6 +1262,10 @@ def table(result: ServeResult, title: str) -> str:
             ["KV link", f"{m['kv_link_gbps']:g} GB/s"
                         + (f" x {m['kv_link_lanes']} chips' links" if m.get("kv_link_lanes", 1) > 1 else "")
                         + f", {m['kv_link_latency_us']:g} us; mean transfer {m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
+        if m.get("replicas", 1) > 1:
+            rates[-1:-1] = [["replicas", f"{m['replicas']} pairs behind one queue, {m['total_chips']} chips in all "
+                                         "(each request to the pair with the fewest outstanding); the batch and KV "
+                                         "figures above are per pair, the preemptions all of theirs"]]
         if "prefill_chips" in m:
             rates[-1:-1] = [["groups", "; ".join(
                 f"{role} {m[f'{role}_chips']} chips, tp {m[f'{role}_tp']} x pp {m[f'{role}_pp']}"

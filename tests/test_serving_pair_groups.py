@@ -92,3 +92,69 @@ def test_serve_cli_chunked_pair():
     out = CliRunner().invoke(main, ["serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system",
                                     SYSTEM, "--rate", "8", "--requests", "6", "--scheduler", "static"])
     assert out.exit_code == 2 and "--scheduler" in out.output
+
+
+def copies(wl, n):
+    from asicsim.serving import Request, Workload
+
+    return Workload(tuple(Request(i * n + c, r.arrival_ns, r.prompt, r.output)
+                          for i, r in enumerate(wl.requests) for c in range(n)), source="copies")
+
+
+@pytest.fixture(scope="module")
+def h100_hc1(llama8b, h100, hc1):
+    from asicsim.serving import StepCosts
+
+    return ((StepCosts(llama8b, h100, bucket=256), kv_budget(llama8b, h100)),
+            (StepCosts(llama8b, hc1, bucket=256), kv_budget(llama8b, hc1)))
+
+
+@pytest.mark.parametrize("kv_cache", ["reserved", "paged"])
+def test_pairs_behind_one_queue_each_serve_one_copy_exactly(h100_hc1, kv_cache):
+    """Two pairs, every request twice at once: each pair serves one copy as one pair serves the
+    stream (the HC1's small KV cache queues and, paged, preempts back to the prefill group)."""
+    from asicsim.serving import mean_in_system, poisson, simulate_disaggregated
+
+    prefill, decode = h100_hc1
+    one = poisson(24.0, 24, prompt=(128, 1024), output=(32, 400), seed=2)
+    single = simulate_disaggregated(one, prefill, decode, kv_cache=kv_cache)
+    assert single.metrics["queue_p90_ms"] > 0 or single.metrics["preemptions"] > 0
+    two = simulate_disaggregated(copies(one, 2), prefill, decode, kv_cache=kv_cache, replicas=2)
+    for i, ref in enumerate(single.records):
+        for c in range(2):
+            rec = two.records[2 * i + c]
+            assert rec["replica"] == c
+            for key in ("ttft_ms", "tpot_ms", "latency_ms", "queue_ms", "preemptions"):
+                assert rec[key] == ref[key]
+    assert two.metrics["preemptions"] == 2 * single.metrics["preemptions"]
+    assert two.metrics["kv_transfer_mean_ms"] == pytest.approx(single.metrics["kv_transfer_mean_ms"])
+    assert two.metrics["replicas"] == 2 and set(two.step_replicas) == {0, 1}
+    L, span = mean_in_system(two.events)
+    mean_latency_s = sum(x["latency_ms"] for x in two.records) / len(two.records) / 1e3
+    assert L == pytest.approx(len(two.records) / span * 1e9 * mean_latency_s, rel=0.01)
+
+
+def test_serve_cli_pairs_behind_one_queue():
+    out = CliRunner().invoke(main, ["-q", "serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system",
+                                    "taalas-hc1", "--rate", "16", "--requests", "12", "--prompt", "64-512",
+                                    "--generate", "4-64", "--replicas", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    m = json.loads(out.output)
+    assert m["replicas"] == 3 and m["total_chips"] == 6
+    out = CliRunner().invoke(main, ["serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system",
+                                    "taalas-hc1", "--rate", "16", "--requests", "12", "--replicas", "0"])
+    assert out.exit_code == 2 and "--replicas" in out.output
+
+
+def test_pairs_dispatch_to_the_fewest_outstanding(h100_hc1):
+    from asicsim.serving import Request, Workload, simulate_disaggregated
+
+    prefill, decode = h100_hc1
+    ms = 1e6
+    reqs = (Request(0, 0.0, 64, 1500), Request(1, 1 * ms, 64, 4), Request(2, 100 * ms, 64, 4),
+            Request(3, 100 * ms + 1, 64, 4))
+    r = simulate_disaggregated(Workload(reqs), prefill, decode, replicas=2)
+    assert r.records[1]["finish_ms"] < 100 < r.records[0]["finish_ms"]
+    assert [x["replica"] for x in r.records] == [0, 1, 1, 0]

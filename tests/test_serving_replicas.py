@@ -96,9 +96,6 @@ def test_serve_cli_replicas(tmp_path):
         out = runner.invoke(main, ["serve", "--model", MODEL, "--system", SYSTEM, "--rate", "4", "--requests", "4",
                                    "--replicas", bad])
         assert out.exit_code == 2 and "--replicas" in out.output and "Traceback" not in out.output
-    out = runner.invoke(main, ["serve", "--model", MODEL, "--prefill-system", SYSTEM, "--decode-system", SYSTEM,
-                               "--rate", "4", "--requests", "4", "--replicas", "2"])
-    assert out.exit_code == 2 and "--replicas" in out.output
     out = runner.invoke(main, ["-q", "serve", "--model", MODEL, "--system", SYSTEM, "--rate", "8", "--requests", "12",
                                "--prompt", "64-256", "--generate", "8-32", "--replicas", "3", "--json"])
     assert out.exit_code == 0, out.output
@@ -187,7 +184,7 @@ systems:
   - h100-sxm
   - {system: h100-sxm, replicas: 3}
   - {system: h100-sxm, chips: 2, tp: 2, replicas: 2, name: two tp2}
-  - {prefill: {system: h100-sxm, chips: 2, tp: 2}, decode: h100-sxm}
+  - {prefill: {system: h100-sxm, chips: 2, tp: 2}, decode: h100-sxm, replicas: 2}
 rates: [4, 12]
 requests: 24
 prompt: [64, 256]
@@ -216,14 +213,14 @@ def test_a_serving_scenario_prices_every_replicas_chips(tmp_path):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     costs = {c["system"]: c for c in doc["costs"]}
-    three, tp2, pair = "h100-sxm x3 replicas", "two tp2", "h100-sxm tp2 prefill + h100-sxm decode"
+    three, tp2, pair = "h100-sxm x3 replicas", "two tp2", "h100-sxm tp2 prefill + h100-sxm decode x2 pairs"
     assert set(costs) == {"h100-sxm", three, tp2, pair}
     assert costs[three]["chips"] == [["h100-sxm", 3]] and costs[three]["capex_usd"] == 60000
     assert costs[tp2]["chips"] == [["h100-sxm", 4]] and costs[tp2]["power_w"] == 4 * 700
-    assert costs[pair]["chips"] == [["h100-sxm", 2], ["h100-sxm", 1]] and costs[pair]["capex_usd"] == 60000
+    assert costs[pair]["chips"] == [["h100-sxm", 4], ["h100-sxm", 2]] and costs[pair]["capex_usd"] == 120000
     rows = {(r["system"], r["rate"]): r for r in doc["rows"]}
     assert rows[three, 12.0]["replicas"] == 3 and rows["h100-sxm", 12.0].get("replicas") is None
-    assert rows[pair, 12.0]["kv_link_gbps"] == 64.0
+    assert rows[pair, 12.0]["kv_link_gbps"] == 64.0 and rows[pair, 12.0]["replicas"] == 2
     # the same load over three replicas: every chip is priced, so a token costs more where one chip sufficed
     one, many = costs["h100-sxm"], costs[three]
     if one["rate"] == many["rate"]:

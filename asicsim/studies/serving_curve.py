@@ -83,10 +83,13 @@ class PairSpec(Spec):
                              "PCIe Gen5 x16 at peak, docs/sources.md K1).")
     link_latency_us: float = Field(serving.KV_LINK_LATENCY_NS / 1e3, ge=0,
                                    description="The KV link's latency per transfer (default an assumption, K1).")
+    replicas: int = Field(1, ge=1, description="Copies of the pair behind one queue, each request to the pair "
+                          "with the fewest outstanding.")
 
     @property
     def label(self) -> str:
-        return self.name or f"{_label(self.prefill)} prefill + {_label(self.decode)} decode"
+        return self.name or (f"{_label(self.prefill)} prefill + {_label(self.decode)} decode"
+                             + (f" x{self.replicas} pairs" if self.replicas > 1 else ""))
 
     def groups(self) -> list[tuple[GroupSpec, str]]:
         return [(_group(self.prefill), "prefill"), (_group(self.decode), "decode")]
@@ -193,7 +196,7 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
     host_link = serving.KVLink(spec.host_link_gbps)
     for i, entry in enumerate(spec.systems):
         label = _label(entry)
-        replicas = entry.replicas if isinstance(entry, ReplicasSpec) else 1
+        replicas = entry.replicas if isinstance(entry, (ReplicasSpec, PairSpec)) else 1
         groups = []
         try:
             for g, role in _groups(entry):
@@ -229,7 +232,8 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
                 r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
                                                    slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms,
                                                    kv_cache=spec.kv_cache, page_tokens=spec.page_tokens,
-                                                   prefill_chunk=spec.chunk if spec.scheduler == "chunked" else None)
+                                                   prefill_chunk=spec.chunk if spec.scheduler == "chunked" else None,
+                                                   replicas=replicas)
             rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
             if not isinstance(entry, PairSpec):
                 rows[-1].update({"chips": budget.chips, **budget.split})

@@ -537,6 +537,18 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
         click.echo(table(checks, waiting))
 
 
+def _group_options(command):
+    """--prefill-chips/-tp/-pp/-ep and --decode-chips/-tp/-pp/-ep: each group of a pair split as --chips/--tp/
+    --pp/--ep split one system."""
+    for role in ("decode", "prefill"):
+        for name, what in reversed((("chips", "chips of its system's kind"), ("tp", "tensor-parallel ranks"),
+                                    ("pp", "pipeline stages"), ("ep", "expert-parallel ranks"))):
+            command = click.option(f"--{role}-{name}", f"{role}_{name}", type=click.IntRange(min=1), default=None,
+                                   help=f"Disaggregated: the {role} group's {what} (as --{name} for one system).")(
+                command)
+    return command
+
+
 @main.command()
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", default=None, help="A preset name or a chip/system YAML path (or --prefill-system "
@@ -550,6 +562,7 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--kv-link-latency-us", type=float, default=2.0, show_default=True,
               help="Disaggregated: the link's latency per transfer (an assumption; docs/sources.md K1).")
 @_split_options
+@_group_options
 @click.option("--rate", type=float, default=None, help="Open loop: Poisson arrivals at R requests/s.")
 @click.option("--burstiness", type=float, default=1.0, show_default=True,
               help="With --rate: the coefficient of variation of the gaps between arrivals (1: Poisson; "
@@ -570,16 +583,29 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @click.option("--scheduler", type=click.Choice(["static", "continuous", "chunked"]), default="continuous",
               show_default=True,
               help="static: batch, prefill, decode until all finish; continuous: admit and retire every iteration; "
-                   "chunked: continuous, prompts prefilled in chunks that ride with the decodes in one step.")
+                   "chunked: continuous, prompts prefilled in chunks that ride with the decodes in one step (a "
+                   "disaggregated pair: its prefill group prefills in steps of --chunk tokens).")
 @click.option("--chunk", type=int, default=512, show_default=True,
               help="With --scheduler chunked: tokens per iteration (each decode takes one, prefill chunks the rest).")
 @click.option("--kv-cache", "kv_cache", type=click.Choice(["reserved", "paged"]), default="reserved",
               show_default=True,
               help="reserved: a request's whole KV (prompt + output) is reserved at admission; paged: pages "
-                   "allocated as the KV grows, the newest request preempted (recomputed) when they run out.")
+                   "allocated as the KV grows, the newest request preempted (see --preemption) when they run out.")
 @click.option("--page-tokens", type=int, default=16, show_default=True, help="With --kv-cache paged: tokens per page.")
+@click.option("--preemption", type=click.Choice(["recompute", "swap"]), default="recompute", show_default=True,
+              help="With --kv-cache paged, what a preempted request loses: recompute: its KV, prefilled again; swap: "
+                   "nothing, its KV pages copied to host memory and back over --host-link-gbps (the replica waits).")
+@click.option("--host-link-gbps", type=float, default=64.0, show_default=True,
+              help="With --preemption swap: each chip's link to host memory, GB/s one way (default PCIe Gen5 x16 at "
+                   "peak; docs/sources.md K1).")
+@click.option("--host-link-latency-us", type=float, default=2.0, show_default=True,
+              help="With --preemption swap: the host link's latency per copy (an assumption; docs/sources.md K1).")
+@click.option("--replicas", type=int, default=1, show_default=True,
+              help="Copies of the system, or of the prefill/decode pair (each its own batch and KV cache), behind "
+                   "one queue; each request goes to the copy with the fewest outstanding requests (ties: the lowest).")
 @click.option("--max-batch", type=int, default=None,
-              help="Most sequences in a batch (default: as many of the longest request as the KV cache holds, at most 256).")
+              help="Most sequences in a batch, per replica (default: as many of the longest request as the KV cache "
+                   "holds, at most 256).")
 @click.option("--bucket", type=int, default=256, show_default=True,
               help="Round contexts up to a multiple of this many tokens when costing a step (1: exact).")
 @click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True)
@@ -593,9 +619,12 @@ def validate(as_json: bool, kinds: tuple[str, ...], chip_names: tuple[str, ...],
 @_chatty
 def serve(model: str, system: str | None, prefill_system: str | None, decode_system: str | None,
           kv_link_gbps: float, kv_link_latency_us: float, chips: int | None, tp: int | None, pp: int | None,
-          ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
+          ep: int | None, prefill_chips: int | None, prefill_tp: int | None, prefill_pp: int | None,
+          prefill_ep: int | None, decode_chips: int | None, decode_tp: int | None, decode_pp: int | None,
+          decode_ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
           requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, chunk: int, kv_cache: str,
-          page_tokens: int, max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
+          page_tokens: int, preemption: str, host_link_gbps: float, host_link_latency_us: float, replicas: int,
+          max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
           slo_tpot_ms: float, as_json: bool, trace_out: str | None) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
@@ -634,12 +663,21 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                          "(both, and no --system)")
     if not split and system is None:
         raise InputError("serve", None, "give --system S, or --prefill-system P and --decode-system D")
-    if split and scheduler != "continuous":
-        raise InputError("--scheduler", None, "a disaggregated pair prefills in batches and decodes continuously; "
-                         f"--scheduler {scheduler} applies to one system")
+    if split and scheduler == "static":
+        raise InputError("--scheduler", None, "a disaggregated pair prefills in batches (continuous) or in chunks "
+                         "(chunked) and decodes continuously; --scheduler static applies to one system")
+    if split and preemption != "recompute":
+        raise InputError("--preemption", None, "a disaggregated pair's decode group preempts by sending the request "
+                         "back to the prefill group (recompute); swap applies to one system")
     if split and any(v is not None for v in (chips, tp, pp, ep)):
         raise InputError("--chips", None, "--chips/--tp/--pp/--ep choose one system's split; a disaggregated pair "
-                         "takes each group as its system file or preset describes it")
+                         "takes --prefill-chips/--prefill-tp/... and --decode-chips/--decode-tp/... for its groups")
+    layouts = {role: {k: v for k, v in zip(("chips", "tp", "pp", "ep"), vals) if v is not None}
+               for role, vals in (("prefill", (prefill_chips, prefill_tp, prefill_pp, prefill_ep)),
+                                  ("decode", (decode_chips, decode_tp, decode_pp, decode_ep)))}
+    if not split and (layouts["prefill"] or layouts["decode"]):
+        raise InputError("--prefill-chips", None, "--prefill-*/--decode-* split the groups of a disaggregated pair "
+                         "(--prefill-system and --decode-system); one system takes --chips/--tp/--pp/--ep")
     if split:
         system = f"{prefill_system} prefill + {decode_system} decode"
         link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)
@@ -647,12 +685,17 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
             result = serving.serve_disaggregated(model, prefill_system, decode_system, wl, link=link,
                                                  max_batch=max_batch, bucket=bucket, dtype=dtype,
                                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
-                                                 kv_cache=kv_cache, page_tokens=page_tokens)
+                                                 kv_cache=kv_cache, page_tokens=page_tokens,
+                                                 prefill_layout=layouts["prefill"], decode_layout=layouts["decode"],
+                                                 prefill_chunk=chunk if scheduler == "chunked" else None,
+                                                 replicas=replicas)
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
                                    dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
-                                   tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens)
+                                   tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens,
+                                   replicas=replicas, preemption=preemption,
+                                   host_link=serving.KVLink(host_link_gbps, host_link_latency_us * 1e3))
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

@@ -323,13 +323,19 @@ def _step_function(t0: np.ndarray, t1: np.ndarray, rate: np.ndarray) -> tuple[li
 def write_serving_trace(result, path: str | Path, title: str) -> dict:
     """A serving run (:class:`asicsim.serving.ServeResult`) as counter tracks: the KV cache held
     (GB) and the requests admitted, at every step's start and end (``ServeResult.kv_log``; a
-    disaggregated pair's decode group), and the decode batch of each step. Samples at one ns keep
+    disaggregated pair's decode group; several replicas summed), and the decode batch of each step
+    (one track per replica when there are several). Samples at one ns keep
     the last, and consecutive equal values are dropped, so the file stays small; ``.gz`` is
     written gzip-compressed."""
     events: list[dict] = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": title}}]
     series = {"KV cache held (GB)": [(t, kv / 1e9) for t, kv, _ in result.kv_log],
-              "requests admitted": [(t, n) for t, _, n in result.kv_log],
-              "decode batch": [p for s0, dt, b, _ in result.steps for p in ((s0, b), (s0 + dt, 0))]}
+              "requests admitted": [(t, n) for t, _, n in result.kv_log]}
+    owners = getattr(result, "step_replicas", None) or [None] * len(result.steps)
+    for (s0, dt, b, _), k in zip(result.steps, owners):  # several replicas: a decode batch track each
+        series.setdefault("decode batch" if k is None else f"decode batch (replica {k})", []).extend(
+            ((s0, b), (s0 + dt, 0)))
+    if not result.steps:
+        series["decode batch"] = []
     samples = 0
     for name, points in series.items():
         points.sort(key=lambda p: p[0])  # stable: at one time, the last sample stands

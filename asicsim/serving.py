@@ -1,13 +1,16 @@
-"""Serving: a stream of requests through one model replica (or a prefill/decode pair), scheduled
-over simulated time.
+"""Serving: a stream of requests through a model's replicas (one, several behind one queue, or a
+prefill/decode pair), scheduled over simulated time.
 
 What is simulated: requests arrive (Poisson at a rate, a closed loop of ``concurrency`` users, or
 a CSV trace); a scheduler (``static``, ``continuous`` or ``chunked``) forms batches over simulated
 time in a plain discrete-event loop; each iteration's duration is a step of the real pipeline
 (compile → engine), so queueing, batching and the KV-cache limit are simulated, not estimated.
-The KV cache is reserved in full at admission or held in pages with recompute preemption
-(``kv_cache``). :func:`simulate_disaggregated` runs a prefill group and a decode group on two
-systems, each with its own queue and KV budget, the KV cache crossing a link between them.
+The KV cache is reserved in full at admission or held in pages with recompute or swap preemption
+(``kv_cache``, ``preemption``). ``replicas`` copies of the system run as one coroutine each under a
+time-ordered driver that dispatches every arrival to the replica with the fewest outstanding
+requests. :func:`simulate_disaggregated` runs a prefill group and a decode group on two systems
+(each its own chips and split), each with its own queue and KV budget, the KV cache crossing a
+link between them.
 
 Step costs: one ``predict(model, system, batch=B, prompt=C, generate=2)`` gives both the prefill
 time of B prompts of C tokens (``ttft_ms``) and one decode step of B sequences at context C
@@ -24,15 +27,17 @@ What is approximated (say so when quoting numbers; docs/serving.md says more):
   decode step for the requests already running (real engines fuse the two into one mixed step).
 - ``chunked``: a fused step costs its decode step plus each chunk's marginal batch-1 prefill
   (:meth:`StepCosts.chunk_ns`), summed, with no overlap between them: an upper bound.
-- Paging: admission needs the pages of the first prefill only; preemption recomputes (no swap)
-  the newest admitted request. Capacity is the memory that holds the KV cache (HBM, or the KV
+- Paging: admission needs the pages of the first prefill only; preemption takes the newest
+  admitted request (recomputed, or swapped over the host link at its peak rate, the replica
+  waiting for each copy; host memory unbounded). Capacity is the memory that holds the KV cache (HBM, or the KV
   SRAM of an SRAM-only or hardwired chip) less the weights, over the chips of one replica.
 - Static batching keeps a finished sequence's slot until the whole batch ends (the batch is
   decoded at its full size, as padded static batching does), but the request's latency ends at
   its own last token.
-- Disaggregation: whole-prompt prefills, the decode group's KV reserved in full, the link a FIFO
-  server at its peak rate.
-- One replica (or pair); no serving-stack overheads (the ``bare`` runtime profile).
+- Replicas: dispatch at arrival, final (no stealing, no migration); the dispatcher takes no time.
+- Disaggregation: whole-prompt prefills (or chunks, without decodes), the link a FIFO server at
+  its peak rate times the smaller group's chips, one per pair.
+- No serving-stack overheads (the ``bare`` runtime profile).
 """
 
 from __future__ import annotations
@@ -267,6 +272,8 @@ class _Live:
     preemptions: int = 0
     last_ns: float = math.nan  # when its latest token came
     max_gap_ns: float = 0.0  # the longest wait between two of its tokens
+    swapped: bool = False  # preempted by swap: its KV pages are in host memory
+    replica: int = 0  # the replica it was dispatched to
 
     def first(self, now: float) -> None:
         """The token a prefill ends with, at ``now``: its first, or the first after a recompute."""
@@ -405,7 +412,8 @@ class _Pool:
 class ServeResult:
     """Per-request records, the event log ((time_ns, +1 arrival / -1 departure) in order), the
     decode steps as (start_ns, duration_ns, batch, KV bytes held), the KV log ((time_ns, KV bytes
-    held, requests admitted) at every step's start and end and every preemption) and the summary
+    held, requests admitted) at every step's start and end and every preemption; with several
+    replicas, summed over them, and each step's replica in ``step_replicas``) and the summary
     metrics."""
 
     records: list[dict]
@@ -414,6 +422,7 @@ class ServeResult:
     metrics: dict
     notes: list[str] = field(default_factory=list)
     kv_log: list[tuple[float, float, int]] = field(default_factory=list)
+    step_replicas: list[int] = field(default_factory=list)  # with several replicas: which ran each step
 
 
 SCHEDULERS = ("static", "continuous", "chunked")
@@ -433,13 +442,41 @@ def _check_requests(workload: Workload, model, slo_ttft_ms: float, slo_tpot_ms: 
                              f"{ctx} tokens (max_position_embeddings)")
 
 
+@dataclass(frozen=True)
+class KVLink:
+    """The link a disaggregated pair moves each request's KV cache over (or a replica swaps a
+    preempted request's KV pages to host memory over): ``gbps`` GB/s one way, plus
+    ``latency_ns`` per transfer."""
+
+    gbps: float = KV_LINK_GBPS
+    latency_ns: float = KV_LINK_LATENCY_NS
+    source: str = KV_LINK_SOURCE
+
+    def check(self, flag: str = "--kv-link") -> None:
+        if not (self.gbps > 0 and math.isfinite(self.gbps)):
+            raise InputError(f"{flag}-gbps", None, f"must be a positive number of GB/s, got {self.gbps}")
+        if not (self.latency_ns >= 0 and math.isfinite(self.latency_ns)):
+            raise InputError(f"{flag}-latency-us", None, f"must be a time >= 0, got {self.latency_ns / 1e3}")
+
+
+PREEMPTIONS = ("recompute", "swap")
+
+
 def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, scheduler: str = "continuous",
              max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
              slo_tpot_ms: float = SLO_TPOT_MS, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
-             page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+             page_tokens: int = DEFAULT_PAGE_TOKENS, replicas: int = 1, preemption: str = "recompute",
+             host_link: KVLink = KVLink()) -> ServeResult:
     """Serve ``workload`` with ``scheduler`` (``static``, ``continuous`` or ``chunked``, whose
     iterations carry at most ``chunk`` tokens) in simulated time, the KV cache ``reserved`` in full
-    at admission or ``paged`` (pages of ``page_tokens``, the newest request preempted when full)."""
+    at admission or ``paged`` (pages of ``page_tokens``, the newest request preempted when full:
+    ``preemption="recompute"`` frees its pages and prefills it again; ``"swap"`` copies its pages to
+    host memory over ``host_link`` and back before it resumes, both copies charged to the replica).
+
+    ``replicas`` identical copies of the system (each with ``budget`` and its own queue, batch and
+    KV cache) serve one arrival stream: each request is dispatched when it arrives to the replica
+    with the fewest outstanding requests (dispatched and not finished), ties to the lowest index,
+    and stays there (a preempted request waits at the head of its own replica's queue)."""
     if scheduler not in SCHEDULERS:
         raise InputError("--scheduler", None, f"must be one of {', '.join(SCHEDULERS)}, got {scheduler!r}")
     if kv_cache not in KV_MODES:
@@ -451,6 +488,13 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError("--chunk", None, f"is the token budget of an iteration: at least 1, got {chunk}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
+    _check_replicas(replicas)
+    if preemption not in PREEMPTIONS:
+        raise InputError("--preemption", None, f"must be recompute or swap, got {preemption!r}")
+    if preemption == "swap" and kv_cache != "paged":
+        raise InputError("--preemption", None, "swap needs --kv-cache paged: a reserved cache holds every admitted "
+                         "request's whole KV, so nothing is ever preempted")
+    host_link.check("--host-link")
     model = budget.model
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
     biggest = max(budget.need(r) for r in workload.requests)
@@ -467,232 +511,339 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
 
     reqs = workload.requests
     source = _Source(workload)
-    finish = source.finish
     live: list[_Live | None] = [None] * len(reqs)
-    waiting: deque[_Live] = deque()
     steps: list[tuple[float, float, int, float]] = []
-    kv_log: list[tuple[float, float, int]] = []
-    pool = _Pool(budget, paged, page_tokens)
-    t = 0.0
-    preemptions = 0
+    owners: list[int] = []  # the replica of each step
+    logs: list[list[tuple[float, float, int]]] = [[] for _ in range(replicas)]
+    tally = {"preemptions": 0, "swap_ns": 0.0, "swapped_bytes": 0.0}
+    # a swap moves the request's KV pages; each chip of the replica holds its share of them and moves
+    # it over its own host link, all at once (docs/serving.md)
+    swap_bytes_per_ns = host_link.gbps * budget.chips
+    inboxes: list[deque[_Live]] = [deque() for _ in range(replicas)]
+    finishes: list[list[float]] = [[] for _ in range(replicas)]  # heaps of finish times not yet passed
 
-    def arrive_until(now: float) -> None:
-        for at, i in source.arrivals(now):
-            lv = live[i] = _Live(reqs[i], at)
-            waiting.append(lv)
+    def finisher(k: int):
+        if replicas == 1:
+            return source.finish
 
-    def admit(lv: _Live, first_tokens: int) -> bool:
-        """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
-        extra = pool.bytes_for(lv, first_tokens)
-        if pool.used + extra > pool.capacity:
-            return False
-        waiting.popleft()
-        lv.target = lv.req.prompt + lv.generated
-        if math.isnan(lv.admitted_ns):
-            lv.admitted_ns = t
-        pool.take(lv, extra)
-        return True
+        def finish(lv: _Live, now: float) -> None:
+            source.finish(lv, now)
+            heapq.heappush(finishes[k], now)
+        return finish
 
-    def first_token(lv: _Live) -> None:
-        lv.first(t)
+    def replica(k: int):
+        """One replica's scheduler as a coroutine: it yields (its clock, whether it has work) and is
+        resumed with the time to run its next iteration at, once every arrival up to then is in its
+        inbox."""
+        inbox, kv_log, finish = inboxes[k], logs[k], finisher(k)
+        waiting: deque[_Live] = deque()
+        pool = _Pool(budget, paged, page_tokens)
+        t = 0.0
 
-    def prefill(batch: list[_Live]) -> None:
-        nonlocal t
-        t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
-        for lv in batch:
-            lv.kv = lv.target
-            first_token(lv)
+        def admit(lv: _Live, first_tokens: int) -> bool:
+            """Take ``lv`` from the head of the queue if the KV for its first ``first_tokens`` fits."""
+            extra = pool.bytes_for(lv, first_tokens)
+            if pool.used + extra > pool.capacity:
+                return False
+            waiting.popleft()
+            lv.target = lv.req.prompt + lv.generated
+            if math.isnan(lv.admitted_ns):
+                lv.admitted_ns = t
+            pool.take(lv, extra)
+            return True
 
-    def decode(batch: list[_Live], slots: int) -> None:
-        """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
-        nonlocal t
-        mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
-        dt = costs.decode_ns(slots, mean_ctx)
-        steps.append((t, dt, slots, pool.used))
-        t += dt
-        for lv in batch:
-            lv.token(t)
+        def swap(nbytes: float) -> None:
+            """Copy ``nbytes`` of KV pages over the host link (out or back in): the replica waits."""
+            nonlocal t
+            dt = nbytes / swap_bytes_per_ns + host_link.latency_ns
+            tally["swap_ns"] += dt
+            tally["swapped_bytes"] += nbytes
+            t += dt
 
-    def preempt(running: list[_Live]) -> None:
-        """Recompute preemption of the newest admitted request: its KV freed, back to the queue's head."""
-        nonlocal preemptions
-        lv = running.pop()
-        pool.free(lv)
-        lv.kv = lv.target = 0
-        lv.preemptions += 1
-        preemptions += 1
-        waiting.appendleft(lv)
-        kv_log.append((t, pool.used, len(running)))
-
-    def grow_decodes(running: list[_Live], decoding: list[_Live]) -> bool:
-        """Pages for the token each decoding request writes next, preempting the newest until they
-        fit; True if any request was preempted."""
-        hit = False
-        while True:
-            extra = [pool.grow(lv, lv.kv + 1) for lv in decoding]
-            if pool.used + sum(extra) <= pool.capacity:
-                break
-            preempt(running)
-            hit = True
-            decoding = [lv for lv in decoding if lv.held > 0]
-        for lv, e in zip(decoding, extra):
-            if e:
-                pool.take(lv, e)
-        return hit
-
-    running: list[_Live] = []  # admitted, oldest first
-    while source.open:
-        arrive_until(t)
-        if not waiting and not running:
-            t = max(t, source.next_at())
-            if t == math.inf:  # an invariant: an unfinished request is queued, running or on its way
-                raise RuntimeError("serving: unfinished requests are neither queued, running nor arriving")
-            continue
-        if scheduler == "static":
-            batch = []
-            while waiting and len(batch) < max_batch:
+        def swap_in(running: list[_Live], room: int) -> list[_Live]:
+            """Swapped-out requests at the head of the queue come back while their pages (and the next
+            token's) fit and the batch has room, each copied back in before the step."""
+            back = []
+            while waiting and waiting[0].swapped and len(running) < room:
                 lv = waiting[0]
-                if not admit(lv, 0):
+                extra = pool.bytes_for(lv, lv.kv + (1 if lv.kv >= lv.target else 0))
+                if pool.used + extra > pool.capacity:
                     break
-                batch.append(lv)
-            kv_log.append((t, pool.used, len(batch)))
-            prefill(batch)
+                waiting.popleft()
+                pool.take(lv, extra)
+                swap(pool.bytes_for(lv, lv.kv))  # the pages it took out
+                lv.swapped = False
+                running.append(lv)
+                back.append(lv)
+            return back
+
+        def first_token(lv: _Live) -> None:
+            lv.first(t)
+
+        def prefill(batch: list[_Live]) -> None:
+            nonlocal t
+            t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
+            for lv in batch:
+                lv.kv = lv.target
+                first_token(lv)
+
+        def decode(batch: list[_Live], slots: int) -> None:
+            """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
+            nonlocal t
+            mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
+            dt = costs.decode_ns(slots, mean_ctx)
+            steps.append((t, dt, slots, pool.used))
+            owners.append(k)
+            t += dt
+            for lv in batch:
+                lv.token(t)
+
+        def preempt(running: list[_Live]) -> None:
+            """Preempt the newest admitted request to the queue's head: its KV freed (recompute) or
+            copied to host memory first (swap)."""
+            lv = running.pop()
+            if preemption == "swap":
+                swap(lv.held)
+                lv.swapped = True
+            else:
+                lv.kv = lv.target = 0
+            pool.free(lv)
+            lv.preemptions += 1
+            tally["preemptions"] += 1
+            waiting.appendleft(lv)
+            kv_log.append((t, pool.used, len(running)))
+
+        def grow_decodes(running: list[_Live], decoding: list[_Live]) -> bool:
+            """Pages for the token each decoding request writes next, preempting the newest until they
+            fit; True if any request was preempted."""
+            hit = False
+            while True:
+                extra = [pool.grow(lv, lv.kv + 1) for lv in decoding]
+                if pool.used + sum(extra) <= pool.capacity:
+                    break
+                preempt(running)
+                hit = True
+                decoding = [lv for lv in decoding if lv.held > 0]
+            for lv, e in zip(decoding, extra):
+                if e:
+                    pool.take(lv, e)
+            return hit
+
+        running: list[_Live] = []  # admitted, oldest first
+        while True:
+            t = yield (t if waiting or running else math.inf), t
+            waiting.extend(inbox)
+            inbox.clear()
+            if not waiting and not running:
+                continue
+            if scheduler == "static":
+                batch = []
+                while waiting and len(batch) < max_batch:
+                    lv = waiting[0]
+                    if not admit(lv, 0):
+                        break
+                    batch.append(lv)
+                kv_log.append((t, pool.used, len(batch)))
+                prefill(batch)
+                for lv in batch:
+                    if lv.generated >= lv.req.output:
+                        finish(lv, t)
+                active = [lv for lv in batch if lv.generated < lv.req.output]
+                while active:
+                    decode(active, len(batch))
+                    for lv in active:
+                        if lv.generated >= lv.req.output:
+                            finish(lv, t)
+                    active = [lv for lv in active if lv.generated < lv.req.output]
+                for lv in batch:
+                    pool.free(lv)
+                pool.used = 0.0
+                kv_log.append((t, 0.0, 0))
+                continue
+            if scheduler == "continuous":
+                # admit what fits, prefill the newcomers, then one decode step for the others
+                preempted = paged and grow_decodes(running, running)
+                if not preempted and waiting and waiting[0].swapped:
+                    swap_in(running, max_batch)
+                new = []
+                while not preempted and waiting and not waiting[0].swapped and len(running) + len(new) < max_batch:
+                    lv = waiting[0]
+                    if not admit(lv, lv.req.prompt + lv.generated):
+                        break
+                    new.append(lv)
+                old = running
+                kv_log.append((t, pool.used, len(old) + len(new)))
+                if new:
+                    prefill(new)
+                if old:
+                    decode(old, len(old))
+                batch = old + new
+            else:
+                # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
+                decoding = [lv for lv in running if lv.kv >= lv.target]
+                preempted = paged and grow_decodes(running, decoding)
+                if preempted:
+                    decoding = [lv for lv in running if lv.kv >= lv.target]
+                elif waiting and waiting[0].swapped:
+                    decoding += [lv for lv in swap_in(running, max_batch) if lv.kv >= lv.target]
+                room = chunk - len(decoding)
+                chunks: list[tuple[_Live, int]] = []
+                for lv in running:
+                    if room <= 0:
+                        break
+                    if lv.kv < lv.target:
+                        c = min(room, lv.target - lv.kv)
+                        extra = pool.grow(lv, lv.kv + c)
+                        if pool.used + extra > pool.capacity:
+                            break
+                        pool.take(lv, extra)
+                        chunks.append((lv, c))
+                        room -= c
+                while (not preempted and waiting and not waiting[0].swapped and room > 0
+                       and len(running) < max_batch):
+                    lv = waiting[0]
+                    c = min(room, lv.req.prompt + lv.generated)
+                    if not admit(lv, c):
+                        break
+                    running.append(lv)
+                    chunks.append((lv, c))
+                    room -= c
+                if not decoding and not chunks:
+                    # the pages are all held by partly prefilled requests: free the newest's
+                    preempt(running)
+                    continue
+                kv_log.append((t, pool.used, len(running)))
+                dt = sum(costs.chunk_ns(lv.kv, c) for lv, c in chunks)
+                if decoding:
+                    d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
+                    steps.append((t, d + dt, len(decoding), pool.used))
+                    owners.append(k)
+                    dt += d
+                t += dt
+                for lv in decoding:
+                    lv.token(t)
+                for lv, c in chunks:
+                    lv.kv += c
+                    if lv.kv >= lv.target:
+                        first_token(lv)
+                batch = running
+            running = []
             for lv in batch:
                 if lv.generated >= lv.req.output:
                     finish(lv, t)
-            active = [lv for lv in batch if lv.generated < lv.req.output]
-            while active:
-                decode(active, len(batch))
-                for lv in active:
-                    if lv.generated >= lv.req.output:
-                        finish(lv, t)
-                active = [lv for lv in active if lv.generated < lv.req.output]
-            for lv in batch:
-                pool.free(lv)
-            pool.used = 0.0
-            kv_log.append((t, 0.0, 0))
-            continue
-        if scheduler == "continuous":
-            # admit what fits, prefill the newcomers, then one decode step for the others
-            preempted = paged and grow_decodes(running, running)
-            new = []
-            while not preempted and waiting and len(running) + len(new) < max_batch:
-                lv = waiting[0]
-                if not admit(lv, lv.req.prompt + lv.generated):
-                    break
-                new.append(lv)
-            old = running
-            kv_log.append((t, pool.used, len(old) + len(new)))
-            if new:
-                prefill(new)
-            if old:
-                decode(old, len(old))
-            batch = old + new
-        else:
-            # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
-            decoding = [lv for lv in running if lv.kv >= lv.target]
-            preempted = paged and grow_decodes(running, decoding)
-            if preempted:
-                decoding = [lv for lv in running if lv.kv >= lv.target]
-            room = chunk - len(decoding)
-            chunks: list[tuple[_Live, int]] = []
-            for lv in running:
-                if room <= 0:
-                    break
-                if lv.kv < lv.target:
-                    c = min(room, lv.target - lv.kv)
-                    extra = pool.grow(lv, lv.kv + c)
-                    if pool.used + extra > pool.capacity:
-                        break
-                    pool.take(lv, extra)
-                    chunks.append((lv, c))
-                    room -= c
-            while not preempted and waiting and room > 0 and len(running) < max_batch:
-                lv = waiting[0]
-                c = min(room, lv.req.prompt + lv.generated)
-                if not admit(lv, c):
-                    break
-                running.append(lv)
-                chunks.append((lv, c))
-                room -= c
-            if not decoding and not chunks:
-                # the pages are all held by partly prefilled requests: free the newest's
-                preempt(running)
-                continue
+                    pool.free(lv)
+                else:
+                    running.append(lv)
+            if not running:
+                pool.used = 0.0  # no drift from float sums
             kv_log.append((t, pool.used, len(running)))
-            dt = sum(costs.chunk_ns(lv.kv, c) for lv, c in chunks)
-            if decoding:
-                d = costs.decode_ns(len(decoding), sum(lv.kv for lv in decoding) / len(decoding))
-                steps.append((t, d + dt, len(decoding), pool.used))
-                dt += d
-            t += dt
-            for lv in decoding:
-                lv.token(t)
-            for lv, c in chunks:
-                lv.kv += c
-                if lv.kv >= lv.target:
-                    first_token(lv)
-            batch = running
-        running = []
-        for lv in batch:
-            if lv.generated >= lv.req.output:
-                finish(lv, t)
-                pool.free(lv)
-            else:
-                running.append(lv)
-        if not running:
-            pool.used = 0.0  # no drift from float sums
-        kv_log.append((t, pool.used, len(running)))
+
+    _drive(source, live, [replica(k) for k in range(replicas)], inboxes, finishes)
 
     records = [_record(lv) for lv in live]
     events = sorted(source.events, key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
+    kv_log = logs[0] if replicas == 1 else _merge_logs(logs)
     m.update({"scheduler": scheduler, "max_batch": max_batch, "kv_capacity_gb": budget.capacity_bytes / 1e9,
               "kv_in": budget.kv_in, "bucket": costs.bucket, "step_shapes_simulated": len(costs.cache),
               "kv_cache": kv_cache, "page_tokens": page_tokens if paged else None,
-              "chunk_tokens": chunk if scheduler == "chunked" else None, "preemptions": preemptions,
+              "chunk_tokens": chunk if scheduler == "chunked" else None, "preemptions": tally["preemptions"],
               "peak_admitted": max((n for *_, n in kv_log), default=0)})
+    if replicas > 1:
+        m["replicas"] = replicas
+    if preemption == "swap":
+        m.update({"preemption": "swap", "swap_ms_total": tally["swap_ns"] / 1e6,
+                  "swapped_gb": tally["swapped_bytes"] / 1e9, "host_link_gbps": host_link.gbps,
+                  "host_link_latency_us": host_link.latency_ns / 1e3})
     notes = []
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
-    return ServeResult(records, events, steps, m, notes, kv_log)
+    return ServeResult(records, events, steps, m, notes, kv_log, owners if replicas > 1 else [])
 
 
-@dataclass(frozen=True)
-class KVLink:
-    """The link a disaggregated pair moves each request's KV cache over: ``gbps`` GB/s one way,
-    a FIFO server (one transfer at a time, in the order the prefills finish), plus ``latency_ns``."""
+def _check_replicas(replicas) -> None:
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise InputError("--replicas", None, f"is how many copies of the system serve the stream: a whole number "
+                         f"at least 1, got {replicas!r}")
 
-    gbps: float = KV_LINK_GBPS
-    latency_ns: float = KV_LINK_LATENCY_NS
-    source: str = KV_LINK_SOURCE
 
-    def check(self) -> None:
-        if not (self.gbps > 0 and math.isfinite(self.gbps)):
-            raise InputError("--kv-link-gbps", None, f"must be a positive number of GB/s, got {self.gbps}")
-        if not (self.latency_ns >= 0 and math.isfinite(self.latency_ns)):
-            raise InputError("--kv-link-latency-us", None, f"must be a time >= 0, got {self.latency_ns / 1e3}")
+def _drive(source: _Source, live: list, bodies: list, inboxes: list[deque], finishes: list[list[float]]) -> None:
+    """Run the replicas' schedulers (coroutines from :func:`simulate` or
+    :func:`simulate_disaggregated`, each yielding when it next acts, inf if it waits for work, and
+    the earliest it could act on a new arrival) against one arrival stream in time order: an
+    arrival is dispatched before any replica's step at the same time or later, to the replica with
+    the fewest outstanding requests at that moment (ties: the lowest index); otherwise the replica
+    that acts first (ties: the lowest index) runs one step and is resumed with its time."""
+    n = len(bodies)
+    reqs = source.reqs
+    inf = math.inf
+    want, react = [inf] * n, [0.0] * n
+    outstanding = [0] * n
+    for k, body in enumerate(bodies):
+        want[k], react[k] = next(body)
+    while source.open:
+        soon = source.next_at()
+        k = min(range(n), key=want.__getitem__) if n > 1 else 0
+        if soon <= want[k]:
+            if soon == inf:  # an invariant: an unfinished request is queued, running or on its way
+                raise RuntimeError("serving: unfinished requests are neither queued, running nor arriving")
+            for at, i in source.arrivals(soon):
+                lv = live[i] = _Live(reqs[i], at)
+                r = 0
+                if n > 1:
+                    for j in range(n):
+                        done = finishes[j]
+                        while done and done[0] <= at:
+                            heapq.heappop(done)
+                            outstanding[j] -= 1
+                    r = min(range(n), key=outstanding.__getitem__)
+                    outstanding[r] += 1
+                lv.replica = r
+                inboxes[r].append(lv)
+                want[r] = min(want[r], max(react[r], at))
+            continue
+        want[k], react[k] = bodies[k].send(want[k])
+
+
+def _merge_logs(logs: list[list[tuple[float, float, int]]]) -> list[tuple[float, float, int]]:
+    """The replicas' KV logs as one: at each entry's time, the KV bytes held and the requests
+    admitted summed over the replicas (each at its latest entry)."""
+    held, admitted = [0.0] * len(logs), [0] * len(logs)
+    out = []
+    tagged = [[(t, k, kv, n) for t, kv, n in log] for k, log in enumerate(logs)]
+    for t, k, kv, n in heapq.merge(*tagged, key=lambda e: e[0]):
+        held[k], admitted[k] = kv, n
+        out.append((t, sum(held), sum(admitted)))
+    return out
 
 
 def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudget],
                            decode: tuple[StepCosts, KVBudget], link: KVLink = KVLink(), *,
                            max_batch: int | None = None, slo_ttft_ms: float = SLO_TTFT_MS,
                            slo_tpot_ms: float = SLO_TPOT_MS, kv_cache: str = "reserved",
-                           page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+                           page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_chunk: int | None = None,
+                           replicas: int = 1) -> ServeResult:
     """Serve ``workload`` on two groups: ``prefill`` (its step costs and KV budget) prefills
-    batches of waiting requests and emits each one's first token; each request's KV cache (its
+    batches of waiting requests (or, with ``prefill_chunk`` set, steps of at most that many prompt
+    tokens in chunks, oldest prompt first, as the ``chunked`` scheduler does without decodes) and
+    emits each one's first token; each request's KV cache (its
     prompt's) then crosses ``link`` to ``decode``, which decodes everything it holds one step at a
     time (continuous batching). Each group has its own queue and KV budget: the prefill group holds
     a prompt's KV until it has crossed the link; the decode group reserves a request's whole KV
     (prompt + output) when it admits it, or with ``kv_cache="paged"`` holds it in pages of
     ``page_tokens`` and, when they run out, preempts its newest request back to the prefill
-    group's queue (recompute: prefilled again, prompt and tokens so far, and sent again)."""
+    group's queue (recompute: prefilled again, prompt and tokens so far, and sent again).
+    ``replicas`` such pairs serve one arrival stream, each request dispatched to the pair with the
+    fewest outstanding requests (ties: the lowest index), as :func:`simulate`'s replicas are."""
     link.check()
     if kv_cache not in KV_MODES:
         raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
+    if prefill_chunk is not None and prefill_chunk < 1:
+        raise InputError("--chunk", None, f"is the token budget of a prefill step: at least 1, got {prefill_chunk}")
+    _check_replicas(replicas)
     (pcosts, pbudget), (dcosts, dbudget) = prefill, decode
     model = dbudget.model
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
@@ -715,125 +866,201 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
 
     reqs = workload.requests
     source = _Source(workload)
-    finish = source.finish
     live: list[_Live | None] = [None] * len(reqs)
     steps: list[tuple[float, float, int, float]] = []
-    kv_log: list[tuple[float, float, int]] = []  # the decode group's
-    p_waiting: deque[_Live] = deque()
-    returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
-    p_used = 0.0
-    p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
-    moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
-    d_waiting: deque[_Live] = deque()
-    d_running: list[_Live] = []
-    pool = _Pool(dbudget, paged, page_tokens)
-    tp = td = link_free = 0.0
+    owners: list[int] = []  # the pair of each decode step
+    logs: list[list[tuple[float, float, int]]] = [[] for _ in range(replicas)]  # each decode group's
+    inboxes: list[deque[_Live]] = [deque() for _ in range(replicas)]
+    finishes: list[list[float]] = [[] for _ in range(replicas)]
+    # the whole model's KV crosses however each group shards it: each chip of the smaller group sends
+    # or receives its share over its own link, all at once
+    lanes = min(pbudget.chips, dbudget.chips)
+    lane_gbps = link.gbps * lanes
     transfer_ns: list[float] = []
-    preemptions = 0
-
+    tally = {"preemptions": 0}
     inf = math.inf
-    while source.open:
-        p_soon = min(source.next_at(), returns[0][0] if returns else inf)
-        p_next = tp if p_waiting else max(tp, p_soon)
-        d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
-        if p_next <= d_next:
-            t = p_next
-            for at, i in source.arrivals(t):
-                lv = live[i] = _Live(reqs[i], at)
-                p_waiting.append(lv)
-            back = []
-            while returns and returns[0][0] <= t:
-                back.append(live[heapq.heappop(returns)[1]])
-            p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
-            while p_frees and p_frees[0][0] <= t:
-                p_used -= heapq.heappop(p_frees)[2]
-            batch = []
-            while p_waiting and len(batch) < caps["prefill"]:
-                lv = p_waiting[0]
-                need = pbudget.holds(lv.req.prompt + lv.generated)
-                if p_used + need > pbudget.capacity_bytes:
-                    break
-                p_waiting.popleft()
-                lv.target = lv.req.prompt + lv.generated
-                if math.isnan(lv.admitted_ns):
-                    lv.admitted_ns = t
-                lv.held = need
-                p_used += need
-                batch.append(lv)
-            if not batch:  # the prefill group's KV is full of prompts still crossing the link
-                tp = p_frees[0][0]
-                continue
-            tp = t + pcosts.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
-            if not p_frees:
-                p_used = sum(lv.held for lv in batch)  # no drift from float sums
-            for lv in batch:
-                lv.kv = lv.target
-                lv.first(tp)
-                if lv.generated >= lv.req.output:
-                    heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
-                    finish(lv, tp)
-                    continue
-                kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
-                start = max(tp, link_free)
-                link_free = start + kv / link.gbps
-                arrive = link_free + link.latency_ns
-                transfer_ns.append(arrive - tp)
-                heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
-                heapq.heappush(moved, (arrive, lv.req.id))
-                lv.held = 0.0  # what it holds on the decode side, once admitted there
-            continue
-        t = d_next
-        while moved and moved[0][0] <= t:
-            _, i = heapq.heappop(moved)
-            d_waiting.append(live[i])
-        preempted = False
-        if paged:  # a page more for each request whose next token starts one; the newest make room
-            while True:
-                extra = [pool.grow(lv, lv.kv + 1) for lv in d_running]
-                if pool.used + sum(extra) <= pool.capacity:
-                    break
-                lv = d_running.pop()
-                pool.free(lv)
-                lv.kv = 0
-                lv.preemptions += 1
-                preemptions += 1
-                preempted = True
-                heapq.heappush(returns, (t, lv.req.id))
-                kv_log.append((t, pool.used, len(d_running)))
-            for lv, e in zip(d_running, extra):
-                if e:
-                    pool.take(lv, e)
-        while not preempted and d_waiting and len(d_running) < caps["decode"]:
-            lv = d_waiting[0]
-            extra = pool.bytes_for(lv, lv.kv + 1)
-            if pool.used + extra > pool.capacity:
-                break
-            d_waiting.popleft()
-            pool.take(lv, extra)
-            d_running.append(lv)
-        if not d_running:
-            td = t
-            continue
-        kv_log.append((t, pool.used, len(d_running)))
-        dt = dcosts.decode_ns(len(d_running), sum(lv.kv for lv in d_running) / len(d_running))
-        steps.append((t, dt, len(d_running), pool.used))
-        td = t + dt
-        keep = []
-        for lv in d_running:
-            lv.token(td)
+
+    def pair(k: int):
+        """One pair's prefill and decode groups as a coroutine (see :func:`_drive`): it yields when it
+        next acts (its prefill group or its decode group, whichever comes first) and when its prefill
+        group could take a new arrival."""
+        inbox, kv_log = inboxes[k], logs[k]
+        if replicas == 1:
+            finish = source.finish
+        else:
+            def finish(lv: _Live, now: float) -> None:
+                source.finish(lv, now)
+                heapq.heappush(finishes[k], now)
+        p_waiting: deque[_Live] = deque()
+        returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
+        p_used = 0.0
+        p_frees: list[tuple[float, int, float]] = []  # heap of (time, request, bytes) freed on the prefill side
+        moved: list[tuple[float, int]] = []  # heap of (time the KV has crossed, request)
+        d_waiting: deque[_Live] = deque()
+        d_running: list[_Live] = []
+        pool = _Pool(dbudget, paged, page_tokens)
+        tp = td = link_free = 0.0
+        p_running: list[_Live] = []  # chunked: admitted, partly prefilled, oldest first
+
+        def sent(lv: _Live) -> None:
+            """``lv``'s prefill has ended at ``tp``: its first token, then its KV over the link (or it is done)."""
+            nonlocal link_free
+            lv.first(tp)
             if lv.generated >= lv.req.output:
-                finish(lv, td)
-                pool.free(lv)
-            else:
-                keep.append(lv)
-        d_running = keep
-        if not d_running:
-            pool.used = 0.0
-        kv_log.append((td, pool.used, len(d_running)))
+                heapq.heappush(p_frees, (tp, lv.req.id, lv.held))
+                finish(lv, tp)
+                return
+            kv = dbudget.holds(lv.target)  # the prompt's KV (and any recurrent state)
+            start = max(tp, link_free)
+            link_free = start + kv / lane_gbps
+            arrive = link_free + link.latency_ns
+            transfer_ns.append(arrive - tp)
+            heapq.heappush(p_frees, (arrive, lv.req.id, lv.held))
+            heapq.heappush(moved, (arrive, lv.req.id))
+            lv.held = 0.0  # what it holds on the decode side, once admitted there
+
+        def upcoming() -> tuple[float, float]:
+            p_soon = min(inbox[0].arrival_ns if inbox else inf, returns[0][0] if returns else inf)
+            p_next = tp if p_waiting or p_running else max(tp, p_soon)
+            d_next = td if (d_running or d_waiting) else max(td, moved[0][0]) if moved else inf
+            return p_next, d_next
+
+        while True:
+            now = yield min(upcoming()), tp
+            p_next, d_next = upcoming()
+            if now != min(p_next, d_next):  # an invariant: the driver resumes a pair when it next acts
+                raise RuntimeError(f"serving: pair {k} resumed at {now} ns, but it next acts at "
+                                   f"{min(p_next, d_next)} ns")
+            if p_next <= d_next:
+                t = p_next
+                while inbox and inbox[0].arrival_ns <= t:
+                    p_waiting.append(inbox.popleft())
+                back = []
+                while returns and returns[0][0] <= t:
+                    back.append(live[heapq.heappop(returns)[1]])
+                p_waiting.extendleft(reversed(back))  # preempted requests go first, oldest preemption first
+                while p_frees and p_frees[0][0] <= t:
+                    p_used -= heapq.heappop(p_frees)[2]
+                if prefill_chunk is not None:  # chunked: go on with partly prefilled prompts, then admit
+                    room = prefill_chunk
+                    chunks: list[tuple[_Live, int]] = []
+                    for lv in p_running:
+                        if room <= 0:
+                            break
+                        c = min(room, lv.target - lv.kv)
+                        chunks.append((lv, c))
+                        room -= c
+                    while p_waiting and room > 0 and len(p_running) < caps["prefill"]:
+                        lv = p_waiting[0]
+                        need = pbudget.holds(lv.req.prompt + lv.generated)
+                        if p_used + need > pbudget.capacity_bytes:
+                            break
+                        p_waiting.popleft()
+                        lv.target = lv.req.prompt + lv.generated
+                        lv.kv = 0
+                        if math.isnan(lv.admitted_ns):
+                            lv.admitted_ns = t
+                        lv.held = need
+                        p_used += need
+                        p_running.append(lv)
+                        c = min(room, lv.target)
+                        chunks.append((lv, c))
+                        room -= c
+                    if not chunks:  # the prefill group's KV is full of prompts still crossing the link
+                        tp = p_frees[0][0]
+                        continue
+                    tp = t + sum(pcosts.chunk_ns(lv.kv, c) for lv, c in chunks)
+                    for lv, c in chunks:
+                        lv.kv += c
+                    done = [lv for lv in p_running if lv.kv >= lv.target]
+                    p_running = [lv for lv in p_running if lv.kv < lv.target]
+                    if not p_frees and not p_running:
+                        p_used = sum(lv.held for lv in done)  # no drift from float sums
+                    for lv in done:
+                        sent(lv)
+                    continue
+                batch = []
+                while p_waiting and len(batch) < caps["prefill"]:
+                    lv = p_waiting[0]
+                    need = pbudget.holds(lv.req.prompt + lv.generated)
+                    if p_used + need > pbudget.capacity_bytes:
+                        break
+                    p_waiting.popleft()
+                    lv.target = lv.req.prompt + lv.generated
+                    if math.isnan(lv.admitted_ns):
+                        lv.admitted_ns = t
+                    lv.held = need
+                    p_used += need
+                    batch.append(lv)
+                if not batch:  # the prefill group's KV is full of prompts still crossing the link
+                    tp = p_frees[0][0]
+                    continue
+                tp = t + pcosts.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
+                if not p_frees:
+                    p_used = sum(lv.held for lv in batch)  # no drift from float sums
+                for lv in batch:
+                    lv.kv = lv.target
+                    sent(lv)
+                continue
+            t = d_next
+            while moved and moved[0][0] <= t:
+                _, i = heapq.heappop(moved)
+                d_waiting.append(live[i])
+            preempted = False
+            if paged:  # a page more for each request whose next token starts one; the newest make room
+                while True:
+                    extra = [pool.grow(lv, lv.kv + 1) for lv in d_running]
+                    if pool.used + sum(extra) <= pool.capacity:
+                        break
+                    lv = d_running.pop()
+                    pool.free(lv)
+                    lv.kv = 0
+                    lv.preemptions += 1
+                    tally["preemptions"] += 1
+                    preempted = True
+                    heapq.heappush(returns, (t, lv.req.id))
+                    kv_log.append((t, pool.used, len(d_running)))
+                for lv, e in zip(d_running, extra):
+                    if e:
+                        pool.take(lv, e)
+            while not preempted and d_waiting and len(d_running) < caps["decode"]:
+                lv = d_waiting[0]
+                extra = pool.bytes_for(lv, lv.kv + 1)
+                if pool.used + extra > pool.capacity:
+                    break
+                d_waiting.popleft()
+                pool.take(lv, extra)
+                d_running.append(lv)
+            if not d_running:
+                td = t
+                continue
+            kv_log.append((t, pool.used, len(d_running)))
+            dt = dcosts.decode_ns(len(d_running), sum(lv.kv for lv in d_running) / len(d_running))
+            steps.append((t, dt, len(d_running), pool.used))
+            owners.append(k)
+            td = t + dt
+            keep = []
+            for lv in d_running:
+                lv.token(td)
+                if lv.generated >= lv.req.output:
+                    finish(lv, td)
+                    pool.free(lv)
+                else:
+                    keep.append(lv)
+            d_running = keep
+            if not d_running:
+                pool.used = 0.0
+            kv_log.append((td, pool.used, len(d_running)))
+
+    _drive(source, live, [pair(k) for k in range(replicas)], inboxes, finishes)
+    kv_log = logs[0] if replicas == 1 else _merge_logs(logs)
+    preemptions = tally["preemptions"]
 
     records = [_record(lv) for lv in live]
     events = sorted(source.events, key=lambda e: (e[0], -e[1]))
     m = _metrics(records, events, steps, slo_ttft_ms, slo_tpot_ms)
+    if prefill_chunk is not None:
+        m["prefill_chunk_tokens"] = prefill_chunk
     m.update({"scheduler": "disaggregated", "max_batch": caps["decode"], "prefill_max_batch": caps["prefill"],
               "kv_capacity_gb": dbudget.capacity_bytes / 1e9, "kv_in": dbudget.kv_in,
               "prefill_kv_capacity_gb": pbudget.capacity_bytes / 1e9, "prefill_kv_in": pbudget.kv_in,
@@ -842,12 +1069,15 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
               "preemptions": preemptions, "peak_admitted": max((n for *_, n in kv_log), default=0),
               "prefill_system": pcosts.system.name, "decode_system": dcosts.system.name,
               "kv_link_gbps": link.gbps, "kv_link_latency_us": link.latency_ns / 1e3,
+              **({"kv_link_lanes": lanes} if lanes > 1 else {}),
               "kv_transfer_mean_ms": sum(transfer_ns) / len(transfer_ns) / 1e6 if transfer_ns else None})
+    if replicas > 1:
+        m["replicas"] = replicas
     notes = []
     if m["requests_meeting_slo"] == 0:
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
-    return ServeResult(records, events, steps, m, notes, kv_log)
+    return ServeResult(records, events, steps, m, notes, kv_log, owners if replicas > 1 else [])
 
 
 def _record(lv: _Live) -> dict:
@@ -856,7 +1086,7 @@ def _record(lv: _Live) -> dict:
     return {"id": r.id, "arrival_ms": lv.arrival_ns / 1e6, "prompt": r.prompt, "output": r.output,
             "queue_ms": (lv.admitted_ns - lv.arrival_ns) / 1e6, "ttft_ms": (lv.first_ns - lv.arrival_ns) / 1e6,
             "tpot_ms": tpot, "latency_ms": (lv.finish_ns - lv.arrival_ns) / 1e6,
-            "finish_ms": lv.finish_ns / 1e6, "preemptions": lv.preemptions,
+            "finish_ms": lv.finish_ns / 1e6, "preemptions": lv.preemptions, "replica": lv.replica,
             "max_gap_ms": lv.max_gap_ns / 1e6 if r.output > 1 else None}
 
 
@@ -910,26 +1140,27 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
           slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
           costs: StepCosts | None = None, chips: int | None = None, tp: int | None = None,
           pp: int | None = None, ep: int | None = None, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
-          page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+          page_tokens: int = DEFAULT_PAGE_TOKENS, replicas: int = 1, preemption: str = "recompute",
+          host_link: KVLink = KVLink()) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
     to share memoised step costs between runs of the same model, system, split and bucket.
-    ``chips``, ``tp``, ``pp`` and ``ep`` choose the replica's chips and split as ``predict``'s
-    do (``chips`` of the system's kind on its network; default tensor parallel over all); the
-    whole system is one replica."""
-    from asicsim.api import system as load_sys
+    ``chips``, ``tp``, ``pp`` and ``ep`` choose one replica's chips and split as ``predict``'s
+    do (``chips`` of the system's kind on its network; default tensor parallel over all);
+    ``replicas`` copies of it serve the stream behind one dispatcher (see :func:`simulate`)."""
     from asicsim.model import ModelSpec, load_model
 
     if chips is not None and chips < 1:
         raise InputError("--chips", None, f"must be at least 1, got {chips}")
+    _check_replicas(replicas)
     spec = model if isinstance(model, ModelSpec) else load_model(model)
-    sys_ = load_sys(system, chips)
-    layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
-    costs = costs or StepCosts(spec, sys_, bucket=bucket, dtype=dtype, layout=layout)
-    budget = kv_budget(spec, sys_, dtype, layout)
+    costs, budget = group(spec, system, chips=chips, tp=tp, pp=pp, ep=ep, bucket=bucket, dtype=dtype, costs=costs)
     result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
-                      page_tokens=page_tokens)
-    result.metrics.update({"chips": len(sys_.chips), **budget.split})
+                      page_tokens=page_tokens, replicas=replicas, preemption=preemption, host_link=host_link)
+    n_chips = len(costs.system.chips)
+    result.metrics.update({"chips": n_chips, **budget.split})
+    if replicas > 1:
+        result.metrics["total_chips"] = n_chips * replicas
     return result
 
 
@@ -937,22 +1168,49 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                         link: KVLink = KVLink(), max_batch: int | None = None, bucket: int = DEFAULT_BUCKET,
                         dtype: str = "bf16", slo_ttft_ms: float = SLO_TTFT_MS, slo_tpot_ms: float = SLO_TPOT_MS,
                         costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
-                        page_tokens: int = DEFAULT_PAGE_TOKENS) -> ServeResult:
+                        page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_layout: dict | None = None,
+                        decode_layout: dict | None = None, prefill_chunk: int | None = None,
+                        replicas: int = 1) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
-    system must run the model: a hardwired chip only the model it was built for."""
-    from asicsim.api import system as load_sys
+    system must run the model: a hardwired chip only the model it was built for.
+    ``prefill_layout`` and ``decode_layout`` choose each group's chips and split as ``serve``'s
+    ``chips``/``tp``/``pp``/``ep`` do (keys of those names); ``replicas`` such pairs serve the stream
+    behind one dispatcher."""
     from asicsim.model import ModelSpec, load_model
 
     spec = model if isinstance(model, ModelSpec) else load_model(model)
     groups = []
-    for i, name in enumerate((prefill_system, decode_system)):
-        sys_ = load_sys(name)
-        c = costs[i] if costs else StepCosts(spec, sys_, bucket=bucket, dtype=dtype)
-        groups.append((c, kv_budget(spec, sys_, dtype)))
-    return simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
-                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
-                                  page_tokens=page_tokens)
+    for i, (name, layout, role) in enumerate(((prefill_system, prefill_layout, "prefill"),
+                                              (decode_system, decode_layout, "decode"))):
+        groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
+                            flag=f"--{role}-", **(layout or {})))
+    result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
+                                    slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
+                                    page_tokens=page_tokens, prefill_chunk=prefill_chunk, replicas=replicas)
+    if replicas > 1:
+        result.metrics["total_chips"] = replicas * sum(len(c.system.chips) for c, _ in groups)
+    if any(b.chips > 1 for _, b in groups):
+        for role, (_, b) in zip(("prefill", "decode"), groups):
+            result.metrics.update({f"{role}_chips": b.chips, **{f"{role}_{k}": v for k, v in b.split.items()}})
+    return result
+
+
+def group(model, system, *, chips: int | None = None, tp: int | None = None, pp: int | None = None,
+          ep: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16", costs: StepCosts | None = None,
+          flag: str = "--") -> tuple[StepCosts, KVBudget]:
+    """One replica's step costs and KV budget: ``chips`` of ``system``'s kind (a name, path or
+    System) split ``tp``/``pp``/``ep`` as ``predict`` splits them; ``flag`` prefixes the option
+    names in errors (``--prefill-`` for a pair's prefill group)."""
+    from asicsim.api import system as load_sys
+
+    for name, v in (("chips", chips), ("tp", tp), ("pp", pp), ("ep", ep)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InputError(f"{flag}{name}", None, f"must be a whole number at least 1, got {v!r}")
+    sys_ = load_sys(system, chips)
+    layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
+    costs = costs or StepCosts(model, sys_, bucket=bucket, dtype=dtype, layout=layout)
+    return costs, kv_budget(model, sys_, dtype, layout)
 
 
 def table(result: ServeResult, title: str) -> str:
@@ -969,7 +1227,8 @@ def table(result: ServeResult, title: str) -> str:
                                ("queue", "queueing delay"), ("max_gap", "longest gap between tokens"))]
     how = f"{m['scheduler']} batching" + (f" ({m['chunk_tokens']} tokens a step)" if m.get("chunk_tokens") else "")
     if m["scheduler"] == "disaggregated":
-        how = f"prefill on {m['prefill_system']}, decode on {m['decode_system']} (continuous)"
+        chunked = f" (chunked, {m['prefill_chunk_tokens']} tokens a step)" if m.get("prefill_chunk_tokens") else ""
+        how = f"prefill on {m['prefill_system']}{chunked}, decode on {m['decode_system']} (continuous)"
     lat = Table(f"{title}: {m['requests']} requests, {how} (max batch {m['max_batch']})",
                 ["ms", "p50", "p90", "p99", "mean"], rows)
     rates = [["throughput", f"{m['throughput_tokens_per_s']:,.1f} tokens/s"],
@@ -987,13 +1246,29 @@ def table(result: ServeResult, title: str) -> str:
                              if m.get("page_tokens") else "reserved in full at admission")],
              *([["replica", f"{m['chips']} chips, tp {m['tp']} x pp {m['pp']}"
                  + (f", ep {m['ep']}" if m['ep'] > 1 else "")]] if m.get("chips", 1) > 1 else []),
+             *([["swap preemption", f"{m['swapped_gb']:,.3f} GB copied to and from host memory over "
+                                    f"{m['host_link_gbps']:g} GB/s a chip + {m['host_link_latency_us']:g} us a copy: "
+                                    f"{m['swap_ms_total']:,.3f} ms"]] if m.get("preemption") == "swap" else []),
+             *([["replicas", f"{m['replicas']} behind one queue, {m.get('total_chips', m['replicas'])} chips in all "
+                             "(each request to the replica with the fewest outstanding); the batch and KV figures "
+                             "above are per replica, the preemptions all of theirs"]]
+               if m.get("replicas", 1) > 1 else []),
              ["step shapes simulated", f"{m['step_shapes_simulated']} (contexts rounded up to {m['bucket']} tokens)"]]
     if m["scheduler"] == "disaggregated":
         rates[-2][0] = "KV cache (decode)"
         rates[-1:-1] = [
             ["KV cache (prefill)", f"{m['prefill_kv_capacity_gb']:,.2f} GB in {m['prefill_kv_in']}, a prompt's held "
                                    "until it has crossed the link"],
-            ["KV link", f"{m['kv_link_gbps']:g} GB/s, {m['kv_link_latency_us']:g} us; mean transfer "
-                        f"{m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
+            ["KV link", f"{m['kv_link_gbps']:g} GB/s"
+                        + (f" x {m['kv_link_lanes']} chips' links" if m.get("kv_link_lanes", 1) > 1 else "")
+                        + f", {m['kv_link_latency_us']:g} us; mean transfer {m['kv_transfer_mean_ms'] or 0:,.3f} ms"]]
+        if m.get("replicas", 1) > 1:
+            rates[-1:-1] = [["replicas", f"{m['replicas']} pairs behind one queue, {m['total_chips']} chips in all "
+                                         "(each request to the pair with the fewest outstanding); the batch and KV "
+                                         "figures above are per pair, the preemptions all of theirs"]]
+        if "prefill_chips" in m:
+            rates[-1:-1] = [["groups", "; ".join(
+                f"{role} {m[f'{role}_chips']} chips, tp {m[f'{role}_tp']} x pp {m[f'{role}_pp']}"
+                + (f", ep {m[f'{role}_ep']}" if m[f"{role}_ep"] > 1 else "") for role in ("prefill", "decode"))]]
     notes = list(result.notes)
     return render_text([lat, Table("", ["measure", "value"], rates, notes=notes, left=(1,))])

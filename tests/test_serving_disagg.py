@@ -96,7 +96,7 @@ def test_cli_disaggregated():
     assert doc["kv_link_gbps"] == 64.0 and doc["kv_transfer_mean_ms"] > 0
     text = CliRunner().invoke(main, args)
     assert text.exit_code == 0 and "KV link" in text.output
-    for bad, says in ((["--system", "h100-sxm"], "no --system"), (["--scheduler", "chunked"], "--scheduler"),
+    for bad, says in ((["--system", "h100-sxm"], "no --system"), (["--scheduler", "static"], "--scheduler"),
                       (["--kv-link-gbps", "0"], "--kv-link-gbps")):
         out = CliRunner().invoke(main, args + bad)
         assert out.exit_code == 2 and says in out.output and "Traceback" not in out.output

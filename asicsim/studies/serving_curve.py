@@ -14,9 +14,9 @@ within the SLO (:mod:`asicsim.studies.economics`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from asicsim import serving
 from asicsim.dtypes import DType
@@ -31,27 +31,95 @@ from asicsim.tables import Table, render_text
 class SLOSpec(Spec):
     ttft_ms: float = Field(serving.SLO_TTFT_MS, gt=0, description="Time to first token limit (ms).")
     tpot_ms: float = Field(serving.SLO_TPOT_MS, gt=0, description="Time per output token limit (ms).")
+    within: Literal["every request", "p99"] = Field(
+        "every request", description="When a load counts as within the SLO: every request meets both limits, "
+                                     "or (MLPerf Inference's server rule) the 99th percentiles of TTFT and of TPOT "
+                                     "are each within their limit.")
+
+
+class GroupSpec(Spec):
+    """One replica's chips and split: ``chips`` of ``system``'s kind on its network, split ``tp`` x
+    ``pp`` (``ep`` for MoE layers) as ``serve --chips/--tp/--pp/--ep`` split them."""
+
+    system: str = Field(description="Preset name or chip/system YAML path.")
+    chips: int | None = Field(None, ge=1, description="Chips of the system's kind (default: the system's own).")
+    tp: int | None = Field(None, ge=1, description="Tensor-parallel ranks (default: the chips the others leave).")
+    pp: int | None = Field(None, ge=1, description="Pipeline stages (default 1).")
+    ep: int | None = Field(None, ge=1, description="Expert-parallel ranks: 1 or equal to tp (default 1).")
+
+    def layout(self) -> dict:
+        return {k: v for k, v in (("chips", self.chips), ("tp", self.tp), ("pp", self.pp), ("ep", self.ep))
+                if v is not None}
+
+    @property
+    def label(self) -> str:
+        split = "".join(f" {k}{v}" for k, v in (("tp", self.tp), ("pp", self.pp), ("ep", self.ep)) if v)
+        chips = f" x{self.chips}" if self.chips and not split else ""
+        return f"{self.system}{chips}{split}"
+
+
+class ReplicasSpec(GroupSpec):
+    """``replicas`` copies of one replica (``system`` split over ``chips``) behind one queue, each
+    request dispatched to the copy with the fewest outstanding requests (serve --replicas)."""
+
+    replicas: int = Field(1, ge=1, description="Copies of the replica behind one queue.")
+    name: str | None = Field(None, description="The name in tables (default: system, split and 'xN replicas').")
+
+    @property
+    def label(self) -> str:
+        return self.name or GroupSpec.label.fget(self) + (f" x{self.replicas} replicas" if self.replicas > 1 else "")
 
 
 class PairSpec(Spec):
     """Disaggregated serving: ``prefill`` on one system, ``decode`` on another, each with its own
     queue and KV budget, each request's KV cache moved between them over a link."""
 
-    prefill: str = Field(description="Preset name or chip/system YAML path that prefills.")
-    decode: str = Field(description="Preset name or chip/system YAML path that decodes.")
+    prefill: str | GroupSpec = Field(description="Preset name or chip/system YAML path that prefills, or "
+                                     "{system, chips, tp, pp, ep}.")
+    decode: str | GroupSpec = Field(description="Preset name or chip/system YAML path that decodes, or "
+                                    "{system, chips, tp, pp, ep}.")
     name: str | None = Field(None, description="The name in tables (default: 'P prefill + D decode').")
     link_gbps: float = Field(serving.KV_LINK_GBPS, gt=0, description="The KV link's GB/s one way (default "
                              "PCIe Gen5 x16 at peak, docs/sources.md K1).")
     link_latency_us: float = Field(serving.KV_LINK_LATENCY_NS / 1e3, ge=0,
                                    description="The KV link's latency per transfer (default an assumption, K1).")
+    replicas: int = Field(1, ge=1, description="Copies of the pair behind one queue, each request to the pair "
+                          "with the fewest outstanding.")
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.prefill} prefill + {self.decode} decode"
+        return self.name or (f"{_label(self.prefill)} prefill + {_label(self.decode)} decode"
+                             + (f" x{self.replicas} pairs" if self.replicas > 1 else ""))
+
+    def groups(self) -> list[tuple[GroupSpec, str]]:
+        return [(_group(self.prefill), "prefill"), (_group(self.decode), "decode")]
 
 
-def _label(entry: str | PairSpec) -> str:
+def _group(entry: str | GroupSpec) -> GroupSpec:
+    return GroupSpec(system=entry) if isinstance(entry, str) else entry
+
+
+def _label(entry) -> str:
     return entry if isinstance(entry, str) else entry.label
+
+
+def _groups(entry) -> list[tuple[GroupSpec, str | None]]:
+    """An entry's groups and the field naming each (None: the entry is a plain string)."""
+    if isinstance(entry, PairSpec):
+        return entry.groups()
+    return [(_group(entry), None)]
+
+
+def _entry_kind(v) -> str:
+    """Which form a ``systems`` entry takes, so a bad entry is reported against that form alone."""
+    if isinstance(v, str):
+        return "name"
+    keys = set(v) if isinstance(v, dict) else set(type(v).model_fields) if isinstance(v, Spec) else set()
+    return "pair" if isinstance(v, PairSpec) or keys & {"prefill", "decode"} else "replicas"
+
+
+SystemEntry = Annotated[Union[Annotated[str, Tag("name")], Annotated[ReplicasSpec, Tag("replicas")],
+                              Annotated[PairSpec, Tag("pair")]], Discriminator(_entry_kind)]
 
 
 class ServingSpec(Spec):
@@ -61,8 +129,10 @@ class ServingSpec(Spec):
     name: str
     description: str = ""
     model: str = Field(description="A shipped model name or a config.json path.")
-    systems: list[str | PairSpec] = Field(min_length=1, description="Preset names or chip/system YAML paths, "
-                                          "or disaggregated pairs {prefill: P, decode: D}.")
+    systems: list[SystemEntry] = Field(
+        min_length=1, description="Preset names or chip/system YAML paths; {system, chips, tp, pp, ep, replicas, "
+        "name} for a split and copies behind one queue; or disaggregated pairs {prefill: P, decode: D} (each a name "
+        "or {system, chips, tp, pp, ep}).")
     rates: list[float] = Field(min_length=1, description="Offered loads, requests per second (Poisson).")
     requests: int = Field(200, ge=1, le=100_000, description="Requests served at each load.")
     prompt: int | tuple[int, int] = Field(512, description="Prompt tokens, or [low, high] drawn uniformly.")
@@ -72,17 +142,32 @@ class ServingSpec(Spec):
                           "(serve --lengths; docs/serving.md).")
     dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
     scheduler: Literal["static", "continuous", "chunked"] = Field(
-        "continuous", description="For single systems; a pair prefills in batches and decodes continuously.")
-    chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration.")
+        "continuous", description="For single systems; a pair decodes continuously and prefills in batches "
+                                  "(static, continuous) or in chunks of `chunk` tokens (chunked).")
+    chunk: int = Field(serving.DEFAULT_CHUNK, ge=1, description="chunked: tokens per iteration (a pair's prefill "
+                                                                "group: prompt tokens per step).")
     kv_cache: Literal["reserved", "paged"] = Field("reserved", description="The KV reserved in full at admission, "
                                                    "or paged (preempting when full); a pair's decode group's.")
     page_tokens: int = Field(serving.DEFAULT_PAGE_TOKENS, ge=1, description="paged: tokens per KV page.")
+    preemption: Literal["recompute", "swap"] = Field(
+        "recompute", description="paged, single systems: a preempted request's KV recomputed, or swapped to host "
+                                 "memory and back over host_link_gbps (a pair's decode group recomputes).")
+    host_link_gbps: float = Field(serving.KV_LINK_GBPS, gt=0, description="swap: each chip's host link, GB/s one "
+                                  "way (default PCIe Gen5 x16 at peak, docs/sources.md K1).")
     max_batch: int | None = Field(None, ge=1, description="Sequences in a batch at most (null: what fits, <= 256).")
     bucket: int = Field(serving.DEFAULT_BUCKET, ge=1, description="Contexts rounded up to this many tokens.")
     slo: SLOSpec = SLOSpec()
     burstiness: float = Field(1.0, gt=0, le=100, description="Coefficient of variation of the gaps between "
                                                             "arrivals: 1 is Poisson, above 1 gamma bursts.")
     seed: int = 0
+    step_costs: Literal["simulated", "interpolated"] = Field(
+        "simulated", description="simulated: every step shape (batch, context bucket) is a predict run; "
+                                 "interpolated: predict runs at a few (batch, context) corners, interpolated "
+                                 "linearly between them, as the request-load validation rows are "
+                                 "(asicsim/serving_validation.py GridCosts): far fewer runs for big batches.")
+    steady_state: bool = Field(False, description="Also report each run's steady-state tokens/s, from a quarter of "
+                               "the way to the last admission until it (after the warm-up, before the drain; "
+                               "asicsim/serving_validation.py steady_throughput).")
     economics: EconomicsSpec | None = Field(None, description="Prices, power and lifetimes (as in open-vs-closed; "
                                             "chips keyed by each system or pair part's name): adds $/Mtoken at "
                                             "the SLO.")
@@ -99,57 +184,98 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
         from asicsim.serving_lengths import preset
 
         pairs = preset(spec.lengths).draw(spec.requests, spec.seed)
+    if spec.preemption == "swap" and spec.kv_cache != "paged":
+        raise InputError(str(path), "preemption", "swap needs kv_cache: paged (a reserved cache holds every admitted "
+                         "request's whole KV, so nothing is ever preempted)")
     labels = [_label(e) for e in spec.systems]
     if spec.economics is not None:
         _check_prices(spec, path)
     if len(set(labels)) != len(labels):
         raise InputError(str(path), "systems", "two entries have the same name; give a pair a distinct 'name'")
     rows, parts, occupancy = [], {}, {}
+    host_link = serving.KVLink(spec.host_link_gbps)
     for i, entry in enumerate(spec.systems):
         label = _label(entry)
-        names = [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]
-        fields = [f"systems.{i}"] if isinstance(entry, str) else [f"systems.{i}.prefill", f"systems.{i}.decode"]
+        replicas = entry.replicas if isinstance(entry, (ReplicasSpec, PairSpec)) else 1
         groups = []
         try:
-            for name, fld in zip(names, fields):
-                system = resolve_system(path, name, fld)
-                costs = serving.StepCosts(model, system, bucket=spec.bucket, dtype=spec.dtype.value)
-                groups.append((name, system, costs, serving.kv_budget(model, system, spec.dtype.value)))
+            for g, role in _groups(entry):
+                fld = f"systems.{i}" + (f".{role}" if role else "")
+                plain = isinstance(entry, str) or (role and isinstance(getattr(entry, role), str))
+                system = resolve_system(path, g.system, fld if plain else f"{fld}.system")
+                try:
+                    costs, budget = serving.group(model, system, bucket=spec.bucket, dtype=spec.dtype.value,
+                                                  costs=_grid(spec, model, system, g, pairs), **g.layout())
+                except InputError as e:
+                    if e.source.startswith("--") or e.source == "parallel layout":  # an impossible split
+                        raise InputError(str(path), fld, e.reason) from None
+                    raise
+                groups.append((g.system, costs.system, costs, budget))
         except InputError as e:
-            if e.source == str(path):  # the scenario names no such system
+            if e.source == str(path):  # the scenario names no such system, or an impossible split
                 raise
             rows.append({"system": label, "rate": None, "fits": False, "reason": e.reason})
             continue
-        parts[label] = [(name, system, budget.chips) for name, system, _, budget in groups]
+        parts[label] = [(name, system, budget.chips * replicas) for name, system, _, budget in groups]
         for rate in spec.rates:
             progress(f"{label} at {rate:g} req/s")
             wl = serving.poisson(rate, spec.requests, prompt=spec.prompt, output=spec.output, seed=spec.seed,
                                  burstiness=spec.burstiness, lengths=pairs)
-            if isinstance(entry, str):
+            if not isinstance(entry, PairSpec):
                 (_, _, costs, budget), = groups
                 r = serving.simulate(wl, costs, budget, scheduler=spec.scheduler, max_batch=spec.max_batch,
                                      slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms, chunk=spec.chunk,
-                                     kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+                                     kv_cache=spec.kv_cache, page_tokens=spec.page_tokens, replicas=replicas,
+                                     preemption=spec.preemption, host_link=host_link)
             else:
                 link = serving.KVLink(entry.link_gbps, entry.link_latency_us * 1e3)
                 r = serving.simulate_disaggregated(wl, groups[0][2:], groups[1][2:], link, max_batch=spec.max_batch,
                                                    slo_ttft_ms=spec.slo.ttft_ms, slo_tpot_ms=spec.slo.tpot_ms,
-                                                   kv_cache=spec.kv_cache, page_tokens=spec.page_tokens)
+                                                   kv_cache=spec.kv_cache, page_tokens=spec.page_tokens,
+                                                   prefill_chunk=spec.chunk if spec.scheduler == "chunked" else None,
+                                                   replicas=replicas)
             rows.append({"system": label, "rate": rate, "fits": True, **r.metrics})
+            if not isinstance(entry, PairSpec):
+                rows[-1].update({"chips": budget.chips, **budget.split})
+            if spec.steady_state:
+                from asicsim.serving_validation import steady_throughput
+
+                rows[-1]["steady_tokens_per_s"] = steady_throughput(r)
             if rate == max(spec.rates):
                 occupancy[label] = over_time(r, rate)
-    best = best_loads(rows)
+    best = best_loads(rows, spec.slo.within)
     doc = {"model": model.name, "scheduler": spec.scheduler, "slo": spec.slo.model_dump(), "rows": rows,
+           **({"step_costs": "interpolated"} if spec.step_costs == "interpolated" else {}),
            "best": best, "highest_rate": max(spec.rates), "occupancy": occupancy}
     if spec.economics is not None:
         doc["costs"] = slo_costs(spec, path, rows, best, parts)
     return StudyOutput(render_text(tables(doc)), doc)
 
 
+def _grid(spec: ServingSpec, model, system, g: GroupSpec, pairs) -> serving.StepCosts | None:
+    """With ``step_costs: interpolated``, the validation rows' interpolated step costs for one group:
+    corners at batch 1 and the batch cap, contexts 64 to 2,048 tokens and the longest request."""
+    if spec.step_costs != "interpolated":
+        return None
+    from asicsim.api import system as load_system
+    from asicsim.serving_validation import VARIABLE_CONTEXTS, GridCosts
+
+    layout = {k: v for k, v in g.layout().items() if k != "chips"}
+    grid = GridCosts(model, load_system(system, g.chips), dtype=spec.dtype.value, layout=layout)
+    grid.batches.add(spec.max_batch or serving.MAX_BATCH_CAP)
+    if pairs is not None:
+        longest = max(p + o for p, o in pairs)
+    else:
+        top = [v[1] if isinstance(v, (tuple, list)) else v for v in (spec.prompt, spec.output)]
+        longest = top[0] + top[1]
+    grid.contexts.update({*VARIABLE_CONTEXTS, longest})
+    return grid
+
+
 def _check_prices(spec: ServingSpec, path: Path) -> None:
     """Every system and pair part priced, with a power (a serving run does not simulate energy)."""
     for entry in spec.systems:
-        for name in [entry] if isinstance(entry, str) else [entry.prefill, entry.decode]:
+        for name in [g.system for g, _ in _groups(entry)]:
             price = spec.economics.chips.get(name)
             if price is None:
                 raise InputError(str(path), "economics.chips", f"prices no '{name}' (used by {_label(entry)}); give "
@@ -205,17 +331,24 @@ def over_time(r: serving.ServeResult, rate: float, points: int = 200) -> dict:
     np.maximum.at(kv, inside, log[:, 1])
 
     np.maximum.at(n, inside, log[:, 2])
-    cap = r.metrics["kv_capacity_gb"] * 1e9
+    cap = r.metrics["kv_capacity_gb"] * 1e9 * r.metrics.get("replicas", 1)  # the log sums the replicas'
     return {"rate": rate, "t_s": (edges[:-1] / 1e9).round(6).tolist(),
             "kv_share": (kv / cap).round(6).tolist(), "admitted": n.astype(int).tolist()}
 
 
-def best_loads(rows: list[dict]) -> dict[str, float | None]:
-    """Per system, the highest offered load at which every request met the SLO (None: none did)."""
+def best_loads(rows: list[dict], within: str = "every request") -> dict[str, float | None]:
+    """Per system, the highest offered load within the SLO (None: none was): every request met it, or
+    with ``within="p99"`` the p99 TTFT and p99 TPOT were each within their limit."""
     out: dict[str, float | None] = {}
     for r in rows:
         out.setdefault(r["system"], None)
-        if r["fits"] and r["slo_attainment"] == 1.0 and (out[r["system"]] is None or r["rate"] > out[r["system"]]):
+        if not r["fits"]:
+            continue
+        if within == "p99":
+            ok = r["ttft_p99_ms"] <= r["slo_ttft_ms"] and (r["tpot_p99_ms"] or 0.0) <= r["slo_tpot_ms"]
+        else:
+            ok = r["slo_attainment"] == 1.0
+        if ok and (out[r["system"]] is None or r["rate"] > out[r["system"]]):
             out[r["system"]] = r["rate"]
     return out
 
@@ -231,18 +364,30 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
         if not r["fits"]:
             notes.append(f"{r['system']} cannot serve {doc['model']}: {r['reason'][:160]}")
             continue
+        steady = "steady_tokens_per_s" in r
         body.append([r["system"], f"{r['rate']:g}", f"{r['request_rate_per_s']:.2f}",
-                     f"{r['throughput_tokens_per_s']:,.0f}", _ms(r["ttft_p50_ms"]), _ms(r["ttft_p99_ms"]),
+                     f"{r['throughput_tokens_per_s']:,.0f}",
+                     *([f"{r['steady_tokens_per_s']:,.0f}"] if steady else []),
+                     _ms(r["ttft_p50_ms"]), _ms(r["ttft_p99_ms"]),
                      _ms(r["tpot_p50_ms"]), _ms(r["tpot_p99_ms"]), f"{100 * r['slo_attainment']:.0f}%",
                      f"{r['goodput_tokens_per_s']:,.0f}", f"{r['mean_batch']:.1f}" if r["mean_batch"] else "-"])
+    p99 = slo.get("within") == "p99"
+    within = "p99 TTFT and p99 TPOT within the SLO" if p99 else "every request within the SLO"
     for system, rate in doc["best"].items():
-        notes.append(f"{system}: " + (f"every request within the SLO up to {rate:g} req/s offered" if rate
-                                      else "no load tried kept every request within the SLO"))
+        notes.append(f"{system}: " + (f"{within} up to {rate:g} req/s offered" if rate
+                                      else f"no load tried kept {within}"))
+    how = ("interpolated between simulated (batch, context) corners (asicsim/serving_validation.py GridCosts)"
+           if doc.get("step_costs") == "interpolated" else "simulated per shape (contexts bucketed)")
     notes.append(f"SLO: TTFT <= {slo['ttft_ms']:g} ms and TPOT <= {slo['tpot_ms']:g} ms; goodput counts the "
-                 "tokens of requests that meet it. Step costs are simulated per shape (contexts bucketed); "
+                 f"tokens of requests that meet it. Step costs are {how}; "
                  "see docs/serving.md for what is approximated.")
-    header = ["system", "offered/s", "served/s", "tok/s", "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99",
-              "in SLO", "goodput tok/s", "batch"]
+    if any("steady_tokens_per_s" in r for r in doc["rows"]):
+        notes.append("steady tok/s: output tokens per second from a quarter of the way to the last admission until "
+                     "it, after the warm-up from an empty system and before the drain "
+                     "(asicsim/serving_validation.py steady_throughput); tok/s counts the whole run, drain included.")
+    steady = any("steady_tokens_per_s" in r for r in doc["rows"])
+    header = ["system", "offered/s", "served/s", "tok/s", *(["steady tok/s"] if steady else []), "TTFT p50",
+              "TTFT p99", "TPOT p50", "TPOT p99", "in SLO", "goodput tok/s", "batch"]
     out = [Table(f"serving {doc['model']} ({doc['scheduler']} batching): throughput and latency by load",
                  header, body, notes, labels=1)]
     if doc.get("costs"):

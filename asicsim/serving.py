@@ -37,7 +37,10 @@ What is approximated (say so when quoting numbers; docs/serving.md says more):
 - Replicas: dispatch at arrival, final (no stealing, no migration); the dispatcher takes no time.
 - Disaggregation: whole-prompt prefills (or chunks, without decodes), the link a FIFO server at
   its peak rate times the smaller group's chips, one per pair.
-- No serving-stack overheads (the ``bare`` runtime profile).
+- No serving-stack overheads in ``asicsim serve`` (the ``bare`` runtime profile). :class:`StepCosts`
+  takes a ``runtime`` profile (the request-load validation rows pass theirs): its per-step and
+  per-sequence costs then enter every step (a step of B sequences pays ``step_ns + B ×
+  sequence_step_ns``), and its ``request_ns`` once per prefill step, not per request.
 """
 
 from __future__ import annotations
@@ -209,10 +212,11 @@ class StepCosts:
     """Step durations from the real pipeline, memoised per (batch, context bucket)."""
 
     def __init__(self, model, system, *, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16",
-                 layout: dict | None = None):
+                 layout: dict | None = None, runtime=None):
         if bucket < 1:
             raise InputError("--bucket", None, f"must be at least 1 token, got {bucket}")
         self.model, self.system, self.bucket, self.dtype = model, system, bucket, dtype
+        self.runtime = runtime  # the serving stack's profile (None: bare), passed to every predict run
         self.layout = dict(layout or {})  # tp/pp/ep of the replica's split (predict's keywords)
         self.cache: dict[tuple[int, int], tuple[float, float]] = {}
 
@@ -233,7 +237,7 @@ class StepCosts:
             for i, c in enumerate(tries):
                 try:
                     m = predict(self.model, self.system, batch=batch, prompt=c, generate=2, dtype=self.dtype,
-                                **self.layout).metrics
+                                runtime=self.runtime, **self.layout).metrics
                     break
                 except InputError:
                     if i == len(tries) - 1:

@@ -136,6 +136,23 @@ def test_runtime_profile_adds_its_costs_to_the_steps(llama8b, h100):
     assert np.diff(served) - np.diff(bare) == pytest.approx([5e4] * (len(bare) - 1), rel=1e-6)
 
 
+def test_runtime_per_sequence_cost_scales_with_the_steps_batch(llama8b, h100):
+    """``sequence_step_ns`` lands on every step, prefill and decode, once per sequence in it: a
+    step of 4 sequences pays 4 × the cost (per-step and per-request costs unchanged beside it).
+    Goes red if the term is dropped, charged once per step, or left out of a phase."""
+    from asicsim.hardware import BARE, RuntimeSpec
+
+    def steps(runtime):
+        return step_ends(simulate(compile_run(llama8b, h100, Workload(4, 32, 4, runtime=runtime))))
+
+    bare = steps(BARE)
+    served = steps(RuntimeSpec(name="t", sequence_step_ns=7e4))
+    assert served[0] - bare[0] == pytest.approx(4 * 7e4, rel=1e-6)  # the prefill step's 4 first tokens
+    assert np.diff(served) - np.diff(bare) == pytest.approx([4 * 7e4] * (len(bare) - 1), rel=1e-6)
+    both = steps(RuntimeSpec(name="t", step_ns=5e4, sequence_step_ns=7e4))
+    assert np.diff(both) - np.diff(bare) == pytest.approx([5e4 + 4 * 7e4] * (len(bare) - 1), rel=1e-6)
+
+
 def test_prefill_attention_runs_as_one_flash_kernel(h100):
     """On a chip with a flash-attention model the softmax is inside the kernel: the op takes the
     kernel's time (products and exponentials), with no separate vector pass. Red if the softmax is

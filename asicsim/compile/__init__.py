@@ -488,8 +488,9 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
                            len(b.blocks) + len(b.servers), workload)
             before = b.n_tasks
         step = e.step = b.add_step(StepRef(phase, shape.batch, shape.tokens, shape.context, index))
-        runtime = workload.runtime  # the serving stack: per step, and per request before its first token
-        step_launch = chip.step_overhead_ns + runtime.step_ns + (runtime.request_ns if phase == "prefill" else 0.0)
+        runtime = workload.runtime  # the serving stack: per step, per sequence in it, per request (first token)
+        step_launch = (chip.step_overhead_ns + runtime.step_ns + runtime.sequence_step_ns * shape.batch
+                       + (runtime.request_ns if phase == "prefill" else 0.0))
         mb_shape = StepShape(shape.batch // micro, shape.tokens, shape.context, shape.logits)
         tokens = mb_shape.batch * mb_shape.tokens
         graph, firsts, lasts, fused, layer_starts = graphs.get(mb_shape)

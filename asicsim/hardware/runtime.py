@@ -3,9 +3,12 @@
 A chip preset says what the hardware does with a captured step (one graph launch per step, a
 node's launch per op). A *runtime profile* names the software stack around it and what it adds:
 ``request_ns`` once per request before its first step (scheduling, tokenisation, set-up of the
-request's state, and for a first token its sampling and return) and ``step_ns`` on every step
-(host work between captured graphs). ``bare`` (the default) adds nothing: the hardware-only
-answer. Each number is sourced or set from one calibration row of asicsim/data/measurements.csv.
+request's state, and for a first token its sampling and return), ``step_ns`` on every step
+(host work between captured graphs) and ``sequence_step_ns`` on every step for each sequence
+in it (host work per token produced: the batch manager's bookkeeping, sampling, stop checks,
+detokenising), so a step of B sequences pays ``step_ns + B * sequence_step_ns``. ``bare`` (the
+default) adds nothing: the hardware-only answer. Each number is sourced or set from one
+calibration row of asicsim/data/measurements.csv.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class RuntimeSpec(Spec):
     description: str = ""
     request_ns: Annotated[float, Field(ge=0)] = 0.0
     step_ns: Annotated[float, Field(ge=0)] = 0.0
+    sequence_step_ns: Annotated[float, Field(ge=0)] = 0.0  # per sequence in a step (× the step's batch)
     source: str = ""
 
 

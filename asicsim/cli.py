@@ -441,7 +441,7 @@ def _split_options(command):
                    "then fast, with a note on stderr.")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
-                   "default, adds nothing; trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")
+                   "default, adds nothing; trtllm-0.5, lmdeploy-0.1, trtllm-bench, or a profile YAML path).")
 @click.option("--lora", default=None, metavar="RANK[:TARGETS]",
               help="LoRA-style adapters of RANK on the projections TARGETS (comma-separated; default "
                    "qkv,o,gate_up,down), e.g. 16 or 8:qkv,o. A hardwired chip keeps them in its KV SRAM.")

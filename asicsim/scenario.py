@@ -63,7 +63,8 @@ class WorkloadSpec(Spec):
         return lora
 
     runtime: str = Field("bare", description="The serving stack's profile (bare adds nothing; trtllm-0.5, "
-                                             "lmdeploy-0.1, or a profile YAML path), as predict --runtime.")
+                                             "lmdeploy-0.1, trtllm-bench, or a profile YAML path), as predict "
+                                             "--runtime.")
 
     @field_validator("runtime")
     @classmethod

@@ -42,8 +42,11 @@ row's measured value). How each is simulated:
   except near the bend from memory- to compute-bound, where the chord is pessimistic; a corner
   whose KV cache would not fit is replaced by a halved one or by extending the line through the
   corners below. Rows with the same model, chip, split and dtype share their corners.
-- **Runtime**: ``bare`` for every row: no runtime profile is calibrated for these serving
-  stacks (TensorRT-LLM's PyTorch backend, MLPerf TRT-LLM, vLLM on ROCm, JetStream).
+- **Runtime**: the row's ``runtime`` column, passed to every corner's ``predict`` run (so a
+  step of B sequences pays the profile's ``step_ns + B × sequence_step_ns``; linear in batch,
+  the grid's interpolation keeps it exact). trtllm-bench rows run ``trtllm-bench`` (TensorRT-LLM's
+  PyTorch backend: a per-sequence step cost set from P38); the others ``bare``, no profile being
+  calibrated for their stacks (MLPerf TRT-LLM, vLLM on ROCm, JetStream).
 """
 
 from __future__ import annotations
@@ -158,8 +161,8 @@ class GridCosts(StepCosts):
     output; 64, 256, 1,024 and 2,048 for variable lengths). ``corners`` counts the ``predict``
     runs made."""
 
-    def __init__(self, model, system, *, dtype: str = "bf16", layout: dict | None = None):
-        super().__init__(model, system, bucket=1, dtype=dtype, layout=layout)
+    def __init__(self, model, system, *, dtype: str = "bf16", layout: dict | None = None, runtime=None):
+        super().__init__(model, system, bucket=1, dtype=dtype, layout=layout, runtime=runtime)
         self.batches: set[int] = {1}
         self.contexts: set[int] = set()
         self.points: dict[tuple[int, int], tuple[float, float] | None] = {}
@@ -231,12 +234,14 @@ def _line(x: float, x0: float, f0: float, x1: float, f1: float) -> float:
 class Runner:
     """Predicts request-load rows, sharing one :class:`GridCosts` per model, chip, split and dtype."""
 
-    def __init__(self):
+    def __init__(self, runtime=None):
+        self.runtime = runtime  # a profile for every row (None: each row's own ``runtime`` column)
         self.grids: dict[tuple, GridCosts] = {}
         self.last: dict[str, dict] = {}  # row id -> the serving metrics behind its prediction
 
     def predict(self, row: dict) -> float:
         from asicsim.api import system as load_system
+        from asicsim.hardware import load_runtime
         from asicsim.model import load_model
 
         setup = SETUPS.get(row["id"])
@@ -248,11 +253,12 @@ class Runner:
                              f"is not the row's {chips} chips")
         replica_chips = setup.tp * setup.pp
         layout = {"tp": setup.tp, "pp": setup.pp} if replica_chips > 1 else {}
-        key = (row["model"], row["chip"], replica_chips, setup.tp, setup.pp, row["dtype"])
+        runtime = load_runtime(self.runtime if self.runtime is not None else row.get("runtime") or "bare")
+        key = (row["model"], row["chip"], replica_chips, setup.tp, setup.pp, row["dtype"], runtime)
         if key not in self.grids:
             model = load_model(row["model"])
             system = load_system(row["chip"], replica_chips if replica_chips > 1 else None)
-            self.grids[key] = GridCosts(model, system, dtype=row["dtype"], layout=layout)
+            self.grids[key] = GridCosts(model, system, dtype=row["dtype"], layout=layout, runtime=runtime)
         costs = self.grids[key]
         b = kv_budget(costs.model, costs.system, row["dtype"], layout)
         budget = _MemoBudget(b.capacity_bytes, b.kv_in, b.model, b.numerics, b.split, b.chips)

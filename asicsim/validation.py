@@ -284,7 +284,8 @@ stores where the kernel does not overlap them (A100), the operands' memory traff
 longer) plus the per-call launch cost of a benchmark's back-to-back calls.
 End-to-end rows name the serving stack's runtime profile (`asicsim/hardware/runtimes/`: `bare`
 adds nothing; `trtllm-0.5` and `lmdeploy-0.1` add a per-request cost, each set from one
-calibration row). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
+calibration row; `trtllm-bench`, TensorRT-LLM's PyTorch backend, a cost per sequence in every
+step, set from P38). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
 throughput is the batch's output tokens over the whole run, prefill included. Request-load rows
 (trtllm-bench at maximum load, MLPerf Inference Llama-2-70B offline and server, JetStream) run
 through the serving model (`asicsim/serving_validation.py`; how, below the tables). Rows whose role
@@ -402,16 +403,24 @@ note under each row says what ran):
   (docs/sources.md L7), vLLM's default 256.
 - **Step costs** are `predict` runs at a few (batch, context) corners per model, chip and split,
   interpolated linearly between them (a denser grid moved these rows by at most 4 points).
-- **Runtime profile** `bare` for all: no profile is calibrated for these stacks, and nothing was
-  fitted to these rows.
+- **Runtime profile**: the trtllm-bench rows (P38–P49) run `trtllm-bench`, TensorRT-LLM's
+  PyTorch backend: every step pays 10.1 µs per sequence in it (the batch manager's bookkeeping,
+  sampling, stop checks and detokenising, per token produced), set from one calibration row,
+  P38 (Llama-3.1-8B fp8, 128/128 on one H100: identical waves of 4,096 sequences, one prefill and
+  127 decode steps each, the shortest steps at the largest batch, where host work per sequence
+  shows most). The other eleven are checks. The MLPerf and JetStream rows run `bare`: no profile
+  is calibrated for their stacks.
 
 Where they miss, and the mechanism missing:
 
-- **trtllm-bench at very large batches** (P38, P42: 128/128 at 4,096 sequences, +40–48 %;
-  P46, P48: 70B at 1,700–2,100 sequences, +26–30 %): the longer sets agree within +7–20 %, the
-  shortest and widest are the most optimistic. The `bare` profile charges no per-step host work
-  (scheduling, sampling and detokenising thousands of sequences every step in the PyTorch
-  backend), which grows with the batch and matters most when each step is short.
+- **trtllm-bench**: with `bare` (no host work) the largest batches were the most optimistic
+  (P38 +40 %, P42 +48 % at 4,096 sequences; P46 +30 %, P48 +26 % for 70B at 1,700–2,100) and the
+  small-batch rows +7–8 %. With the per-sequence cost set from P38, the Llama-3.1-8B checks on
+  both chips lie within ±6.3 % (P42, the same shape on an H200, +4.5 %). The 70B rows stay
+  optimistic, +9 % to +20 % (P46 TP2 +20 %, P48 +20 %, P49 +14 %, P47 +9 %): the per-sequence
+  cost is about a tenth of their longer steps, so what is missing there is on the GPU side of
+  a 70B step (or host work that grows with the model, which one calibration row cannot
+  separate). `step_ns` is left at zero: no second calibration row was spent on it.
 - **MLPerf offline on H200 and the v4.1 H100 run** (P64 −18 %, P63 −13 %; P61, the v4.0 run of
   the same H100 system, −8 %): the KV cache is paged as TensorRT-LLM and vLLM page it (pages of 32
   and 16 tokens, allocated as the KV grows, the newest request recomputed when they run out), yet
@@ -427,4 +436,10 @@ Where they miss, and the mechanism missing:
   nothing more), and per-step host time in JetStream's Python orchestration: the measured
   throughput at the stated batch implies 15–28 ms a step where the simulated decode step takes
   7–12 ms. The TPU v5e preset has no measured calibration row of its own (datasheet rates).
+  No runtime profile was adopted: one constant does not bring the six rows together. Set from
+  P70 (bf16, batch 128), a cost per sequence per step of 46 µs brings P71 (the same run date,
+  2024-04-24) to +4 % but leaves the four rows run on 2024-03-28 at +60 % to +79 %; a cost per
+  step (4.2 ms from P70) leaves P71 +31 % and the March rows +35 % to +67 %. The two dates are
+  two versions of jetstream-pytorch, and the March rows' implied host time (10–16 ms a step,
+  whatever the batch) looks per step where April's grows with the batch.
 """

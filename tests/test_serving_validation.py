@@ -26,7 +26,9 @@ def test_every_request_load_row_has_a_setup_matching_its_chips():
     for r in rows:
         s = sv.SETUPS[r["id"]]
         assert s.replicas * s.tp * s.pp == int(r["chips"]), r["id"]
-        assert r["role"] == "check" and r["runtime"] == "bare"
+        trtllm_bench = r["id"] in {f"P{i}" for i in range(38, 50)}
+        assert r["runtime"] == ("trtllm-bench" if trtllm_bench else "bare"), r["id"]  # one profile per stack
+        assert r["role"] == "check" or r["id"] == "P38" and r["role"].startswith("calibration: trtllm-bench")
 
 
 def test_grid_costs_are_predict_at_the_corners_and_linear_between():
@@ -119,3 +121,37 @@ def test_runtimes_that_page_their_kv_cache_are_simulated_paged(monkeypatch):
         run.predict(_row("V1") | {"model": "llama-2-70b"})  # 69 GB of fp8 weights: ~10 GB of KV
         batches[cache] = run.last["V1"]["mean_batch"]
     assert batches["paged"] > 1.2 * batches["reserved"]
+
+
+def test_a_runtimes_per_sequence_cost_adds_batch_times_cost_to_each_serving_step():
+    """The serving model's step costs carry the runtime profile: a decode step of B sequences
+    gets exactly B × ``sequence_step_ns`` more, a prefill of B prompts (B first tokens) too; the
+    grid's interpolation in batch keeps that exact between its corners. Red if the profile does
+    not reach the serving runs or the term does not scale with the step's batch."""
+    from asicsim.api import system
+    from asicsim.hardware import RuntimeSpec
+    from asicsim.model import load_model
+
+    model, chip = load_model(MODEL), system(CHIP)
+    cost = 10_000.0
+    bare = sv.GridCosts(model, chip, dtype="fp8")
+    served = sv.GridCosts(model, chip, dtype="fp8", runtime=RuntimeSpec(name="t", sequence_step_ns=cost))
+    for g in (bare, served):
+        g.batches.update({64})
+        g.contexts.update({256})
+    for batch in (1, 64, 20):  # the corners, and between them
+        assert served.decode_ns(batch, 256) - bare.decode_ns(batch, 256) == pytest.approx(batch * cost, rel=1e-6)
+        assert served.prefill_ns(batch, 256) - bare.prefill_ns(batch, 256) == pytest.approx(batch * cost, rel=1e-6)
+
+
+def test_the_trtllm_bench_calibration_row_reproduces_and_its_largest_batch_check_holds():
+    """Bookkeeping for P38 (it sets trtllm-bench's ``sequence_step_ns``: the profile's source
+    says how; red if the serving model changes and the constant is not set again), and the
+    check of the same shape on another chip (P42, H200: set nothing) within 10 %, which the
+    bare runtime misses by +48 %."""
+    from asicsim.validation import run_checks
+
+    checks = {c.id: c for c in run_checks(ids={"P38", "P42"})}
+    assert checks["P38"].calibrates and checks["P38"].runtime == "trtllm-bench"
+    assert abs(checks["P38"].error) <= 0.01, checks["P38"]
+    assert not checks["P42"].calibrates and abs(checks["P42"].error) <= 0.10, checks["P42"]

@@ -603,6 +603,9 @@ def _group_options(command):
 @click.option("--replicas", type=int, default=1, show_default=True,
               help="Copies of the system, or of the prefill/decode pair (each its own batch and KV cache), behind "
                    "one queue; each request goes to the copy with the fewest outstanding requests (ties: the lowest).")
+@click.option("--runtime", default=None, metavar="PROFILE",
+              help="The serving stack's profile every step is costed with, as predict's (bare, the default, adds "
+                   "nothing; trtllm-bench, trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")
 @click.option("--max-batch", type=int, default=None,
               help="Most sequences in a batch, per replica (default: as many of the longest request as the KV cache "
                    "holds, at most 256).")
@@ -624,7 +627,7 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
           decode_ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
           requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, chunk: int, kv_cache: str,
           page_tokens: int, preemption: str, host_link_gbps: float, host_link_latency_us: float, replicas: int,
-          max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
+          runtime: str | None, max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
           slo_tpot_ms: float, as_json: bool, trace_out: str | None) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
@@ -688,14 +691,15 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
                                                  kv_cache=kv_cache, page_tokens=page_tokens,
                                                  prefill_layout=layouts["prefill"], decode_layout=layouts["decode"],
                                                  prefill_chunk=chunk if scheduler == "chunked" else None,
-                                                 replicas=replicas)
+                                                 replicas=replicas, runtime=runtime)
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
                                    dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
                                    tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens,
                                    replicas=replicas, preemption=preemption,
-                                   host_link=serving.KVLink(host_link_gbps, host_link_latency_us * 1e3))
+                                   host_link=serving.KVLink(host_link_gbps, host_link_latency_us * 1e3),
+                                   runtime=runtime)
     if as_json:
         click.echo(json.dumps({"model": model, "system": system, **result.metrics, "notes": result.notes},
                               indent=2))

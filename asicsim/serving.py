@@ -1145,24 +1145,29 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
           costs: StepCosts | None = None, chips: int | None = None, tp: int | None = None,
           pp: int | None = None, ep: int | None = None, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
           page_tokens: int = DEFAULT_PAGE_TOKENS, replicas: int = 1, preemption: str = "recompute",
-          host_link: KVLink = KVLink()) -> ServeResult:
+          host_link: KVLink = KVLink(), runtime: str | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
     to share memoised step costs between runs of the same model, system, split and bucket.
     ``chips``, ``tp``, ``pp`` and ``ep`` choose one replica's chips and split as ``predict``'s
     do (``chips`` of the system's kind on its network; default tensor parallel over all);
-    ``replicas`` copies of it serve the stream behind one dispatcher (see :func:`simulate`)."""
+    ``replicas`` copies of it serve the stream behind one dispatcher (see :func:`simulate`).
+    ``runtime`` names the serving stack's profile (as ``predict``'s: per-request, per-step and
+    per-sequence costs; ``bare``, the default, adds nothing)."""
     from asicsim.model import ModelSpec, load_model
 
     if chips is not None and chips < 1:
         raise InputError("--chips", None, f"must be at least 1, got {chips}")
     _check_replicas(replicas)
     spec = model if isinstance(model, ModelSpec) else load_model(model)
-    costs, budget = group(spec, system, chips=chips, tp=tp, pp=pp, ep=ep, bucket=bucket, dtype=dtype, costs=costs)
+    costs, budget = group(spec, system, chips=chips, tp=tp, pp=pp, ep=ep, bucket=bucket, dtype=dtype, costs=costs,
+                          runtime=runtime)
     result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
                       page_tokens=page_tokens, replicas=replicas, preemption=preemption, host_link=host_link)
     n_chips = len(costs.system.chips)
     result.metrics.update({"chips": n_chips, **budget.split})
+    if runtime is not None:
+        result.metrics["runtime"] = runtime
     if replicas > 1:
         result.metrics["total_chips"] = n_chips * replicas
     return result
@@ -1174,7 +1179,7 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                         costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
                         page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_layout: dict | None = None,
                         decode_layout: dict | None = None, prefill_chunk: int | None = None,
-                        replicas: int = 1) -> ServeResult:
+                        replicas: int = 1, runtime: str | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
     system must run the model: a hardwired chip only the model it was built for.
@@ -1188,12 +1193,14 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
     for i, (name, layout, role) in enumerate(((prefill_system, prefill_layout, "prefill"),
                                               (decode_system, decode_layout, "decode"))):
         groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
-                            flag=f"--{role}-", **(layout or {})))
+                            flag=f"--{role}-", runtime=runtime, **(layout or {})))
     result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
                                     slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
                                     page_tokens=page_tokens, prefill_chunk=prefill_chunk, replicas=replicas)
     if replicas > 1:
         result.metrics["total_chips"] = replicas * sum(len(c.system.chips) for c, _ in groups)
+    if runtime is not None:
+        result.metrics["runtime"] = runtime
     if any(b.chips > 1 for _, b in groups):
         for role, (_, b) in zip(("prefill", "decode"), groups):
             result.metrics.update({f"{role}_chips": b.chips, **{f"{role}_{k}": v for k, v in b.split.items()}})
@@ -1202,18 +1209,22 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
 
 def group(model, system, *, chips: int | None = None, tp: int | None = None, pp: int | None = None,
           ep: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16", costs: StepCosts | None = None,
-          flag: str = "--") -> tuple[StepCosts, KVBudget]:
+          flag: str = "--", runtime: str | None = None) -> tuple[StepCosts, KVBudget]:
     """One replica's step costs and KV budget: ``chips`` of ``system``'s kind (a name, path or
     System) split ``tp``/``pp``/``ep`` as ``predict`` splits them; ``flag`` prefixes the option
-    names in errors (``--prefill-`` for a pair's prefill group)."""
+    names in errors (``--prefill-`` for a pair's prefill group); ``runtime`` the serving stack's
+    profile every step is costed with (checked here, before anything runs)."""
     from asicsim.api import system as load_sys
+    from asicsim.hardware import load_runtime
 
     for name, v in (("chips", chips), ("tp", tp), ("pp", pp), ("ep", ep)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise InputError(f"{flag}{name}", None, f"must be a whole number at least 1, got {v!r}")
     sys_ = load_sys(system, chips)
     layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
-    costs = costs or StepCosts(model, sys_, bucket=bucket, dtype=dtype, layout=layout)
+    if runtime is not None:
+        load_runtime(runtime)  # an unknown profile is refused now, not at the first step's cost
+    costs = costs or StepCosts(model, sys_, bucket=bucket, dtype=dtype, layout=layout, runtime=runtime)
     return costs, kv_budget(model, sys_, dtype, layout)
 
 

@@ -59,3 +59,21 @@ def test_a_bad_plan_exits_2_with_one_clear_paragraph(args, words):
                                     "--requests", "1"])
     assert out.exit_code == 2
     assert words in out.output and "Traceback" not in out.output
+
+
+def test_serve_costs_every_step_with_the_runtime_profile_it_is_given():
+    """--runtime reaches every step's cost: with trtllm-bench (per sequence and step, sequence_step_ns)
+    a request served alone pays it once in each decode step, so its TPOT grows by exactly that; an
+    unknown profile is refused before anything runs."""
+    from asicsim.hardware import load_runtime
+
+    per_seq_ms = load_runtime("trtllm-bench").sequence_step_ns / 1e6
+    assert per_seq_ms > 0
+    wl = closed_loop(1, 2, prompt=64, output=4)
+    bare, bench = (serve("llama-3.1-8b", "h100-sxm", wl, bucket=1, runtime=r) for r in (None, "trtllm-bench"))
+    assert bench.metrics["runtime"] == "trtllm-bench" and "runtime" not in bare.metrics
+    for b, t in zip(bare.records, bench.records):
+        assert t["tpot_ms"] - b["tpot_ms"] == pytest.approx(per_seq_ms, rel=1e-6)
+    out = CliRunner().invoke(main, ["serve", "--model", "llama-3.1-8b", "--system", "h100-sxm", "--concurrency", "1",
+                                    "--requests", "1", "--runtime", "no-such-stack"])
+    assert out.exit_code == 2 and out.output.startswith("error: ") and "no-such-stack" in out.output, out.output

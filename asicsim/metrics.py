@@ -69,13 +69,22 @@ def lead_ends(trace: Trace) -> np.ndarray:
     counts = [s.lead_tasks for s in p.steps]
     if all(c is None for c in counts):
         return step_ends(trace)
-    n = p.n_tasks
-    first = np.full(len(p.steps), n, np.int64)
-    np.minimum.at(first, step_of, np.arange(n))
-    limit = np.array([n if c is None else c for c in counts], np.int64)
-    lead = np.arange(n) - first[step_of] < limit[step_of]
-    ends = np.zeros(len(p.steps))
-    np.maximum.at(ends, step_of[lead], trace.end_ns[lead])
+    n, n_steps = p.n_tasks, len(p.steps)
+    if np.any(step_of[1:] < step_of[:-1]):  # not in step order (a Program built by hand)
+        first = np.full(n_steps, n, np.int64)
+        np.minimum.at(first, step_of, np.arange(n))
+        limit = np.array([n if c is None else c for c in counts], np.int64)
+        lead = np.arange(n) - first[step_of] < limit[step_of]
+        ends = np.zeros(n_steps)
+        np.maximum.at(ends, step_of[lead], trace.end_ns[lead])
+        return ends
+    # each step's tasks are a run, its lead's the first of them: a maximum over each lead's run
+    bounds = np.searchsorted(step_of, np.arange(n_steps + 1))
+    stop = np.minimum(bounds[1:], bounds[:-1] + np.array([n if c is None else c for c in counts], np.int64))
+    cuts = np.empty(2 * n_steps, np.int64)
+    cuts[0::2], cuts[1::2] = bounds[:-1], stop
+    ends = np.maximum.reduceat(np.append(trace.end_ns, -np.inf), cuts)[0::2]
+    ends[stop == bounds[:-1]] = 0.0  # a step without tasks
     return ends
 
 

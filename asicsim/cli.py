@@ -412,8 +412,8 @@ def _split_options(command):
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
 @click.option("--fast/--exact", default=None,
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
-                   "0.5 %); --exact simulates every step. Default: exact, unless that is more than one run may simulate (8M tasks, ~5 GB): "
-                   "then fast, with a note on stderr.")
+                   "0.5 %); --exact simulates every step. Default: exact, unless that is more than one run may "
+                   "simulate (8M tasks, ~5 GB): then fast, with a note on stderr.")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
                    "default, adds nothing; trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")

@@ -226,3 +226,25 @@ def test_the_engine_keeps_a_large_program_compact_with_the_same_trace(monkeypatc
     r = predict("llama-3.1-8b", "taalas-hc1", batch=3, prompt=16, generate=4)
     monkeypatch.setattr(engine, "COMPACT_ABOVE", 0)
     assert engine.simulate(r.program).digest() == r.trace.digest()
+
+
+def test_a_pipeline_that_would_need_more_steps_than_a_run_may_take_says_so(monkeypatch):
+    """Running more steps to let a pipeline settle stays under the task budget: where the next,
+    longer head would be refused for its size, the shorter head's result is kept, with a note."""
+    import asicsim.compile as compile_
+    from asicsim.compile import LongRun
+
+    kw = dict(batch=16, prompt=1000, generate=30)
+    model = _small(4, 1024)
+    short = _head_of(model, kw, 12)
+    assert not head_settled_of(short)
+    monkeypatch.setattr(compile_, "MAX_TASKS", short.program.n_tasks + 100)
+    with pytest.warns(LongRun, match="did not end with the pipelined sequences settled"):
+        kept = predict(model, "groq-lpu", fast=True, **kw)
+    assert kept.program.n_tasks == short.program.n_tasks and kept.metrics.tpot_ms == short.metrics.tpot_ms
+
+
+def head_settled_of(result) -> bool:
+    from asicsim.metrics import head_settled
+
+    return head_settled(result.trace)

@@ -436,9 +436,8 @@ def _split_options(command):
               help="Micro-batches through the pipeline stages (default: min(batch, pp)).")
 @click.option("--fast/--exact", default=None,
               help="--fast simulates the prefill and sampled decode steps and interpolates the rest (within "
-                   "0.5 %; up to 3 % for several sequences pipelined through a spatial chip); --exact simulates "
-                   "every step. Default: exact, unless that is more than one run may simulate (8M tasks, ~5 GB): "
-                   "then fast, with a note on stderr.")
+                   "0.5 %); --exact simulates every step. Default: exact, unless that is more than one run may "
+                   "simulate (8M tasks, ~5 GB): then fast, with a note on stderr.")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
                    "default, adds nothing; trtllm-0.5, lmdeploy-0.1, trtllm-bench, or a profile YAML path).")
@@ -477,8 +476,7 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
             if fast is not None:  # --exact asked for: refuse with the estimate
                 raise
             _OUT.status(f"note: every step would be too many to simulate ({e.reason.split(';')[0]}); simulating the "
-                      "prefill and sampled decode steps instead (--fast: within 0.5 %, up to 3 % for several "
-                      "sequences pipelined through a spatial chip); --exact refuses instead.")
+                      "prefill and sampled decode steps instead (--fast: within 0.5 %); --exact refuses instead.")
             result = go(fast=True)
     if as_json:
         summary = result.summary()

@@ -38,7 +38,7 @@ def energy_report(trace: Trace, chip: ChipSpec, dtype: DType, chips: int = 1) ->
     sample = decode_sample(trace, ends)
     task_step = p.step_of_task()
     prefill_end = float(ends[phases == "prefill"].max())
-    decode_ns = float(ends.max()) - prefill_end if sample.exact else sample.total_of(sample.durations)
+    decode_ns = float(ends.max()) - prefill_end if sample.exact else sample.decode_ns
     window_ns = {"prefill": prefill_end - float(trace.start_ns.min()), "decode": decode_ns}
     for phase in ("prefill", "decode"):
         sel = task_phase == phase

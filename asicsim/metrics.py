@@ -61,18 +61,57 @@ def step_ends(trace: Trace) -> np.ndarray:
     return ends
 
 
+def lead_ends(trace: Trace) -> np.ndarray:
+    """When each step's lead (its first micro-batch) ended, ns: its step's end where the step
+    is one micro-batch (``StepRef.lead_tasks`` None)."""
+    p = trace.program
+    step_of = p.step_of_task()
+    counts = [s.lead_tasks for s in p.steps]
+    if all(c is None for c in counts):
+        return step_ends(trace)
+    n, n_steps = p.n_tasks, len(p.steps)
+    if np.any(step_of[1:] < step_of[:-1]):  # not in step order (a Program built by hand)
+        first = np.full(n_steps, n, np.int64)
+        np.minimum.at(first, step_of, np.arange(n))
+        limit = np.array([n if c is None else c for c in counts], np.int64)
+        lead = np.arange(n) - first[step_of] < limit[step_of]
+        ends = np.zeros(n_steps)
+        np.maximum.at(ends, step_of[lead], trace.end_ns[lead])
+        return ends
+    # each step's tasks are a run, its lead's the first of them: a maximum over each lead's run
+    bounds = np.searchsorted(step_of, np.arange(n_steps + 1))
+    stop = np.minimum(bounds[1:], bounds[:-1] + np.array([n if c is None else c for c in counts], np.int64))
+    cuts = np.empty(2 * n_steps, np.int64)
+    cuts[0::2], cuts[1::2] = bounds[:-1], stop
+    ends = np.maximum.reduceat(np.append(trace.end_ns, -np.inf), cuts)[0::2]
+    ends[stop == bounds[:-1]] = 0.0  # a step without tasks
+    return ends
+
+
 @dataclass(frozen=True)
 class DecodeSample:
     """How the simulated decode steps stand for the whole run's. A decode step is *measured* when
-    the step before it in the run was simulated too: its time is the gap between their ends.
-    ``weights`` (one per Program step, zero for the prefill and unmeasured steps) say how many
-    of the run's ``total`` decode steps each measured step stands for, by piecewise-linear
-    interpolation in the step index; with every step simulated (``exact``) each weighs 1."""
+    the step before it in the run was simulated too. ``weights`` (one per Program step, zero for
+    the prefill and unmeasured steps) say how many of the run's ``total`` decode steps each
+    measured step stands for, by piecewise-linear interpolation in the step index; with every
+    step simulated (``exact``) each weighs 1.
+
+    ``durations`` are the lead's periods: per Program step, when its lead (first micro-batch)
+    ended minus when the step before's did. ``decode_ns`` is the whole run's decode time: the
+    weighted sum of the lead's measured periods, plus how far the run's end trails the last
+    step's lead, less how far the prefill's end trails its lead. Where a step's micro-batches
+    are pipelined one after another their spread (the trail) settles over the steps as the
+    later ones catch up with the first; a step's own end (its last micro-batch's) carries that
+    settling, which depends on how many steps ran rather than on context, so interpolating it
+    would count it again for every step a measured one stands for; the lead's period does not
+    carry it, and the spread is counted once. With one micro-batch a step its lead is the step
+    and the trails are zero."""
 
     total: int
     exact: bool
     weights: np.ndarray
-    durations: np.ndarray  # per Program step: its end minus the previous step's, ns
+    durations: np.ndarray  # per Program step: its lead's end minus the previous step's lead's end, ns
+    decode_ns: float       # the run's decode time (exact: the run's end minus the prefill's), ns
 
     def total_of(self, per_step: np.ndarray) -> float:
         """The whole run's decode sum of a per-step quantity (one value per Program step)."""
@@ -86,21 +125,61 @@ def decode_sample(trace: Trace, ends: np.ndarray | None = None) -> DecodeSample:
     index = np.array([s.index if s.index is not None else i for i, s in enumerate(p.steps)])
     decode = np.array([s.phase == "decode" for s in p.steps])
     total = int(p.meta.get("decode_steps", int(decode.sum())))
-    durations = np.zeros(len(p.steps))
-    durations[1:] = ends[1:] - ends[:-1]
     weights = np.zeros(len(p.steps))
     measured = decode.copy()
     measured[1:] &= index[1:] == index[:-1] + 1
     measured[0] = False
     exact = bool(decode.sum() == total and measured[decode].all())
+    prefill_end = float(ends[~decode].max()) if (~decode).any() else 0.0
     if exact:
         weights[decode] = 1.0
-    elif measured.any():
-        xs = index[measured].astype(float)
-        js = np.arange(1, total + 1, dtype=float)
-        basis = np.eye(len(xs))
-        weights[measured] = [np.interp(js, xs, basis[k]).sum() for k in range(len(xs))]
-    return DecodeSample(total, exact, weights, durations)
+        lead = ends
+    else:
+        lead = lead_ends(trace)
+    durations = np.zeros(len(p.steps))
+    durations[1:] = lead[1:] - lead[:-1]
+    if exact:
+        decode_ns = float(ends.max()) - prefill_end if decode.any() else 0.0
+    else:
+        if measured.any():
+            xs = index[measured].astype(float)
+            js = np.arange(1, total + 1, dtype=float)
+            basis = np.eye(len(xs))
+            weights[measured] = [np.interp(js, xs, basis[k]).sum() for k in range(len(xs))]
+        lead_prefill = float(lead[~decode].max()) if (~decode).any() else 0.0
+        decode_ns = (float(weights @ durations) + (float(ends.max()) - float(lead[-1]))
+                     - (prefill_end - lead_prefill))
+    return DecodeSample(total, exact, weights, durations, decode_ns)
+
+
+SETTLED = 1e-4  # a pipeline is settled when no task moves more than this share of a step against its lead
+
+
+def head_settled(trace: Trace) -> bool:
+    """Whether the decode steps a fast-forwarded Program simulates one after another from the
+    first (its *head*) end in a settled pipeline: every task of the head's last step ends at the
+    same time after that step's lead as its counterpart in the step before did, within
+    ``SETTLED`` of a step. Sequences pipelined one after another settle over many steps after
+    the prefill (a later one catching up with the first; a server's backlog growing until the
+    slack before it is spent): until they have, a step's time depends on how many steps ran
+    before it, not only on its context, and samples taken after skipping steps would see a
+    pipeline the whole run has long left behind. True where the head cannot be compared (its
+    last two steps differ in tasks) or there is no head to compare."""
+    p = trace.program
+    index = [s.index if s.index is not None else i for i, s in enumerate(p.steps)]
+    last = 0
+    while last + 1 < len(index) and index[last + 1] == index[last] + 1:
+        last += 1
+    if last < 2:  # the prefill and one decode step: nothing to compare
+        return True
+    step_of = p.step_of_task()
+    first = np.searchsorted(step_of, [last - 1, last, last + 1])
+    a, b = slice(first[0], first[1]), slice(first[1], first[2])
+    if first[1] - first[0] != first[2] - first[1]:
+        return True
+    lead = lead_ends(trace)
+    moved = np.abs((trace.end_ns[b] - lead[last]) - (trace.end_ns[a] - lead[last - 1]))
+    return bool(moved.max(initial=0.0) <= SETTLED * (lead[last] - lead[last - 1]))
 
 
 def op_bounds(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +223,7 @@ def compute_metrics(trace: Trace) -> Metrics:
     elif sample.exact:
         tpot = (float(ends[-1]) - prefill_end) / len(decode_steps)
     else:  # fast-forwarded: the run's decode time from the measured steps
-        tpot = sample.total_of(sample.durations) / sample.total
+        tpot = sample.decode_ns / sample.total
     task_step = p.step_of_task()
     codes = {phase: k for k, phase in enumerate(dict.fromkeys(s.phase for s in p.steps))}
     step_code = np.array([codes[s.phase] for s in p.steps], np.int8)  # a byte a task, not a string

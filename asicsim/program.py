@@ -76,13 +76,17 @@ def op_ref(name: str, layer: int, kind: str, step: int, _new=object.__new__) -> 
 class StepRef:
     """One forward pass of the run: ``phase`` is 'prefill' or 'decode'. ``index`` is its place
     in the whole run (0 the prefill, ``j`` the j-th decode step); when decode is fast-forwarded
-    only some steps are simulated, and ``Program.meta['decode_steps']`` says how many there are."""
+    only some steps are simulated, and ``Program.meta['decode_steps']`` says how many there are.
+    ``lead_tasks``: where a step runs several micro-batches (sequences pipelined one after
+    another), how many of its tasks, from its first, are its first micro-batch's (the *lead*,
+    whose period fast-forward interpolates); None where the step is one micro-batch."""
 
     phase: str
     batch: int
     tokens: int
     context: int
     index: int | None = None
+    lead_tasks: int | None = None
 
 
 TASK_FIELDS = ("block", "op", "fixed_ns", "service_ns", "latency_ns", "flops", "nbytes", "level",

@@ -54,8 +54,17 @@ def read_text(path: Path) -> str:
         raise InputError(str(path), None, f"is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})") from None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping."""
+# libyaml's parser (PyYAML's C extension) where PyYAML was built with it, about ten times the
+# pure-Python one's speed; the same checks run on either (they are in the constructor, which is
+# Python in both, and in the event pass of load_yaml).
+_PARSER = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+
+
+class _Checks:
+    """The safe constructor's checks on top of either parser: a key given twice in one mapping,
+    a number that is not finite or is out of range."""
+
+    path = "<yaml>"
 
     def construct_mapping(self, node, deep=False):
         seen = {}
@@ -89,8 +98,17 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return value
 
 
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:float", _UniqueKeyLoader.construct_yaml_float)
-_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
+class _UniqueKeyLoader(_Checks, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader with the checks."""
+
+
+class _CUniqueKeyLoader(_Checks, _PARSER):
+    """The same on libyaml's parser (the pure one where PyYAML has no C extension)."""
+
+
+for _cls in (_UniqueKeyLoader, _CUniqueKeyLoader):
+    _cls.add_constructor("tag:yaml.org,2002:float", _cls.construct_yaml_float)
+    _cls.add_constructor("tag:yaml.org,2002:int", _cls.construct_yaml_int)
 
 
 def _yaml_error(path: Path, e: yaml.YAMLError) -> InputError:
@@ -99,12 +117,15 @@ def _yaml_error(path: Path, e: yaml.YAMLError) -> InputError:
     return InputError(str(path), None, f"is not valid YAML{where}: {getattr(e, 'problem', e)}")
 
 
-def load_yaml(path: Path) -> Any:
-    """Parse a YAML file, refusing alias bombs, deep nesting and duplicate keys."""
+def load_yaml(path: Path, pure: bool = False) -> Any:
+    """Parse a YAML file, refusing alias bombs, deep nesting and duplicate keys (with libyaml's
+    parser where PyYAML has it, unless ``pure``). The events are read first, counting nesting
+    and aliases, so that nothing is built from a file that breaks those limits."""
     text = read_text(path)
+    parser, loader_class = (yaml.SafeLoader, _UniqueKeyLoader) if pure else (_PARSER, _CUniqueKeyLoader)
     depth = aliases = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=parser):
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -117,7 +138,7 @@ def load_yaml(path: Path) -> Any:
                 if aliases > MAX_ALIASES:
                     raise InputError(str(path), None, f"uses more than {MAX_ALIASES} YAML aliases "
                                      f"(line {event.start_mark.line + 1}); write the values out")
-        loader = _UniqueKeyLoader(text)
+        loader = loader_class(text)
         loader.path = str(path)
         try:
             return loader.get_single_data()
@@ -132,7 +153,7 @@ def yaml_line(path: str | Path, loc: tuple) -> int | None:
     key, such as a schema's union tags, are passed over), or of the deepest node on the way; None
     when the file cannot be read again. Called only to word an error."""
     try:
-        node = yaml.compose(read_text(Path(path)), Loader=yaml.SafeLoader)
+        node = yaml.compose(read_text(Path(path)), Loader=_PARSER)
     except (InputError, yaml.YAMLError, OSError):
         return None
     line = node.start_mark.line + 1 if node is not None else None

@@ -47,8 +47,7 @@ class WorkloadSpec(Spec):
     micro_batches: int | None = Field(None, ge=1, description="Micro-batches through the pipeline "
                                                               "(null: min(batch, pp)).")
     fast: bool = Field(False, description="Simulate the prefill and sampled decode steps and interpolate the "
-                                          "rest (within 0.5 %; up to 3 % for several sequences pipelined through a "
-                                          "spatial chip); false simulates every step.")
+                                          "rest (within 0.5 %); false simulates every step.")
     lora: str | None = Field(None, description="LoRA-style adapters as RANK[:TARGETS], e.g. 16 or 8:qkv,o, as "
                                                "predict --lora (null: none).")
 

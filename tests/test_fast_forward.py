@@ -119,15 +119,82 @@ def test_interpolation_weights_follow_a_step_time_that_doubles_over_the_run():
     assert fast.energy["decode"]["j_per_token"] == pytest.approx(exact.energy["decode"]["j_per_token"], rel=1e-3)
 
 
-def test_fast_forward_on_a_pipeline_of_many_sequences_is_off_by_no_more_than_documented():
-    """A known limit, measured and documented (docs/concepts.md): on a spatial chip each
-    sequence is a micro-batch, and a step's last sequences overlap the next step's first, so a
-    sampled step is timed beside a neighbour of another context than in the whole run. On Groq
-    with 16 sequences and a short prompt, fast-forward is 2.8 % off exact (0.5 % elsewhere)."""
+def test_fast_forward_on_a_pipeline_of_many_sequences_is_within_half_a_percent():
+    """On a spatial chip each sequence is a micro-batch. After the prefill the later sequences
+    catch up with the first over some 25 steps (Groq, 16 sequences, a short prompt), so a step's
+    own end (its last sequence's) shrinks for a while by how many steps ran, not by context:
+    interpolating it was 2.6 % off exact here. Fast-forward interpolates the first sequence's
+    period, counts the spread once, and runs steps one after another until the pipeline settles."""
     kw = dict(batch=16, prompt=64, generate=40)
     exact, fast = predict("llama-3.1-8b", "groq-lpu", **kw), predict("llama-3.1-8b", "groq-lpu", fast=True, **kw)
-    assert fast.metrics.tpot_ms == pytest.approx(exact.metrics.tpot_ms, rel=0.03)
-    assert fast.metrics.total_ms == pytest.approx(exact.metrics.total_ms, rel=0.03)
+    assert fast.metrics.tpot_ms == pytest.approx(exact.metrics.tpot_ms, rel=0.005)
+    assert fast.metrics.total_ms == pytest.approx(exact.metrics.total_ms, rel=0.005)
+    assert fast.energy["decode"]["j_per_token"] == pytest.approx(exact.energy["decode"]["j_per_token"], rel=0.005)
+
+
+def _small(layers: int, hidden: int):
+    from asicsim.model import Attention, Block, DenseMLP, ModelSpec
+
+    return ModelSpec(f"small-{layers}x{hidden}", "<test>", "llama", hidden, 32000,
+                     tuple(Block(Attention(hidden // 64, 8, 64), DenseMLP(4 * hidden)) for _ in range(layers)))
+
+
+@st.composite
+def pipelined_runs(draw):
+    return (draw(st.sampled_from([(4, 1024), (6, 2048), (8, 2048)])),
+            dict(batch=draw(st.sampled_from([8, 12, 16, 24, 32])), prompt=draw(st.sampled_from([16, 64, 200, 1000])),
+                 generate=draw(st.integers(ALL_BELOW + 2, 70))))
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(pipelined_runs())
+def test_fast_forward_of_sequences_pipelined_through_a_spatial_chip_is_within_half_a_percent(run):
+    """Small models over a few Groq chips, many sequences pipelined one after another. Here a
+    server's backlog can grow for a dozen steps after the prefill until the slack before it is
+    spent, and the period then jumps by 8 %: sampled steps taken before the pipeline settles
+    would miss that (up to 3 % off). Fast-forward checks that the steps it runs one after
+    another from the first end settled, and runs more of them until they do."""
+    (layers, hidden), kw = run
+    model = _small(layers, hidden)
+    exact, fast = predict(model, "groq-lpu", **kw), predict(model, "groq-lpu", fast=True, **kw)
+    assert exact.plan.micro_batches == kw["batch"] > 1
+    e, f = exact.metrics, fast.metrics
+    assert f.ttft_ms == e.ttft_ms
+    for name in ("tpot_ms", "tokens_per_s", "total_ms"):
+        assert getattr(f, name) == pytest.approx(getattr(e, name), rel=0.005), name
+    for level, v in e.bytes_per_decode_step.items():
+        assert f.bytes_per_decode_step[level] == pytest.approx(v, rel=0.005, abs=1.0), level
+    assert fast.energy["decode"]["j_per_token"] == pytest.approx(exact.energy["decode"]["j_per_token"], rel=0.005)
+
+
+def test_a_pipeline_settles_only_after_a_dozen_steps_and_fast_forward_runs_them():
+    """The case the property above found: the backlog of one server grows 39 us a step until,
+    at the 12th decode step, the period jumps from 464 to 503 us. Fast-forward's first run of
+    three steps is not settled, so it runs more, one after another, and gets exact's TPOT."""
+    from asicsim.metrics import head_settled
+
+    kw = dict(batch=16, prompt=1000, generate=30)
+    model = _small(4, 1024)
+    exact, fast = predict(model, "groq-lpu", **kw), predict(model, "groq-lpu", fast=True, **kw)
+    assert fast.metrics.tpot_ms == pytest.approx(exact.metrics.tpot_ms, rel=1e-6)
+    assert head_settled(fast.trace) and not head_settled(_head_of(model, kw, 3).trace)
+    indices = [s.index for s in fast.program.steps]
+    assert indices[:14] == list(range(14))
+
+
+def _head_of(model, kw, head):
+    """A fast-forwarded run with ``head`` steps from the first, whether settled or not."""
+    from asicsim.api import Result
+    from asicsim.compile import Workload, compile_plan, plan_run
+    from asicsim.engine import simulate
+    from asicsim.hardware import load_system
+    from asicsim.metrics import compute_metrics
+
+    system, wl = load_system("groq-lpu"), Workload(fast=True, **kw)
+    plan = plan_run(model, system, wl)
+    program = compile_plan(plan, model, wl, head)
+    trace = simulate(program)
+    return Result(model, system, wl, plan, program, trace, compute_metrics(trace), None)
 
 
 @pytest.mark.parametrize("model, system, kw", [
@@ -159,3 +226,25 @@ def test_the_engine_keeps_a_large_program_compact_with_the_same_trace(monkeypatc
     r = predict("llama-3.1-8b", "taalas-hc1", batch=3, prompt=16, generate=4)
     monkeypatch.setattr(engine, "COMPACT_ABOVE", 0)
     assert engine.simulate(r.program).digest() == r.trace.digest()
+
+
+def test_a_pipeline_that_would_need_more_steps_than_a_run_may_take_says_so(monkeypatch):
+    """Running more steps to let a pipeline settle stays under the task budget: where the next,
+    longer head would be refused for its size, the shorter head's result is kept, with a note."""
+    import asicsim.compile as compile_
+    from asicsim.compile import LongRun
+
+    kw = dict(batch=16, prompt=1000, generate=30)
+    model = _small(4, 1024)
+    short = _head_of(model, kw, 12)
+    assert not head_settled_of(short)
+    monkeypatch.setattr(compile_, "MAX_TASKS", short.program.n_tasks + 100)
+    with pytest.warns(LongRun, match="did not end with the pipelined sequences settled"):
+        kept = predict(model, "groq-lpu", fast=True, **kw)
+    assert kept.program.n_tasks == short.program.n_tasks and kept.metrics.tpot_ms == short.metrics.tpot_ms
+
+
+def head_settled_of(result) -> bool:
+    from asicsim.metrics import head_settled
+
+    return head_settled(result.trace)

@@ -394,3 +394,68 @@ def test_a_long_run_is_announced_with_its_estimate_before_it_starts(monkeypatch)
     assert re.search(r"note: this run simulates about [\d,]+ tasks in 4 steps, about \d+ s", loud.stderr)
     assert "--fast" in loud.stderr and loud.stdout == quiet.stdout  # the same result, announced
     assert "note:" not in CliRunner().invoke(main, ["-q", *args]).stderr  # --quiet keeps only results
+
+
+YAML_REFUSALS = [  # (file bytes, words every parser's refusal carries)
+    (b"name: \xff\xfe\n", "is not UTF-8"),
+    (("a: &a 1\nb: [" + ", ".join(["*a"] * 300) + "]\n").encode(), "YAML aliases"),
+    (("x: " + "[" * 200 + "]" * 200 + "\n").encode(), "nests deeper than 64 levels (line 1)"),
+    (CHIP.replace("name: c\n", "name: c\nname: d\n").encode(), "'name' appears twice (first on line 1)"),
+    (CHIP.replace("clock_ghz: 1,", "clock_ghz: .inf,", 1).encode(), "line 4: '.inf' is not a finite number"),
+    (CHIP.replace("clock_ghz: 1,", "clock_ghz: 1.0e-300,", 1).encode(), "line 4: '1.0e-300' is out of range"),
+    (b"name: x\nblocks: [1, 2\n", "is not valid YAML (line 3, column 1)"),
+    (b"a: 1\n  b: 2\n", "is not valid YAML (line 2, column 4): mapping values are not allowed"),
+    (b"a: \x07\n", "unacceptable character #x0007"),
+]
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["libyaml", "pure"])
+@pytest.mark.parametrize("content,words", YAML_REFUSALS)
+def test_either_yaml_parser_refuses_hostile_files_alike(tmp_path, content, words, pure):
+    """libyaml's parser (used where PyYAML has it, ten times the pure one's speed) keeps every
+    check of the pure one: the event pass and the constructor are the same code on both."""
+    from asicsim.errors import InputError
+    from asicsim.safeio import load_yaml
+
+    path = tmp_path / "chip.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as e:
+        load_yaml(path, pure=pure)
+    assert str(path) in str(e.value) and words in str(e.value), str(e.value)
+
+
+def test_the_c_yaml_parser_reads_every_shipped_file_as_the_pure_one_does():
+    import yaml
+
+    from asicsim import safeio
+    from asicsim.hardware.system import PRESETS_DIR
+    from asicsim.shipped import SCENARIOS_DIR
+
+    if yaml.__with_libyaml__:
+        assert issubclass(safeio._CUniqueKeyLoader, yaml.CSafeLoader)
+    files = sorted(PRESETS_DIR.rglob("*.yaml")) + sorted(SCENARIOS_DIR.rglob("*.yaml"))
+    assert len(files) > 20
+    for path in files:
+        assert safeio.load_yaml(path) == safeio.load_yaml(path, pure=True), path
+
+
+def test_without_libyaml_the_pure_parser_is_used(monkeypatch, tmp_path):
+    import importlib
+
+    import yaml
+
+    from asicsim import safeio
+
+    monkeypatch.delattr(yaml, "CSafeLoader", raising=False)
+    try:
+        fresh = importlib.reload(safeio)
+        assert fresh._PARSER is yaml.SafeLoader and issubclass(fresh._CUniqueKeyLoader, yaml.SafeLoader)
+        path = tmp_path / "chip.yaml"
+        path.write_text(CHIP.replace("name: c\n", "name: c\nname: d\n"))
+        with pytest.raises(fresh.InputError, match="appears twice"):
+            fresh.load_yaml(path)
+        path.write_text(CHIP)
+        assert fresh.load_yaml(path)["name"] == "c"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(safeio)

@@ -16,7 +16,7 @@ stage goes on once the slowest rank has its result.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from operator import attrgetter
 
 import numpy as np
@@ -30,7 +30,7 @@ from asicsim.compile.placement import (Workload, attention_matmul, check_fits, c
                                        packs_by_op, stages_per_chip, weight_level, weight_matmul, with_mapping,
                                        with_stages)
 from asicsim.compile.plan import Parallel, Plan, resolve_parallel
-from asicsim.compile.sampling import break_points, sampled_steps
+from asicsim.compile.sampling import PROBE, break_points, sampled_steps
 from asicsim.compile.shard import shard_op, stage_of_layer
 from asicsim.dtypes import DType
 from asicsim.errors import InputError
@@ -61,15 +61,16 @@ def _step_shapes(w: Workload, indices: list[int] | None = None):
         yield "decode", StepShape(w.batch, t, w.prompt + (j - 1) * t, t)
 
 
-def simulated_steps(plan: Plan, model: ModelSpec, workload: Workload) -> list[int]:
+def simulated_steps(plan: Plan, model: ModelSpec, workload: Workload, head: int = PROBE) -> list[int]:
     """The decode steps (1-based) the Program holds: all of them, or under ``fast`` a sample
-    that straddles every point where a step's shape changes."""
+    that straddles every point where a step's shape changes, after the first ``head`` steps
+    one after another."""
     n = workload.generate - 1
     if not workload.fast:
         return list(range(1, n + 1))
     tp = plan.parallel.tp if plan.mapping is Mapping.TEMPORAL else 1
     breaks = break_points(model, workload.prompt, n, workload.batch // plan.micro_batches, plan.numerics, tp)
-    return sampled_steps(n, breaks)
+    return sampled_steps(n, breaks, head)
 
 
 class _Blocks:
@@ -462,9 +463,9 @@ def _join(per_rank: list[list[int]]) -> list[int]:
     return [t for tasks in per_rank for t in tasks]
 
 
-def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
+def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int = PROBE) -> Program:
     """The Program that carries out ``plan``: every step, every op, every task (of the decode
-    steps :func:`simulated_steps` picks)."""
+    steps :func:`simulated_steps` picks, ``head`` of them one after another from the first)."""
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics
@@ -476,7 +477,7 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
     graphs = _StepGraphs(model, num, _block_classes(model), adapters)
     if not workload.fast:  # a task per layer and decode step at the least: refuse before listing the steps
         _check_budget((workload.generate - 1) * len(model.blocks), workload, at_least=True)
-    indices = simulated_steps(plan, model, workload)
+    indices = simulated_steps(plan, model, workload, head)
     stamp_layers = STAMP_LAYERS and e.packing is None
     before = 0
     for k, (index, (phase, shape)) in enumerate(zip([0] + indices, _step_shapes(workload, indices))):
@@ -496,8 +497,10 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload) -> Program:
         graph, firsts, lasts, fused, layer_starts = graphs.get(mb_shape)
         ops = graph.ops
         b.flush()
-        span = None
+        span, first_task = None, b.n_tasks
         for mb in range(micro):
+            if mb == 1:  # the lead micro-batch's tasks, whose period fast-forward interpolates
+                b.steps[step] = replace(b.steps[step], lead_tasks=b.n_tasks - first_task)
             if span is not None:  # alike micro-batches: stamp the recorded one
                 last[mb] = span.stamp(b, last[mb])
                 continue

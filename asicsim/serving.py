@@ -923,6 +923,22 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
             heapq.heappush(moved, (arrive, lv.req.id))
             lv.held = 0.0  # what it holds on the decode side, once admitted there
 
+        def admit(t: float) -> _Live | None:
+            """The prefill group takes the oldest waiting request at ``t`` if its whole KV (prompt and
+            tokens already generated) fits beside what the group holds; else None."""
+            nonlocal p_used
+            lv = p_waiting[0]
+            need = pbudget.holds(lv.req.prompt + lv.generated)
+            if p_used + need > pbudget.capacity_bytes:
+                return None
+            p_waiting.popleft()
+            lv.target = lv.req.prompt + lv.generated
+            if math.isnan(lv.admitted_ns):
+                lv.admitted_ns = t
+            lv.held = need
+            p_used += need
+            return lv
+
         def upcoming() -> tuple[float, float]:
             p_soon = min(inbox[0].arrival_ns if inbox else inf, returns[0][0] if returns else inf)
             p_next = tp if p_waiting or p_running else max(tp, p_soon)
@@ -955,17 +971,10 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                         chunks.append((lv, c))
                         room -= c
                     while p_waiting and room > 0 and len(p_running) < caps["prefill"]:
-                        lv = p_waiting[0]
-                        need = pbudget.holds(lv.req.prompt + lv.generated)
-                        if p_used + need > pbudget.capacity_bytes:
+                        lv = admit(t)
+                        if lv is None:
                             break
-                        p_waiting.popleft()
-                        lv.target = lv.req.prompt + lv.generated
                         lv.kv = 0
-                        if math.isnan(lv.admitted_ns):
-                            lv.admitted_ns = t
-                        lv.held = need
-                        p_used += need
                         p_running.append(lv)
                         c = min(room, lv.target)
                         chunks.append((lv, c))
@@ -985,16 +994,9 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                     continue
                 batch = []
                 while p_waiting and len(batch) < caps["prefill"]:
-                    lv = p_waiting[0]
-                    need = pbudget.holds(lv.req.prompt + lv.generated)
-                    if p_used + need > pbudget.capacity_bytes:
+                    lv = admit(t)
+                    if lv is None:
                         break
-                    p_waiting.popleft()
-                    lv.target = lv.req.prompt + lv.generated
-                    if math.isnan(lv.admitted_ns):
-                        lv.admitted_ns = t
-                    lv.held = need
-                    p_used += need
                     batch.append(lv)
                 if not batch:  # the prefill group's KV is full of prompts still crossing the link
                     tp = p_frees[0][0]

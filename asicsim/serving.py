@@ -1210,8 +1210,13 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
     groups = []
     for i, (name, layout, role) in enumerate(((prefill_system, prefill_layout, "prefill"),
                                               (decode_system, decode_layout, "decode"))):
-        groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
-                            flag=f"--{role}-", runtime=runtime, **(layout or {})))
+        try:
+            groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
+                                flag=f"--{role}-", runtime=runtime, **(layout or {})))
+        except InputError as e:
+            if e.source == "parallel layout" and e.field in ("tp", "pp", "ep"):  # a split this group's chips
+                raise InputError(f"--{role}-{e.field}", None, e.reason) from None  # cannot take: name its option
+            raise
     result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
                                     slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
                                     page_tokens=page_tokens, prefill_chunk=prefill_chunk, replicas=replicas)

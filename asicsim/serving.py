@@ -508,6 +508,8 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                          f"{model.name}'s KV cache for its longest request ({biggest / 1e9:.3f} GB) does not fit "
                          f"in the {budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights")
     paged = kv_cache == "paged"
+    if paged:
+        _check_pages(workload, budget, page_tokens, str(costs.system.name), "")
     if max_batch is None:
         max_batch = MAX_BATCH_CAP if paged else min(fits, MAX_BATCH_CAP)
     elif max_batch < 1:
@@ -766,6 +768,20 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     return ServeResult(records, events, steps, m, notes, kv_log, owners if replicas > 1 else [])
 
 
+def _check_pages(workload: Workload, budget: KVBudget, page_tokens: int, name: str, role: str) -> None:
+    """Refuse a request whose KV at its longest (prompt + output - 1 tokens: the last token's is
+    never written) fits the cache to the token but not in whole pages: it could never be admitted
+    whole, and would wait, or be preempted, forever."""
+    longest = max(r.prompt + r.output - 1 for r in workload.requests)
+    pages = -(-longest // page_tokens)
+    if budget.holds(pages * page_tokens) > budget.capacity_bytes:
+        raise InputError(name, None,
+                         f"{role}{budget.model.name}'s KV cache for its longest request ({longest:,} tokens, "
+                         f"{pages:,} pages of {page_tokens} tokens: {budget.holds(pages * page_tokens) / 1e9:.3f} GB) "
+                         f"does not fit in the {budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside "
+                         "the weights; smaller pages (--page-tokens) or shorter requests fit")
+
+
 def _check_replicas(replicas) -> None:
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise InputError("--replicas", None, f"is how many copies of the system serve the stream: a whole number "
@@ -863,6 +879,8 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
                              f"as the {role} group: {model.name}'s KV cache for its longest request "
                              f"({biggest / 1e9:.3f} GB) does not fit in the {budget.capacity_bytes / 1e9:.3f} GB of "
                              f"{budget.kv_in} left beside the weights")
+        if paged and role == "decode":
+            _check_pages(workload, budget, page_tokens, str(costs.system.name), "as the decode group: ")
         caps[role] = (MAX_BATCH_CAP if paged and role == "decode" else min(fits, MAX_BATCH_CAP)) \
             if max_batch is None else max_batch
     if max_batch is not None and max_batch < 1:
@@ -1194,8 +1212,13 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
     groups = []
     for i, (name, layout, role) in enumerate(((prefill_system, prefill_layout, "prefill"),
                                               (decode_system, decode_layout, "decode"))):
-        groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
-                            flag=f"--{role}-", runtime=runtime, **(layout or {})))
+        try:
+            groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
+                                flag=f"--{role}-", runtime=runtime, **(layout or {})))
+        except InputError as e:
+            if e.source == "parallel layout" and e.field in ("tp", "pp", "ep"):  # a split this group's chips
+                raise InputError(f"--{role}-{e.field}", None, e.reason) from None  # cannot take: name its option
+            raise
     result = simulate_disaggregated(workload, groups[0], groups[1], link, max_batch=max_batch,
                                     slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, kv_cache=kv_cache,
                                     page_tokens=page_tokens, prefill_chunk=prefill_chunk, replicas=replicas)

@@ -158,3 +158,14 @@ def test_pairs_dispatch_to_the_fewest_outstanding(h100_hc1):
     r = simulate_disaggregated(Workload(reqs), prefill, decode, replicas=2)
     assert r.records[1]["finish_ms"] < 100 < r.records[0]["finish_ms"]
     assert [x["replica"] for x in r.records] == [0, 1, 1, 0]
+
+
+def test_an_impossible_group_split_names_the_groups_option():
+    """A split the group's chips cannot take names the option of that group (--prefill-tp, --decode-tp),
+    not only the plan's field."""
+    base = ["serve", "--model", MODEL, "--rate", "4", "--requests", "2", "--prefill-system", "dgx-h100",
+            "--decode-system", "dgx-h100"]
+    for role in ("prefill", "decode"):
+        out = CliRunner().invoke(main, [*base, f"--{role}-tp", "3"])
+        assert out.exit_code == 2 and "Traceback" not in out.output
+        assert out.output.startswith(f"error: --{role}-tp: ") and "8 chips" in out.output, out.output

@@ -7,7 +7,7 @@ from a datasheet or a measurement carries a ``source`` string beside it in the p
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,10 +20,30 @@ MAX_BLOCK_COUNT = 16_384  # instances of one block on a chip (a stage per layer:
 BlockCount = Annotated[int, Field(ge=1, le=MAX_BLOCK_COUNT)]
 
 
+def _takes_bool(annotation) -> bool:
+    """Whether a field's type admits a bool (itself, Any, or a union or container holding one)."""
+    if annotation is bool or annotation is Any:
+        return True
+    return any(_takes_bool(a) for a in get_args(annotation))
+
+
 class Spec(BaseModel):
     """Base for every spec: frozen, unknown fields are errors, and numbers must be finite."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_true_for_a_number(cls, data):
+        """``replicas: true`` or ``units: false`` is a slip, not 1 or 0: a YAML boolean is refused
+        where the field does not take one (pydantic would read it as a number)."""
+        if isinstance(data, dict):
+            for name, v in data.items():
+                field = cls.model_fields.get(name) if isinstance(name, str) else None
+                if isinstance(v, bool) and field is not None and not _takes_bool(field.annotation):
+                    raise ValueError(f"field '{name}' is {str(v).lower()}, a yes/no value, where a number or "
+                                     "name is expected")
+        return data
 
     def with_(self, **changes):
         """A copy with fields changed by dotted path, validated like a file: a list of named

@@ -54,9 +54,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from asicsim.errors import InputError
-from asicsim.serving import (SLO_TPOT_MS, SLO_TTFT_MS, KVBudget, Request, StepCosts, Workload, kv_budget,
-                             simulate)
+from asicsim.serving import (SLO_TPOT_MS, SLO_TTFT_MS, VARIABLE_CONTEXTS, GridCosts, KVBudget,
+                             Request, Workload, kv_budget, simulate, steady_throughput)
 from asicsim.serving_lengths import preset
 
 CAP_REQUESTS = 2048  # most requests simulated for one row (at least the batch cap; see above)
@@ -135,100 +134,6 @@ SETUPS: dict[str, Setup] = {
     **{pid: Setup("max load", 2_000, "sharegpt", tp=8, batch_cap="row", kv_cache="reserved") for pid in
        ("P70", "P71", "P72", "P73", "P74", "P75")},
 }
-
-
-VARIABLE_CONTEXTS = (64, 256, 1024, 2048)  # context anchors for rows of variable lengths (<= 2,048 tokens)
-
-
-def _anchors_around(x: float, anchors: set[int]) -> tuple[int, int]:
-    """The anchors lo <= x <= hi (lo == hi on an anchor; below the least or above the greatest,
-    the two nearest)."""
-    grid = sorted(anchors)
-    if len(grid) == 1:
-        return grid[0], grid[0]
-    below = [g for g in grid if g <= x]
-    above = [g for g in grid if g >= x]
-    if not below:
-        return grid[0], grid[1]
-    if not above:
-        return grid[-2], grid[-1]
-    return below[-1], above[0]
-
-
-class GridCosts(StepCosts):
-    """Step costs interpolated linearly over simulated (batch, context) corners: ``batches``
-    (1 and each row's batch cap) by ``contexts`` (a fixed-length row's prompt and prompt +
-    output; 64, 256, 1,024 and 2,048 for variable lengths). ``corners`` counts the ``predict``
-    runs made."""
-
-    def __init__(self, model, system, *, dtype: str = "bf16", layout: dict | None = None, runtime=None):
-        super().__init__(model, system, bucket=1, dtype=dtype, layout=layout, runtime=runtime)
-        self.batches: set[int] = {1}
-        self.contexts: set[int] = set()
-        self.points: dict[tuple[int, int], tuple[float, float] | None] = {}
-        self.memo: dict[tuple, float] = {}  # interpolated (which, batch, context) -> ns
-
-    def _point(self, batch: int, ctx: int, which: int) -> float | None:
-        key = (batch, ctx)
-        if key not in self.points:
-            try:
-                self.points[key] = StepCosts._costs(self, batch, ctx)
-            except InputError:  # this corner's KV cache does not fit
-                self.points[key] = None
-        hit = self.points[key]
-        return None if hit is None else hit[which]
-
-    def _along(self, x: float, anchors: set[int], value) -> float | None:
-        """``value(anchor)`` interpolated at x; an upper anchor that does not fit is halved
-        until it does (or the line through the two anchors below is extended)."""
-        lo, hi = _anchors_around(x, anchors)
-        f_lo = value(lo)
-        if f_lo is None:
-            below = [g for g in sorted(anchors) if g < lo]
-            if not below or value(below[-1]) is None:
-                return None
-            lo, f_lo = below[-1], value(below[-1])
-        if hi == lo:
-            return f_lo
-        f_hi = value(hi)
-        while f_hi is None and hi // 2 > lo:
-            hi //= 2
-            f_hi = value(hi)
-        if f_hi is None:
-            below = [g for g in sorted(anchors) if g < lo]
-            if not below:
-                return f_lo
-            f_below = value(below[-1])
-            return f_lo if f_below is None else _line(x, below[-1], f_below, lo, f_lo)
-        return _line(x, lo, f_lo, hi, f_hi)
-
-    def _interpolated(self, batch: int, context: float, which: int) -> float:
-        key = (which, batch, context)
-        hit = self.memo.get(key)
-        if hit is not None:
-            return hit
-        out = self._along(context, self.contexts,
-                          lambda c: self._along(batch, self.batches, lambda b: self._point(b, c, which)))
-        if out is None:
-            raise InputError(str(self.system.name), None, f"no simulated corner fits batch {batch} at context "
-                             f"{context:.0f}")
-        self.memo[key] = out
-        return out
-
-    def prefill_ns(self, batch: int, mean_prompt: float) -> float:
-        return self._interpolated(batch, mean_prompt, 0)
-
-    def decode_ns(self, batch: int, mean_context: float) -> float:
-        return self._interpolated(batch, mean_context, 1)
-
-    @property
-    def corners(self) -> int:
-        return len(self.points)
-
-
-def _line(x: float, x0: float, f0: float, x1: float, f1: float) -> float:
-    """The line through (x0, f0) and (x1, f1) at x (a step time, never negative)."""
-    return max(f0 + (x - x0) / (x1 - x0) * (f1 - f0), 0.0)
 
 
 class Runner:
@@ -326,25 +231,6 @@ class Runner:
                                 "window": f"highest rate within the limits: {good:.3g}/s per replica "
                                           f"(published {published:.3g}/s)", "rate_per_replica": good}
         return good * mean_out * setup.replicas
-
-
-WARM_UP = 0.25  # the share of a truncated run's window left out as warm-up
-
-
-def steady_throughput(result) -> float:
-    """Output tokens per second in a truncated run's steady state: from a quarter of the way to
-    the last admission until it (after the warm-up from an empty system, before the batch
-    drains; a benchmark of many more requests spends a much smaller share of its time in
-    either). Tokens: each decode step's sequences for steps inside the window, and the first
-    tokens that arrive in it."""
-    recs = result.records
-    end_ns = max(r["arrival_ms"] + r["queue_ms"] for r in recs) * 1e6
-    start_ns = WARM_UP * end_ns
-    if end_ns <= start_ns:
-        return result.metrics["throughput_tokens_per_s"]
-    decoded = sum(batch for t0, dt, batch, _ in result.steps if t0 >= start_ns and t0 + dt <= end_ns)
-    first = sum(1 for r in recs if start_ns <= (r["arrival_ms"] + r["ttft_ms"]) * 1e6 <= end_ns)
-    return (decoded + first) / ((end_ns - start_ns) / 1e9)
 
 
 def _lengths(setup: Setup, row: dict):

@@ -164,10 +164,10 @@ class ServingSpec(Spec):
         "simulated", description="simulated: every step shape (batch, context bucket) is a predict run; "
                                  "interpolated: predict runs at a few (batch, context) corners, interpolated "
                                  "linearly between them, as the request-load validation rows are "
-                                 "(asicsim/serving_validation.py GridCosts): far fewer runs for big batches.")
+                                 "(asicsim/serving.py GridCosts): far fewer runs for big batches.")
     steady_state: bool = Field(False, description="Also report each run's steady-state tokens/s, from a quarter of "
                                "the way to the last admission until it (after the warm-up, before the drain; "
-                               "asicsim/serving_validation.py steady_throughput).")
+                               "asicsim/serving.py steady_throughput).")
     economics: EconomicsSpec | None = Field(None, description="Prices, power and lifetimes (as in open-vs-closed; "
                                             "chips keyed by each system or pair part's name): adds $/Mtoken at "
                                             "the SLO.")
@@ -238,9 +238,8 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
             if not isinstance(entry, PairSpec):
                 rows[-1].update({"chips": budget.chips, **budget.split})
             if spec.steady_state:
-                from asicsim.serving_validation import steady_throughput
 
-                rows[-1]["steady_tokens_per_s"] = steady_throughput(r)
+                rows[-1]["steady_tokens_per_s"] = serving.steady_throughput(r)
             if rate == max(spec.rates):
                 occupancy[label] = over_time(r, rate)
     best = best_loads(rows, spec.slo.within)
@@ -258,17 +257,16 @@ def _grid(spec: ServingSpec, model, system, g: GroupSpec, pairs) -> serving.Step
     if spec.step_costs != "interpolated":
         return None
     from asicsim.api import system as load_system
-    from asicsim.serving_validation import VARIABLE_CONTEXTS, GridCosts
 
     layout = {k: v for k, v in g.layout().items() if k != "chips"}
-    grid = GridCosts(model, load_system(system, g.chips), dtype=spec.dtype.value, layout=layout)
+    grid = serving.GridCosts(model, load_system(system, g.chips), dtype=spec.dtype.value, layout=layout)
     grid.batches.add(spec.max_batch or serving.MAX_BATCH_CAP)
     if pairs is not None:
         longest = max(p + o for p, o in pairs)
     else:
         top = [v[1] if isinstance(v, (tuple, list)) else v for v in (spec.prompt, spec.output)]
         longest = top[0] + top[1]
-    grid.contexts.update({*VARIABLE_CONTEXTS, longest})
+    grid.contexts.update({*serving.VARIABLE_CONTEXTS, longest})
     return grid
 
 
@@ -376,7 +374,7 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
     for system, rate in doc["best"].items():
         notes.append(f"{system}: " + (f"{within} up to {rate:g} req/s offered" if rate
                                       else f"no load tried kept {within}"))
-    how = ("interpolated between simulated (batch, context) corners (asicsim/serving_validation.py GridCosts)"
+    how = ("interpolated between simulated (batch, context) corners (asicsim/serving.py GridCosts)"
            if doc.get("step_costs") == "interpolated" else "simulated per shape (contexts bucketed)")
     notes.append(f"SLO: TTFT <= {slo['ttft_ms']:g} ms and TPOT <= {slo['tpot_ms']:g} ms; goodput counts the "
                  f"tokens of requests that meet it. Step costs are {how}; "
@@ -384,7 +382,7 @@ def tables(doc: dict, scenario: dict | None = None) -> list[Table]:
     if any("steady_tokens_per_s" in r for r in doc["rows"]):
         notes.append("steady tok/s: output tokens per second from a quarter of the way to the last admission until "
                      "it, after the warm-up from an empty system and before the drain "
-                     "(asicsim/serving_validation.py steady_throughput); tok/s counts the whole run, drain included.")
+                     "(asicsim/serving.py steady_throughput); tok/s counts the whole run, drain included.")
     steady = any("steady_tokens_per_s" in r for r in doc["rows"])
     header = ["system", "offered/s", "served/s", "tok/s", *(["steady tok/s"] if steady else []), "TTFT p50",
               "TTFT p99", "TPOT p50", "TPOT p99", "in SLO", "goodput tok/s", "batch"]

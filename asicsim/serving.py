@@ -641,20 +641,11 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     inboxes: list[deque[_Live]] = [deque() for _ in range(replicas)]
     finishes: list[list[float]] = [[] for _ in range(replicas)]  # heaps of finish times not yet passed
 
-    def finisher(k: int):
-        if replicas == 1:
-            return source.finish
-
-        def finish(lv: _Live, now: float) -> None:
-            source.finish(lv, now)
-            heapq.heappush(finishes[k], now)
-        return finish
-
     def replica(k: int):
         """One replica's scheduler as a coroutine: it yields (its clock, whether it has work) and is
         resumed with the time to run its next iteration at, once every arrival up to then is in its
         inbox."""
-        inbox, kv_log, finish = inboxes[k], logs[k], finisher(k)
+        inbox, kv_log, finish = inboxes[k], logs[k], _finisher(source, finishes[k], replicas)
         waiting: deque[_Live] = deque()
         pool = _Pool(budget, paged, page_tokens)
         t = 0.0
@@ -901,6 +892,18 @@ def _check_replicas(replicas) -> None:
                          f"at least 1, got {replicas!r}")
 
 
+def _finisher(source: _Source, finishes: list[float], replicas: int):
+    """How a replica retires a request: the source's bookkeeping, and with several replicas its
+    finish time in the replica's heap too (what the dispatcher counts as outstanding)."""
+    if replicas == 1:
+        return source.finish
+
+    def finish(lv: _Live, now: float) -> None:
+        source.finish(lv, now)
+        heapq.heappush(finishes, now)
+    return finish
+
+
 def _drive(source: _Source, live: list, bodies: list, inboxes: list[deque], finishes: list[list[float]]) -> None:
     """Run the replicas' schedulers (coroutines from :func:`simulate` or
     :func:`simulate_disaggregated`, each yielding when it next acts, inf if it waits for work, and
@@ -1019,13 +1022,7 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         """One pair's prefill and decode groups as a coroutine (see :func:`_drive`): it yields when it
         next acts (its prefill group or its decode group, whichever comes first) and when its prefill
         group could take a new arrival."""
-        inbox, kv_log = inboxes[k], logs[k]
-        if replicas == 1:
-            finish = source.finish
-        else:
-            def finish(lv: _Live, now: float) -> None:
-                source.finish(lv, now)
-                heapq.heappush(finishes[k], now)
+        inbox, kv_log, finish = inboxes[k], logs[k], _finisher(source, finishes[k], replicas)
         p_waiting: deque[_Live] = deque()
         returns: list[tuple[float, int]] = []  # heap of (time, request) preempted by the decode group
         p_used = 0.0

@@ -623,10 +623,15 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     paged = kv_cache == "paged"
     if paged:
         _check_pages(workload, budget, page_tokens, str(costs.system.name), "")
+    rules = step_rules(costs)
+    if rules.cache_tokens is not None and kv_cache == "reserved":  # a whole cache per slot
+        fits = min(fits, int(budget.capacity_bytes // budget.holds(rules.cache_tokens)))
     if max_batch is None:
         max_batch = MAX_BATCH_CAP if paged else min(fits, MAX_BATCH_CAP)
     elif max_batch < 1:
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
+    if rules.shapes_steps:
+        _check_step_rules(rules, costs, budget, scheduler, kv_cache, max_batch)
 
     reqs = workload.requests
     source = _Source(workload)
@@ -692,16 +697,21 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
 
         def prefill(batch: list[_Live]) -> None:
             nonlocal t
-            t += costs.prefill_ns(len(batch), sum(lv.target for lv in batch) / len(batch))
+            t += costs.prefill_ns(len(batch), sum(rules.padded_prompt(lv.target) for lv in batch) / len(batch))
             for lv in batch:
                 lv.kv = lv.target
                 first_token(lv)
 
-        def decode(batch: list[_Live], slots: int) -> None:
-            """One decode step: ``batch`` sequences advance; the step costs ``slots`` sequences."""
+        def decode(batch: list[_Live], slots: int, cost_slots: int | None = None) -> None:
+            """One decode step: ``batch`` sequences advance; the step is logged with ``slots``
+            sequences and costs ``cost_slots`` (default ``slots``), each at the batch's mean
+            context or, with a profile's ``cache_tokens``, at that."""
             nonlocal t
-            mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
-            dt = costs.decode_ns(slots, mean_ctx)
+            if rules.cache_tokens is not None:
+                mean_ctx = float(rules.cache_tokens)
+            else:
+                mean_ctx = sum(lv.req.prompt + lv.generated - 1 for lv in batch) / len(batch)
+            dt = costs.decode_ns(cost_slots or slots, mean_ctx)
             steps.append((t, dt, slots, pool.used))
             owners.append(k)
             t += dt
@@ -783,10 +793,13 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                     new.append(lv)
                 old = running
                 kv_log.append((t, pool.used, len(old) + len(new)))
-                if new:
+                if new and rules.prefill_one_at_a_time:
+                    for lv in new:  # each prompt alone, on the chips that decode
+                        prefill([lv])
+                elif new:
                     prefill(new)
-                if old:
-                    decode(old, len(old))
+                if old:  # a fixed-shape step computes every slot of the batch cap
+                    decode(old, len(old), max_batch if rules.decode_full_batch else None)
                 batch = old + new
             else:
                 # chunked: one fused step of every running decode and prefill chunks up to `chunk` tokens
@@ -870,6 +883,41 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         notes.append(f"no request met the SLO (TTFT <= {slo_ttft_ms:g} ms, TPOT <= {slo_tpot_ms:g} ms): "
                      "goodput is 0")
     return ServeResult(records, events, steps, m, notes, kv_log, owners if replicas > 1 else [])
+
+
+def step_rules(costs: StepCosts):
+    """The runtime profile of ``costs`` (a :class:`~asicsim.hardware.RuntimeSpec`; bare when none),
+    whose step-shaping fields the continuous scheduler follows."""
+    from asicsim.hardware import load_runtime
+
+    return load_runtime(costs.runtime)
+
+
+def _check_step_rules(rules, costs: StepCosts, budget: KVBudget, scheduler: str, kv_cache: str,
+                      max_batch: int) -> None:
+    """A profile that shapes the steps runs under the continuous scheduler, and a profile's
+    ``cache_tokens`` reserves that cache for every slot of the batch at start: the batch cap must
+    fit."""
+    if scheduler != "continuous":
+        raise InputError("--scheduler", None, f"runtime profile {rules.name!r} shapes its steps as its server runs "
+                         f"them (prefill and decode slots on the same chips, continuous batching); it needs "
+                         f"--scheduler continuous, got {scheduler!r}")
+    if rules.cache_tokens is not None:
+        if kv_cache != "reserved":
+            raise InputError("--kv-cache", None, f"runtime profile {rules.name!r} reserves a whole cache of "
+                             f"{rules.cache_tokens:,} tokens per batch slot; it needs --kv-cache reserved, "
+                             f"got {kv_cache!r}")
+        slot = budget.holds(rules.cache_tokens)
+        if slot > budget.capacity_bytes:
+            raise InputError(str(costs.system.name), None, f"one slot of runtime profile {rules.name}'s "
+                             f"{rules.cache_tokens:,}-token cache ({slot / 1e9:.3f} GB) does not fit in the "
+                             f"{budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights")
+        if max_batch * slot > budget.capacity_bytes:
+            raise InputError("--max-batch", None, f"{max_batch} slots of runtime profile {rules.name}'s "
+                             f"{rules.cache_tokens:,}-token cache need {max_batch * slot / 1e9:.3f} GB, more than "
+                             f"the {budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights "
+                             f"on {costs.system.name} (its server allocates every slot's cache at start); at most "
+                             f"{int(budget.capacity_bytes // slot)} fit")
 
 
 def _check_pages(workload: Workload, budget: KVBudget, page_tokens: int, name: str, role: str) -> None:
@@ -977,6 +1025,11 @@ def simulate_disaggregated(workload: Workload, prefill: tuple[StepCosts, KVBudge
         raise InputError("--kv-cache", None, f"must be reserved or paged, got {kv_cache!r}")
     if page_tokens < 1:
         raise InputError("--page-tokens", None, f"must be at least 1 token, got {page_tokens}")
+    for costs, _ in (prefill, decode):
+        rules = step_rules(costs)
+        if rules.shapes_steps:
+            raise InputError("--runtime", None, f"runtime profile {rules.name!r} shapes its steps as one server "
+                             "runs them (prefill and decode on the same chips); a disaggregated pair cannot use it")
     if prefill_chunk is not None and prefill_chunk < 1:
         raise InputError("--chunk", None, f"is the token budget of a prefill step: at least 1, got {prefill_chunk}")
     _check_replicas(replicas)

@@ -45,8 +45,15 @@ row's measured value). How each is simulated:
 - **Runtime**: the row's ``runtime`` column, passed to every corner's ``predict`` run (so a
   step of B sequences pays the profile's ``step_ns + B × sequence_step_ns``; linear in batch,
   the grid's interpolation keeps it exact). trtllm-bench rows run ``trtllm-bench`` (TensorRT-LLM's
-  PyTorch backend: a per-sequence step cost set from P38); the others ``bare``, no profile being
-  calibrated for their stacks (MLPerf TRT-LLM, vLLM on ROCm, JetStream).
+  PyTorch backend: a per-sequence step cost set from P38); the MLPerf rows ``bare``, no profile
+  being calibrated for their stacks (MLPerf TRT-LLM, vLLM on ROCm). The JetStream rows run
+  ``jetstream-pytorch``, which shapes the steps as that server ran them, read from its code
+  (docs/sources.md J1-J5), nothing fitted: each prompt prefills alone, padded up to a power-of-two
+  bucket (16 ... 1,024; the buckets are grid corners), between decode steps on the same chips;
+  every decode step computes all of the batch's slots, live or not, and attends over each slot's
+  whole 2,048-token cache (masked), not its context. The benchmark counts the whole run (all
+  2,000 requests are simulated), so the ramp-up and the drain, fixed-shape steps with few live
+  slots, are in it as they were in the measurement.
 """
 
 from __future__ import annotations
@@ -130,7 +137,8 @@ SETUPS: dict[str, Setup] = {
                             "modelled, so P66 and P68 get the same prediction"),
     "P69": Setup("offline", 24_576, "openorca", batch_cap="vllm", page_tokens=VLLM_PAGE_TOKENS),
     # JetStream benchmark_serving.py on TPU v5e-8: ShareGPT, 2,000 prompts at t=0; batch from the row
-    # JetStream gives each of its batch slots a whole cache of the stated length: nothing paged
+    # JetStream gives each of its batch slots a whole cache of the stated length: nothing paged (the
+    # rows' runtime, jetstream-pytorch, reserves and attends over 2,048 tokens per slot)
     **{pid: Setup("max load", 2_000, "sharegpt", tp=8, batch_cap="row", kv_cache="reserved") for pid in
        ("P70", "P71", "P72", "P73", "P74", "P75")},
 }
@@ -178,6 +186,7 @@ class Runner:
             costs.contexts.update({int(row["prompt"]), int(row["prompt"]) + int(row["generate"])})
         else:
             costs.contexts.update(VARIABLE_CONTEXTS)
+        costs.contexts.update(runtime.prefill_buckets)  # a padded prefill is a corner, not a chord
         costs.memo.clear()  # interpolations change with the anchors
         if setup.lengths is None:  # equal lengths: whole waves of the batch cap
             n = min(per_replica, cap * max(1, CAP_REQUESTS // cap))

@@ -27,7 +27,9 @@ def test_every_request_load_row_has_a_setup_matching_its_chips():
         s = sv.SETUPS[r["id"]]
         assert s.replicas * s.tp * s.pp == int(r["chips"]), r["id"]
         trtllm_bench = r["id"] in {f"P{i}" for i in range(38, 50)}
-        assert r["runtime"] == ("trtllm-bench" if trtllm_bench else "bare"), r["id"]  # one profile per stack
+        jetstream = r["id"] in {f"P{i}" for i in range(70, 76)}
+        expected = "trtllm-bench" if trtllm_bench else "jetstream-pytorch" if jetstream else "bare"
+        assert r["runtime"] == expected, r["id"]  # one profile per stack
         assert r["role"] == "check" or r["id"] == "P38" and r["role"].startswith("calibration: trtllm-bench")
 
 

@@ -9,6 +9,16 @@ in it (host work per token produced: the batch manager's bookkeeping, sampling, 
 detokenising), so a step of B sequences pays ``step_ns + B * sequence_step_ns``. ``bare`` (the
 default) adds nothing: the hardware-only answer. Each number is sourced or set from one
 calibration row of asicsim/data/measurements.csv.
+
+A profile can also say how its server shapes the steps the serving model (asicsim/serving.py,
+continuous scheduler) runs, where that differs from packing the live sequences:
+``prefill_one_at_a_time`` (each admitted prompt prefills alone, batch 1, on the chips that
+decode), ``prefill_buckets`` (a prompt is padded up to the next of these lengths before its
+prefill, for static compilation), ``decode_full_batch`` (every decode step computes all of the
+batch cap's slots, live or not: a fixed-shape step) and ``cache_tokens`` (every decode step's
+attention runs over this many cache positions of each slot, whatever its context: a cache
+reserved per slot and masked, not read up to each sequence's length; the whole cache of every
+slot is allocated at start, so it must fit beside the weights).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
@@ -33,7 +43,33 @@ class RuntimeSpec(Spec):
     request_ns: Annotated[float, Field(ge=0)] = 0.0
     step_ns: Annotated[float, Field(ge=0)] = 0.0
     sequence_step_ns: Annotated[float, Field(ge=0)] = 0.0  # per sequence in a step (× the step's batch)
+    prefill_one_at_a_time: bool = False  # each prompt prefills alone (batch 1)
+    prefill_buckets: tuple[Annotated[int, Field(ge=1)], ...] = ()  # prompts padded up to the next; ascending
+    decode_full_batch: bool = False  # every decode step costs the batch cap's slots, live or not
+    cache_tokens: Annotated[int, Field(ge=1)] | None = None  # decode attention spans this many positions per slot
     source: str = ""
+
+    @field_validator("prefill_buckets")
+    @classmethod
+    def _ascending(cls, v):
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"must be strictly ascending token counts, got {list(v)}")
+        return v
+
+    @property
+    def shapes_steps(self) -> bool:
+        """Whether the profile changes the serving model's step shapes (not only adds costs)."""
+        return (self.prefill_one_at_a_time or bool(self.prefill_buckets) or self.decode_full_batch
+                or self.cache_tokens is not None)
+
+    def padded_prompt(self, tokens: int) -> int:
+        """The length ``tokens`` prefills as: padded up to the next prefill bucket; a prompt
+        longer than the largest bucket is cut to it (JetStream keeps its last tokens); no
+        buckets: the prompt itself."""
+        for b in self.prefill_buckets:
+            if b >= tokens:
+                return b
+        return self.prefill_buckets[-1] if self.prefill_buckets else tokens
 
 
 BARE = RuntimeSpec(name="bare", description="hardware only: no serving-stack costs")

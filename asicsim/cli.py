@@ -440,7 +440,8 @@ def _split_options(command):
                    "simulate (8M tasks, ~5 GB): then fast, with a note on stderr.")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile: per-request and per-step costs beside the chip (bare, the "
-                   "default, adds nothing; trtllm-0.5, lmdeploy-0.1, trtllm-bench, or a profile YAML path).")
+                   "default, adds nothing; trtllm-0.5, lmdeploy-0.1, trtllm-bench, or a profile YAML path). "
+                   "How a profile shapes serving steps (jetstream-pytorch's) applies in serve, not here.")
 @click.option("--lora", default=None, metavar="RANK[:TARGETS]",
               help="LoRA-style adapters of RANK on the projections TARGETS (comma-separated; default "
                    "qkv,o,gate_up,down), e.g. 16 or 8:qkv,o. A hardwired chip keeps them in its KV SRAM.")
@@ -603,7 +604,9 @@ def _group_options(command):
                    "one queue; each request goes to the copy with the fewest outstanding requests (ties: the lowest).")
 @click.option("--runtime", default=None, metavar="PROFILE",
               help="The serving stack's profile every step is costed with, as predict's (bare, the default, adds "
-                   "nothing; trtllm-bench, trtllm-0.5, lmdeploy-0.1, or a profile YAML path).")
+                   "nothing; trtllm-bench, trtllm-0.5, lmdeploy-0.1, or a profile YAML path); jetstream-pytorch "
+                   "shapes the steps as that server does (one-prompt padded prefills, fixed-shape decode steps "
+                   "over every slot's whole cache; --scheduler continuous, --kv-cache reserved).")
 @click.option("--max-batch", type=int, default=None,
               help="Most sequences in a batch, per replica (default: as many of the longest request as the KV cache "
                    "holds, at most 256).")

@@ -285,7 +285,8 @@ longer) plus the per-call launch cost of a benchmark's back-to-back calls.
 End-to-end rows name the serving stack's runtime profile (`asicsim/hardware/runtimes/`: `bare`
 adds nothing; `trtllm-0.5` and `lmdeploy-0.1` add a per-request cost, each set from one
 calibration row; `trtllm-bench`, TensorRT-LLM's PyTorch backend, a cost per sequence in every
-step, set from P38). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
+step, set from P38; `jetstream-pytorch` adds no cost but shapes the serving steps as that server
+ran them, read from its code: docs/sources.md J1–J5). Decode is fast-forwarded (within 0.5 % of simulating every step); static-batch
 throughput is the batch's output tokens over the whole run, prefill included. Request-load rows
 (trtllm-bench at maximum load, MLPerf Inference Llama-2-70B offline and server, JetStream) run
 through the serving model (`asicsim/serving_validation.py`; how, below the tables). Rows whose role
@@ -408,8 +409,15 @@ note under each row says what ran):
   sampling, stop checks and detokenising, per token produced), set from one calibration row,
   P38 (Llama-3.1-8B fp8, 128/128 on one H100: identical waves of 4,096 sequences, one prefill and
   127 decode steps each, the shortest steps at the largest batch, where host work per sequence
-  shows most). The other eleven are checks. The MLPerf and JetStream rows run `bare`: no profile
-  is calibrated for their stacks.
+  shows most). The other eleven are checks. The MLPerf rows run `bare`: no profile is
+  calibrated for their stacks. The JetStream rows (P70–P75) run `jetstream-pytorch`, which adds
+  no cost and sets no constant: it shapes the steps as the March–April 2024 server ran them
+  (docs/sources.md J1–J5, read from JetStream's and jetstream-pytorch's code): each prompt
+  prefills alone, batch 1, padded up to the next power-of-two bucket (16 … 1,024), between
+  decode steps on the same chips; every decode step computes all of the batch's slots, live or
+  not, and attends over each slot's whole 2,048-token cache (masked), whatever its context; the
+  whole cache of every slot must fit beside the weights. All 2,000 requests are simulated, so the
+  ramp-up and the drain (full-cost steps with few live slots) count, as in the benchmark.
 
 Where they miss, and the mechanism missing:
 
@@ -430,16 +438,24 @@ Where they miss, and the mechanism missing:
   what these stacks do, not for the errors. P61 and P63 get nearly one prediction; the 12 %
   between the two rounds is software the simulator does not see. The server rows follow (P65
   −15 %; P62 +10 %, P67 +3 %). The MI300X rows (−8 to −12 %) sit under vLLM's cap of 256.
-- **JetStream on TPU v5e-8** (P70–P75, +62 to +191 %): far too optimistic, and more for int8
-  (at the same batch of 96, P72 to P73: measured int8/bf16 speed-up 1.3×, simulated 1.6×).
-  Likely missing: the dequantisation of int8 weights and KV cache (charged as 8-bit reads,
-  nothing more), and per-step host time in JetStream's Python orchestration: the measured
-  throughput at the stated batch implies 15–28 ms a step where the simulated decode step takes
-  7–12 ms. The TPU v5e preset has no measured calibration row of its own (datasheet rates).
-  No runtime profile was adopted: one constant does not bring the six rows together. Set from
-  P70 (bf16, batch 128), a cost per sequence per step of 46 µs brings P71 (the same run date,
-  2024-04-24) to +4 % but leaves the four rows run on 2024-03-28 at +60 % to +79 %; a cost per
-  step (4.2 ms from P70) leaves P71 +31 % and the March rows +35 % to +67 %. The two dates are
-  two versions of jetstream-pytorch, and the March rows' implied host time (10–16 ms a step,
-  whatever the batch) looks per step where April's grows with the batch.
+- **JetStream on TPU v5e-8** (P70–P75): with `bare` (steps of the live sequences, attention to
+  each one's context, batched prefills) they were +62 to +191 %. The server did not run that way:
+  its decode step is one fixed shape, all batch slots over the whole 2,048-token cache, so at the
+  ShareGPT mean context (~330 tokens) it reads ~6× the KV the bare step reads (Llama-2-7B bf16,
+  batch 96: a 25.9 ms step against 8.0 ms), and its prefills run one prompt at a time, padded.
+  With those shapes (`jetstream-pytorch`, nothing fitted) the rows come to −14 % to +20 %. Left:
+  the bf16 rows are short (P70 −8 %, P72 −14 %, P74 −12 %) and the int8 rows fast (P71 +14 %, P73
+  +20 %, P75 +5 %): at batch 96, P72 to P73, the measured int8/bf16 speed-up is 1.31×, the
+  simulated 1.81×. In jetstream-pytorch's code int8 is weight-only (`WeightOnlyInt8Linear`: bf16
+  activations times int8 weights, the matmul at the bf16 rate, where the simulator's int8 runs
+  the MXU at its int8 rate) and the int8 KV cache is multiplied by bf16 queries and per-position
+  scales; whether XLA folds those conversions into the operand reads or writes a bf16 copy is not
+  in the source, so neither is modelled. The split is by dtype, not by date: the two dates ran
+  the same server mechanisms (J1–J4); what changed between them is the benchmark client (J5:
+  the March rows asked every request for 1,024 tokens, ending at the model's end-of-sequence
+  token; the April rows for the ShareGPT completion's length), and neither published its output
+  lengths, so both draw the `sharegpt` preset. Not modelled either: the slot a finished request
+  held is freed only once the detokenising thread has seen its last token (up to 8 steps behind,
+  JetStream's detokenize queue), the host work per step, and a TPU v5e calibration row of its own
+  (the preset runs at datasheet rates with efficiencies borrowed from NVIDIA parts).
 """

@@ -40,7 +40,10 @@ What is approximated (say so when quoting numbers; docs/serving.md says more):
 - No serving-stack overheads in ``asicsim serve`` (the ``bare`` runtime profile). :class:`StepCosts`
   takes a ``runtime`` profile (the request-load validation rows pass theirs): its per-step and
   per-sequence costs then enter every step (a step of B sequences pays ``step_ns + B ×
-  sequence_step_ns``), and its ``request_ns`` once per prefill step, not per request.
+  sequence_step_ns``), and its ``request_ns`` once per prefill step, not per request. A profile
+  may also shape the continuous scheduler's steps as its server forms them (:func:`step_rules`:
+  one-prompt prefills padded to buckets, decode steps over every slot of the batch cap at a fixed
+  cache span; ``jetstream-pytorch``), refused with the other schedulers and a paged cache.
 """
 
 from __future__ import annotations

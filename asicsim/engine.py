@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections import deque
 from heapq import heappop, heappush
 from itertools import count
 from dataclasses import dataclass
@@ -147,14 +148,16 @@ def simulate(program: Program) -> Trace:
     bounds = np.searchsorted(program.block[order], np.arange(len(program.blocks) + 1))
     streams = [_column(order[bounds[b]:bounds[b + 1]], "q", big) for b in range(len(program.blocks))]
 
-    # The event loop: a heap of (time, priority, sequence number, processes to resume), the
-    # order in which SimPy processes its events (the engine ran on SimPy until its Event objects
-    # and callbacks were most of the engine's time; tests/test_engine_reference.py holds the two
-    # to the same traces). A process yields an int (the task it waits for, resumed when that task
-    # is issued) or a float (how long to sleep). Starting a process is urgent (priority 0),
-    # everything else normal (1).
+    # The event loop: a heap of (time, priority, sequence number, process to resume), the order
+    # in which SimPy processes its events (the engine ran on SimPy until its Event objects and
+    # callbacks were most of the engine's time; tests/test_engine_reference.py holds the two to
+    # the same traces), and a FIFO of processes woken at the current time. A process yields an
+    # int (the task it waits for, resumed when that task is issued) or a float (how long to
+    # sleep). Starting a process is urgent (priority 0), everything else normal (1).
     queue: list = []
-    waiters: dict[int, list] = {}
+    current: deque = deque()
+    waiters: dict[int, list] = {}  # task -> the processes waiting for it to be issued
+    awaited = bytearray(n)  # 1 where a process waits for that task (a byte a task: cheaper than a lookup)
     seq = count()
     now = 0.0
 
@@ -163,14 +166,25 @@ def simulate(program: Program) -> Trace:
         clock = 0.0  # when this block is next free; may run ahead of the clock (see module doc)
         for t in stream:
             ready = clock
-            for j in range(dep_ptr[t], dep_ptr[t + 1]):
-                e = end[dep_idx[j]]
+            j = dep_ptr[t]
+            k = dep_ptr[t + 1]
+            if k - j == 1:  # one dependency (most tasks)
+                d = dep_idx[j]
+                e = end[d]
                 if e == not_issued:  # not issued yet: sleep until it is
-                    d = dep_idx[j]
                     yield d
                     e = end[d]
                 if e > ready:
                     ready = e
+            else:
+                for j in range(j, k):
+                    d = dep_idx[j]
+                    e = end[d]
+                    if e == not_issued:
+                        yield d
+                        e = end[d]
+                    if e > ready:
+                        ready = e
             work = ready + fixed[t]
             a = srv_ptr[t]
             b = srv_ptr[t + 1]
@@ -195,29 +209,38 @@ def simulate(program: Program) -> Trace:
             clock = work + service[t]
             start[t] = ready
             end[t] = clock + latency[t]
-            if waiters:
-                woken = waiters.pop(t, None)
-                if woken is not None:
-                    heappush(queue, (now, 1, next(seq), woken))
+            if awaited[t]:
+                current.extend(waiters.pop(t))
 
     for stream in streams:
         if stream:
-            heappush(queue, (0.0, 0, next(seq), [block_process(stream)]))
-    while queue:
-        now, _, _, procs = heappop(queue)
-        for proc in procs:
-            try:
-                got = next(proc)
-            except StopIteration:
-                continue
-            if got.__class__ is float:
-                heappush(queue, (now + got, 1, next(seq), [proc]))
+            heappush(queue, (0.0, 0, next(seq), block_process(stream)))
+    popleft = current.popleft
+    while True:
+        # Processes woken at ``now`` wait in ``current`` (FIFO) rather than the heap: SimPy would
+        # give each a later sequence number than any event already due at ``now`` (those were
+        # scheduled earlier), so due heap events go first, then ``current`` in order.
+        if current and (not queue or queue[0][0] != now):
+            proc = popleft()
+        elif queue:
+            now, _, _, proc = heappop(queue)
+        else:
+            break
+        try:
+            got = next(proc)
+        except StopIteration:
+            continue
+        if got.__class__ is float:
+            if now + got == now:  # a sleep too short to move the clock: due now, after the others
+                current.append(proc)
             else:
-                woken = waiters.get(got)
-                if woken is None:
-                    waiters[got] = [proc]
-                else:
-                    woken.append(proc)
+                heappush(queue, (now + got, 1, next(seq), proc))
+        else:
+            if awaited[got]:
+                waiters[got].append(proc)
+            else:
+                awaited[got] = 1
+                waiters[got] = [proc]
     out = [np.frombuffer(c, np.float64) if big else np.array(c, np.float64) for c in (start, end, wait)]
     if n and out[1].min() == NOT_ISSUED:  # checked once, after the run: costs nothing while simulating
         raise Deadlock(program, streams, [None if e == NOT_ISSUED else e for e in end])

@@ -99,7 +99,7 @@ class Result:
                 **m, "energy": self.energy, "plan": plan.to_dict(), "link_utilisation": self.link_utilisation()}
 
 
-PIPELINED_HEAD = 4 * PROBE  # decode steps run one after another first where micro-batches pipeline
+PIPELINED_HEAD = 2 * PROBE  # decode steps run one after another first where micro-batches pipeline
 
 
 def compile_and_simulate(plan: Plan, model: ModelSpec, workload: Workload,

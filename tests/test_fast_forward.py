@@ -236,7 +236,9 @@ def test_a_pipeline_that_would_need_more_steps_than_a_run_may_take_says_so(monke
 
     kw = dict(batch=16, prompt=1000, generate=30)
     model = _small(4, 1024)
-    short = _head_of(model, kw, 12)
+    from asicsim.api import PIPELINED_HEAD
+
+    short = _head_of(model, kw, PIPELINED_HEAD)
     assert not head_settled_of(short)
     monkeypatch.setattr(compile_, "MAX_TASKS", short.program.n_tasks + 100)
     with pytest.warns(LongRun, match="did not end with the pipelined sequences settled"):

@@ -17,7 +17,7 @@ can grow for a dozen steps until the slack before it is spent and the period jum
 case). That depends on how many steps ran, not on context, so it cannot be interpolated. Two
 things keep fast-forward within 0.5 % there (the tests hold it on generated Groq pipelines):
 the run's first steps are simulated one after another until the pipeline has settled
-(``head``: 12, grown fourfold while :func:`asicsim.metrics.head_settled` says it has not;
+(``head``: 6, grown fourfold while :func:`asicsim.metrics.head_settled` says it has not;
 ``asicsim.api.compile_and_simulate``), and the interpolated quantity is the first sequence's period, the spread
 of the others behind it counted once (:func:`asicsim.metrics.decode_sample`). Before both,
 Groq with 16 sequences and a 64-token prompt was 2.6 to 3.7 % off exact.

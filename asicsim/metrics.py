@@ -194,19 +194,35 @@ def op_bounds(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
     span[~np.isfinite(first)] = 0.0
     del first  # an array per op: keep few of them alive at once (millions of ops in a large run)
     best = np.zeros(n_ops)  # the largest part so far, and which (the first of equal ones)
-    bound = np.zeros(n_ops, dtype=np.int64)
+    bound = np.zeros(n_ops, dtype=np.int8)
     for row, cat in enumerate((Category.COMPUTE, Category.MEMORY, Category.LINK, None)):
-        part = np.zeros(n_ops)
-        if cat is None:  # overhead
-            np.add.at(part, p.op, p.fixed_ns)
+        # each op's sum over its tasks of one category (zero for the others: the same sums, in
+        # the same order, as adding the selected tasks only, without copying them out)
+        if cat is None:
+            weights = p.fixed_ns
         else:
-            sel = p.category == cat
-            np.add.at(part, p.op[sel], p.service_ns[sel] + trace.wait_ns[sel])
+            weights = p.service_ns + trace.wait_ns  # a task's time on its block and servers
+            weights[p.category != cat] = 0.0
+        part = np.bincount(p.op, weights=weights, minlength=n_ops)
+        del weights
         larger = part > best
         bound[larger] = row
         best[larger] = part[larger]
+        del part, larger
     bound[span - best > best] = 4  # mostly waiting on other ops
     return span, bound
+
+
+def _phase_tasks(task_phase: np.ndarray, code: int) -> slice | np.ndarray | None:
+    """The tasks of one phase: a slice where they are one run (a compiled Program lists its
+    steps in order, so indexing with it copies nothing), else a mask; None where it has none."""
+    sel = task_phase == code
+    hits = np.flatnonzero(sel)
+    if not len(hits):
+        return None
+    if hits[-1] - hits[0] + 1 == len(hits):
+        return slice(int(hits[0]), int(hits[-1]) + 1)
+    return sel
 
 
 def compute_metrics(trace: Trace) -> Metrics:
@@ -234,15 +250,18 @@ def compute_metrics(trace: Trace) -> Metrics:
     util, block_util, by_level, shares, dominant = {}, {}, {}, {}, {}
     block_copies = np.array([b.copies for b in p.blocks], dtype=np.float64)
     for phase in ("prefill", "decode"):
-        sel = task_phase == codes.get(phase, -1)
-        if not sel.any():
+        sel = _phase_tasks(task_phase, codes[phase]) if phase in codes else None
+        if sel is None:
             continue
         window = float(trace.end_ns[sel].max() - trace.start_ns[sel].min())
         blocks = p.block[sel]  # the per-task arrays below hold the phase's tasks only (memory)
-        busy = p.fixed_ns[sel] + p.service_ns[sel] + trace.wait_ns[sel]
+        busy = p.fixed_ns[sel] + p.service_ns[sel]
+        busy += trace.wait_ns[sel]
         per_block = np.bincount(blocks, weights=busy, minlength=len(p.blocks)) / window
         del busy
-        weighted = p.nbytes[sel] * block_copies[blocks]  # identical tensor-parallel ranks count once per rank
+        weighted = block_copies[blocks]  # identical tensor-parallel ranks count once per rank
+        weighted *= p.nbytes[sel]
+        del blocks
         names = {b.name: float(u) for b, u in zip(p.blocks, per_block)}
         kinds: dict[str, list[float]] = {}
         for b, u in zip(p.blocks, per_block):
@@ -285,8 +304,11 @@ def compute_metrics(trace: Trace) -> Metrics:
         ops=ops)
 
 
-def _server_busy(trace: Trace, sel: np.ndarray) -> np.ndarray:
-    """Total hold time of each server by the selected tasks, ns."""
+def _server_busy(trace: Trace, sel: slice | np.ndarray) -> np.ndarray:
+    """Total hold time of each server by the selected tasks (a slice or a mask), ns."""
     p = trace.program
-    keep = np.repeat(sel, np.diff(p.srv_ptr))  # for each hold, whether its task is selected
+    if isinstance(sel, slice):  # a run of tasks holds a run of servers
+        keep = slice(int(p.srv_ptr[sel.start]), int(p.srv_ptr[sel.stop]))
+    else:
+        keep = np.repeat(sel, np.diff(p.srv_ptr))  # for each hold, whether its task is selected
     return np.bincount(p.srv_idx[keep], weights=p.srv_hold_ns[keep], minlength=len(p.servers))

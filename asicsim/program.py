@@ -143,7 +143,15 @@ class Program:
         return np.array([b.copies for b in self.blocks], dtype=np.float64)[self.block]
 
     def step_of_task(self) -> np.ndarray:
-        return np.fromiter((o.step for o in self.ops), np.int64, len(self.ops))[self.op]
+        """For each task, the index of its step (read-only; computed once: metrics, energy and
+        traces all ask, and a large run has millions of ops to read it from)."""
+        cached = self.__dict__.get("_step_of_task")
+        if cached is None:
+            dtype = np.int32 if len(self.steps) < 2**31 else np.int64  # 4 bytes a task
+            cached = np.fromiter((o.step for o in self.ops), dtype, len(self.ops))[self.op]
+            cached.flags.writeable = False
+            self.__dict__["_step_of_task"] = cached  # a cache, not a field: the dataclass is frozen
+        return cached
 
     def save(self, path: str | Path) -> None:
         tables = {"blocks": [asdict(b) for b in self.blocks], "servers": [asdict(s) for s in self.servers],

@@ -59,7 +59,8 @@ def _column(a: np.ndarray, code: str, compact: bool) -> memoryview | list:
     """A column for the hot loop: a list (fastest to read), or for a large Program a view of the
     numpy column itself (no copy, and no Python object per value: a few % slower to read)."""
     if compact:
-        return memoryview(np.ascontiguousarray(a, dtype=np.int64 if code == "q" else np.float64))
+        dtype = {"q": np.int64, "i": np.int32, "d": np.float64}[code]
+        return memoryview(np.ascontiguousarray(a, dtype=dtype))
     return a.tolist()
 
 
@@ -145,8 +146,11 @@ def simulate(program: Program) -> Trace:
     free_at = [0.0] * ns
 
     order = np.argsort(program.block, kind="stable")
+    if big and n < 2**31:  # task numbers in 4 bytes
+        order = order.astype(np.int32)
     bounds = np.searchsorted(program.block[order], np.arange(len(program.blocks) + 1))
-    streams = [_column(order[bounds[b]:bounds[b + 1]], "q", big) for b in range(len(program.blocks))]
+    streams = [_column(order[bounds[b]:bounds[b + 1]], "i" if order.dtype == np.int32 else "q", big)
+               for b in range(len(program.blocks))]
 
     # The event loop: a heap of (time, priority, sequence number, process to resume), the order
     # in which SimPy processes its events (the engine ran on SimPy until its Event objects and

@@ -181,8 +181,8 @@ def simulate(program: Program) -> Trace:
                 if e > ready:
                     ready = e
             else:
-                for j in range(j, k):
-                    d = dep_idx[j]
+                for i in range(j, k):
+                    d = dep_idx[i]
                     e = end[d]
                     if e == not_issued:
                         yield d

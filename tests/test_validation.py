@@ -73,6 +73,15 @@ def test_large_collectives_and_link_copies_within_15_percent(checks):
         assert abs(checks[cid].error) <= 0.15, checks[cid]
 
 
+def test_mid_size_all_reduce_pays_the_in_switch_start_up(checks):
+    """16 MiB on 8 H200s goes through the switch (NVLS), which starts ~10 us slower than the ring
+    NCCL runs at 1 MiB (P16, the calibration): +38 % without that start-up, +27 % with it. The
+    rest of the gap (NVLS's small chunks at mid sizes) is not modelled: docs/validation.md notes."""
+    assert not checks["P15"].calibrates and checks["P16"].calibrates
+    assert abs(checks["P15"].error) <= 0.30, checks["P15"]
+    assert abs(checks["P16"].error) <= 0.01, checks["P16"]
+
+
 def test_gemm_checks_within_15_percent(checks):
     gemm = [c for c in checks.values() if c.metric.startswith("gemm_") and not c.calibrates]
     assert {"P5", "P6", "P94", "P7", "P8", "P90", "P91", "P22", "P88", "P92", "P93", "P112"} <= {c.id for c in gemm}

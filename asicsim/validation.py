@@ -320,7 +320,7 @@ PAGE_NOTES = """
   memory straight into registers, with no asynchronous copy pipeline, so less of its memory
   latency is hidden than a copy's; that occupancy limit is not modelled, and nothing was fitted
   to these rows. int8 here runs on the tensor cores' int8 rate with no unpacking charged.
-- **Static-batch fp8 throughput on eight H100s** (P54–P56, +63 % to +85 %; a newer TensorRT-LLM
+- **Static-batch fp8 throughput on eight H100s** (P54–P56, +62 % to +84 %; a newer TensorRT-LLM
   than the `trtllm-0.5` profile, so run `bare`). Written as latency = fixed + per-sequence ×
   batch, the three rows give ~115 ms + 5.6 ms a sequence; the simulation gives ~83 ms + 2.7 ms.
   The fixed part (eight decode steps at TP8: ~11 ms each simulated, ~14 ms implied) is 1.4× off;
@@ -330,7 +330,7 @@ PAGE_NOTES = """
   page does not state the precision (fp8 is taken from the repository's config.json); at bf16 the
   simulation is 19–26 % short instead. No public source found says what the prefill spends the
   rest on (activation quantisation kernels, the context-phase attention, or a 16-bit run), so no
-  mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +14 %.
+  mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +23 %.
 - **A skinny fp16 GEMM on A100** (P112, 802816×192×768, +27 % before): with K = 768 each tile's K
   loop is short, and Ampere's kernels (one 128×256 tile per SM at a time, CUTLASS 2.x) store a
   tile's output after its K loop, not under the next one. The A100 kernel now pays those stores

@@ -320,7 +320,7 @@ PAGE_NOTES = """
   memory straight into registers, with no asynchronous copy pipeline, so less of its memory
   latency is hidden than a copy's; that occupancy limit is not modelled, and nothing was fitted
   to these rows. int8 here runs on the tensor cores' int8 rate with no unpacking charged.
-- **Static-batch fp8 throughput on eight H100s** (P54–P56, +63 % to +85 %; a newer TensorRT-LLM
+- **Static-batch fp8 throughput on eight H100s** (P54–P56, +62 % to +84 %; a newer TensorRT-LLM
   than the `trtllm-0.5` profile, so run `bare`). Written as latency = fixed + per-sequence ×
   batch, the three rows give ~115 ms + 5.6 ms a sequence; the simulation gives ~83 ms + 2.7 ms.
   The fixed part (eight decode steps at TP8: ~11 ms each simulated, ~14 ms implied) is 1.4× off;
@@ -330,22 +330,34 @@ PAGE_NOTES = """
   page does not state the precision (fp8 is taken from the repository's config.json); at bf16 the
   simulation is 19–26 % short instead. No public source found says what the prefill spends the
   rest on (activation quantisation kernels, the context-phase attention, or a 16-bit run), so no
-  mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +14 %.
+  mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +23 %.
 - **A skinny fp16 GEMM on A100** (P112, 802816×192×768, +27 % before): with K = 768 each tile's K
   loop is short, and Ampere's kernels (one 128×256 tile per SM at a time, CUTLASS 2.x) store a
   tile's output after its K loop, not under the next one. The A100 kernel now pays those stores
   (`kernel.epilogue_overlap: false`, at the copy rate) and its in-loop efficiency was re-derived
   from P1 with them (0.897 to 0.928): P112 +7 %, the other A100 shapes moved 1–3 points (P6 −11 %,
   P108 −12 %, P109 +14 %); the Hopper presets keep overlapped stores (warp-specialised kernels).
-- **A mid-size all-reduce** (P15, 16 MiB, +38 %) sits between the bandwidth and start-up regimes
-  that the network's two constants describe. The sweep it comes from (stas00/ml-engineering
-  all-reduce-8xH200.md) says NCCL runs Ring with the LL protocol up to 1 MiB and NVLS (in-switch)
-  with Simple from 2 MiB; the start-up is calibrated at 1 MiB (P16, Ring/LL) and charged to every
-  algorithm alike, while NCCL's own tuning table gives NVLS/Simple a ~23–25 µs latency term on
-  NVLink against ~0.6 µs a ring step (NVIDIA/nccl src/graph/tuning.cc). The sweep's times imply a
-  fixed part growing from ~49 µs at 2 MiB to ~100 µs at 256 MiB, i.e. NVLS reaches its full rate
-  only at large sizes; an NVLS start-up set at 2 MiB would leave P15 at about +27 %, so the
-  mid-size rate, not the start-up alone, is what is missing. Not modelled yet.
+- **A mid-size all-reduce** (P15, 16 MiB, +27 %; +38 % before the in-switch start-up). The sweep
+  it comes from (docs/sources.md C1) says NCCL runs Ring with the LL protocol up to 1 MiB and NVLS
+  (in-switch) with Simple from 2 MiB. NCCL's own tuning model (C2, NVIDIA/nccl v2.27.7
+  src/graph/tuning.cc) starts NVLS 10 µs slower than Ring/LL at 8 GPUs (25 µs flat against 6.6 +
+  14 × 0.6); the NVSwitch presets pay that as `in_switch_startup_ns` and `auto` weighs it, so an
+  H200 box goes through the switch from ~8 MiB (NCCL: 2 MiB) and round the chips below. With it,
+  two-shot now pays its start-up once (it was charged at both halves), and the shared start-up was
+  re-derived from P16 under the two-shot that auto now runs at 1 MiB: 40.8 to 39.2 µs. That
+  uncovered that the A100 rows with tensor-parallel prefills had been paying the start-up twice on
+  every all-reduce from 64–256 KiB up (two-shot): P24 −21 % to −31 %, P25 +15 % to +34 %, P58
+  +15 % to +23 %, P27 +11 % to −4 %, P29/P30 a point or two closer; what those rows miss is
+  elsewhere (P24 below).
+  What is still missing at 16 MiB is the rate, not a start-up: per extra byte the sweep runs at
+  ~170 GB/s of algorithm bandwidth from 2 to 8 MiB, ~213 GB/s from 8 to 32 MiB and ~270 GB/s from
+  64 MiB up, bands that match NCCL's NVLS chunk sizes (C3: 16, 32, then 64/128 KiB per channel step,
+  16 channels × 8 heads a loop), as a fixed cost per step would; NCCL publishes no per-step cost
+  for NVLS (its model charges one flat 25 µs), and setting one from this sweep would fit P15's
+  neighbours, so it is not modelled. The large-message rate is also high: the in-switch pipeline
+  here moves 1.25 × the bytes at the link's copy rate (531 GB/s bus bandwidth at 8 GiB against
+  P99/P100's 479–480), where NVLS reaches ~274 GB/s of algorithm bandwidth, 72 % of the 380 GB/s
+  point-to-point copy (P13).
 - **Runtime profiles** add a per-request cost set on one GPU; a tensor-parallel run's extra host
   work per rank is not modelled (P24).
 

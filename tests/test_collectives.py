@@ -132,12 +132,36 @@ def test_torus_routes_go_in_dimension_order():
     assert torus.route(0, 12) == (("chip0", "chip12"),)
 
 
-@pytest.mark.parametrize("alg", ["ring", "tree", "one_shot", "in_switch"])
+@pytest.mark.parametrize("alg", ["ring", "tree", "one_shot", "two_shot", "in_switch"])
 def test_a_collective_pays_its_start_up_cost_once(alg):
     net = dict(collective=alg, in_switch_reduction=alg == "in_switch")
     plain = collective_ns(system("switch", 8, **net), "all_reduce", 8e6)
     slow_start = collective_ns(system("switch", 8, collective_overhead_ns=20_000, **net), "all_reduce", 8e6)
     assert slow_start - plain == pytest.approx(20_000, rel=1e-9)
+
+
+def test_an_in_switch_reduction_starts_slower_and_auto_weighs_it():
+    """NVLS (NCCL's in-switch all-reduce) starts ~10 us slower than its ring (docs/sources.md C2):
+    a large message still goes through the switch, paying the extra start-up once; a small one
+    goes round the chips instead, where without that start-up the switch would win."""
+    startup = 10_000.0
+    nvls = dict(in_switch_reduction=True, in_switch_startup_ns=startup)
+    for size in (1e6, 64e6):
+        forced = collective_ns(system("switch", 8, collective="in_switch", **nvls), "all_reduce", size)
+        free = collective_ns(system("switch", 8, collective="in_switch", in_switch_reduction=True), "all_reduce", size)
+        assert forced - free == pytest.approx(startup, rel=1e-9)
+    small, large = 0.5e6, 64e6
+    two_shot = collective_ns(system("switch", 8, collective="two_shot"), "all_reduce", small)
+    assert collective_ns(system("switch", 8, **nvls), "all_reduce", small) == pytest.approx(two_shot, rel=1e-9)
+    free_small = collective_ns(system("switch", 8, in_switch_reduction=True), "all_reduce", small)
+    assert free_small < two_shot  # without the start-up the switch wins at this size
+    in_switch = collective_ns(system("switch", 8, collective="in_switch", **nvls), "all_reduce", large)
+    assert collective_ns(system("switch", 8, **nvls), "all_reduce", large) == pytest.approx(in_switch, rel=1e-9)
+
+
+def test_an_in_switch_start_up_needs_a_reducing_switch():
+    with pytest.raises(ValueError, match="in_switch_startup_ns"):
+        NetworkSpec(topology="switch", bandwidth_gbps=B, in_switch_startup_ns=1000)
 
 
 def test_a_ring_on_a_mesh_follows_a_hamiltonian_cycle():

@@ -152,6 +152,17 @@ def test_a_network_that_leaves_chips_unreachable_is_refused():
     assert "chip2, chip3 disconnected" in e.value.reason
 
 
+def test_turning_off_the_chips_in_switch_reduction_drops_its_start_up():
+    """h100-sxm's network reduces in the switch and pays NVLS's extra start-up; a system file that
+    turns the reduction off gets a plain switch, not an error about a start-up it did not set."""
+    plain = build_system(SystemSpec(name="p", chip="h100-sxm", count=4, network={"in_switch_reduction": False}))
+    assert plain.network.in_switch_startup_ns == 0 and not plain.network.in_switch_reduction
+    with pytest.raises(InputError) as e:
+        build_system(SystemSpec(name="q", chip="h100-sxm", count=4,
+                                network={"in_switch_reduction": False, "in_switch_startup_ns": 5000}), "q.yaml")
+    assert e.value.field == "network" and "in_switch_startup_ns" in e.value.reason
+
+
 def test_a_link_with_no_bandwidth_is_refused():
     with pytest.raises(InputError) as e:
         build_system(SystemSpec(name="z", chip="h100-sxm", count=2, network={"bandwidth_gbps": 0}), "z.yaml")

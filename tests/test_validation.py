@@ -57,7 +57,7 @@ def test_decode_tokens_per_s_within_15_percent(checks):
 @pytest.mark.parametrize("cid", [
     "P20", "P21", "P26", "P27", "P35",
     pytest.param("P24", marks=pytest.mark.xfail(strict=True, reason=(
-        "LMDeploy TP4 Llama-2-70B: 21 % short; lmdeploy-0.1's per-request cost was set on one GPU (P19) "
+        "LMDeploy TP4 Llama-2-70B: 31 % short; lmdeploy-0.1's per-request cost was set on one GPU (P19) "
         "and four ranks' host work is not modelled"))),
 ])
 def test_ttft_within_20_percent_with_the_runtime_profile_named(checks, cid):
@@ -71,6 +71,15 @@ def test_ttft_within_20_percent_with_the_runtime_profile_named(checks, cid):
 def test_large_collectives_and_link_copies_within_15_percent(checks):
     for cid in ("P14", "P99", "P100", "P101", "P104"):
         assert abs(checks[cid].error) <= 0.15, checks[cid]
+
+
+def test_mid_size_all_reduce_pays_the_in_switch_start_up(checks):
+    """16 MiB on 8 H200s goes through the switch (NVLS), which starts ~10 us slower than the ring
+    NCCL runs at 1 MiB (P16, the calibration): +38 % without that start-up, +27 % with it. The
+    rest of the gap (NVLS's small chunks at mid sizes) is not modelled: docs/validation.md notes."""
+    assert not checks["P15"].calibrates and checks["P16"].calibrates
+    assert abs(checks["P15"].error) <= 0.30, checks["P15"]
+    assert abs(checks["P16"].error) <= 0.01, checks["P16"]
 
 
 def test_gemm_checks_within_15_percent(checks):

@@ -25,8 +25,11 @@ pipelining rather than a formula:
 network; the engine then simulates the one picked, contention and all.
 
 Each chip pays the network's ``collective_overhead_ns`` once per collective, before its first
-send (the launch and handshake of a communication kernel). The reduction arithmetic itself (an add per element) is not charged: at link speeds it is
-hidden under the transfers. Each collective returns, per rank, the tasks whose ends mark when
+send (the launch and handshake of a communication kernel); an in-switch reduction pays the
+network's ``in_switch_startup_ns`` on top, and ``auto`` weighs that against the other
+algorithms' extra steps, so small messages go round the chips and large ones through the switch.
+The reduction arithmetic itself (an add per element) is not charged: at link speeds it is hidden
+under the transfers. Each collective returns, per rank, the tasks whose ends mark when
 that rank has its result.
 """
 
@@ -50,6 +53,7 @@ class Fabric:
         self.b, self.system = b, system
         self.algorithm = algorithm
         self.overhead_ns = system.network.collective_overhead_ns if system.network else 0.0
+        self.in_switch_startup_ns = system.network.in_switch_startup_ns if system.network else 0.0
         self._paths: dict[tuple, tuple] = {}
         self.lane = "p2p"
         self._memo: dict[tuple, tuple] = {}
@@ -74,7 +78,7 @@ class Fabric:
             times[Collective.TREE] = 2 * (n - 1) / n * nbytes / bw + 2 * math.log2(n) * lat
         if net is not None and net.in_switch_reduction:
             chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
-            times[Collective.IN_SWITCH] = (1 + 1 / chunks) * nbytes / bw + lat
+            times[Collective.IN_SWITCH] = (1 + 1 / chunks) * nbytes / bw + lat + self.in_switch_startup_ns
         return min(times, key=lambda k: (times[k], k.value))
 
     def _both_ways(self, n: int) -> bool:
@@ -110,12 +114,15 @@ class Fabric:
                                                    self.system.route_latency_ns(path))
         return info
 
-    def _over(self, path: tuple[Edge, ...], nbytes: float, op_id: int, deps: list[int], start: bool = False) -> int:
-        """A transfer along ``path``; ``start`` pays the collective's start-up cost first."""
+    def _over(self, path: tuple[Edge, ...], nbytes: float, op_id: int, deps: list[int], start: bool = False,
+              extra_start_ns: float = 0.0) -> int:
+        """A transfer along ``path``; ``start`` pays the collective's start-up cost (and
+        ``extra_start_ns``) first."""
         sender, links, latency = self._path(path)
         holds = tuple((server, cost.transfer_ns(nbytes, gbps)) for server, gbps in links)
+        fixed_ns = self.overhead_ns + extra_start_ns if start else 0.0
         return self.b.task(sender, op_id, max(h for _, h in holds), deps,
-                           fixed_ns=self.overhead_ns if start else 0.0, latency_ns=latency, nbytes=nbytes,
+                           fixed_ns=fixed_ns, latency_ns=latency, nbytes=nbytes,
                            level=Level.LINK, category=Category.LINK, servers=holds)
 
     def mirrored(self, kind: str, ranks: list[int], nbytes: float, op_id: int, deps: list[int]) -> list[list[int]]:
@@ -159,7 +166,7 @@ class Fabric:
                 return self.all_to_all(ranks, nbytes, op_id, deps)
             case Collective.TWO_SHOT:
                 shards = self.all_to_all(ranks, nbytes / n, op_id, deps)
-                return self.all_to_all(ranks, nbytes / n, op_id, shards)
+                return self.all_to_all(ranks, nbytes / n, op_id, shards, start=False)
         return self._ring(ranks, nbytes / n, 2 * (n - 1), op_id, deps)
 
     def all_gather(self, ranks: list[int], nbytes: float, op_id: int, deps: list[list[int]]) -> list[list[int]]:
@@ -175,15 +182,16 @@ class Fabric:
         return self.all_gather(ranks, nbytes, op_id, deps)
 
     def all_to_all(self, ranks: list[int], bytes_per_pair: float, op_id: int,
-                   deps: list[list[int]]) -> list[list[int]]:
-        """Every rank sends ``bytes_per_pair`` to every other, staggered (rank i first to i+1)."""
+                   deps: list[list[int]], start: bool = True) -> list[list[int]]:
+        """Every rank sends ``bytes_per_pair`` to every other, staggered (rank i first to i+1);
+        ``start: False`` continues a collective already started (two-shot's second half)."""
         self.lane = tuple(sorted(ranks))
         n = len(ranks)
         incoming: list[list[int]] = [[] for _ in ranks]
         for shift in range(1, n):
             for i, src in enumerate(ranks):
                 j = (i + shift) % n
-                incoming[j].append(self._send(src, ranks[j], bytes_per_pair, op_id, deps[i], shift == 1))
+                incoming[j].append(self._send(src, ranks[j], bytes_per_pair, op_id, deps[i], start and shift == 1))
         return [inc or list(deps[i]) for i, inc in enumerate(incoming)]
 
     def _ring(self, ranks: list[int], piece: float, steps: int, op_id: int,
@@ -233,13 +241,14 @@ class Fabric:
     def _in_switch(self, ranks: list[int], nbytes: float, op_id: int,
                    deps: list[list[int]]) -> list[list[int]]:
         """Chips send to the switch, which reduces and multicasts each chunk back once all have
-        sent it; chunks pipeline, so up-links and down-links work at once."""
+        sent it; chunks pipeline, so up-links and down-links work at once. The first chunk pays
+        the in-switch start-up on top of the collective's."""
         chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
         piece = nbytes / chunks
         out: list[list[int]] = [list(d) for d in deps]
         for c in range(chunks):
-            up = [self._over(((f"chip{r}", "switch"),), piece, op_id, deps[i], start=c == 0)
-                  for i, r in enumerate(ranks)]
+            up = [self._over(((f"chip{r}", "switch"),), piece, op_id, deps[i], start=c == 0,
+                             extra_start_ns=self.in_switch_startup_ns) for i, r in enumerate(ranks)]
             out = [[self._over((("switch", f"chip{r}"),), piece, op_id, up)] for r in ranks]
         return out
 

@@ -414,7 +414,10 @@ class NetworkSpec(Spec):
     lets a switch reduce and multicast (NVLink SHARP). ``collective`` chooses the algorithm.
     ``efficiency`` is the fraction of the link rate a large copy achieves (from a measurement);
     ``collective_overhead_ns`` the fixed cost of starting a collective or a send on each chip (a
-    communication kernel's launch and the handshake before data moves).
+    communication kernel's launch and the handshake before data moves); ``in_switch_startup_ns``
+    what an in-switch collective pays on top of it (setting up the switch's reduction and
+    multicast: NCCL's NVLS algorithm starts slower than its ring), which is why small messages
+    go round the chips instead.
     """
 
     topology: Topology = Topology.FULLY_CONNECTED
@@ -423,6 +426,7 @@ class NetworkSpec(Spec):
     latency_ns: Annotated[float, Field(ge=0)] = 0.0
     switch_latency_ns: Annotated[float, Field(ge=0)] = 0.0
     collective_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
+    in_switch_startup_ns: Annotated[float, Field(ge=0)] = 0.0
     dims: tuple[Count, ...] | None = None
     wraparound: bool = True
     in_switch_reduction: bool = False
@@ -444,6 +448,9 @@ class NetworkSpec(Spec):
             raise ValueError("in_switch_reduction needs a switch network")
         if self.collective is Collective.IN_SWITCH and not self.in_switch_reduction:
             raise ValueError("the in_switch collective needs in_switch_reduction: true")
+        if self.in_switch_startup_ns and not self.in_switch_reduction:
+            raise ValueError("in_switch_startup_ns is the start-up of an in-switch reduction; "
+                             "this network has in_switch_reduction: false")
         return self
 
 

@@ -243,8 +243,11 @@ def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
     base = chip.network.model_dump(exclude_defaults=True) if chip.network else {}
     if "topology" in override and override["topology"] != base.get("topology"):
         base = {k: v for k, v in base.items() if k not in ("dims", "edges", "in_switch_reduction", "collective")}
+    merged = {**base, **override}
+    if not merged.get("in_switch_reduction") and "in_switch_startup_ns" not in override:
+        merged.pop("in_switch_startup_ns", None)  # the chip's in-switch start-up goes with its reduction
     try:
-        return NetworkSpec.model_validate({**base, **override})
+        return NetworkSpec.model_validate(merged)
     except ValidationError as e:
         err = validation_error(source, e)
         raise InputError(source, f"network.{err.field}" if err.field else "network", err.reason) from None

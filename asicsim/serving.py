@@ -635,6 +635,7 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
     if rules.shapes_steps:
         _check_step_rules(rules, costs, budget, scheduler, kv_cache, max_batch)
+        _check_slot_cache(workload, rules)
 
     reqs = workload.requests
     source = _Source(workload)
@@ -921,6 +922,22 @@ def _check_step_rules(rules, costs: StepCosts, budget: KVBudget, scheduler: str,
                              f"the {budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights "
                              f"on {costs.system.name} (its server allocates every slot's cache at start); at most "
                              f"{int(budget.capacity_bytes // slot)} fit")
+
+
+def _check_slot_cache(workload: Workload, rules) -> None:
+    """Refuse a request that cannot fit a slot of the profile's ``cache_tokens`` cache: its prompt
+    (cut to the largest prefill bucket, as the server cuts it) plus its output, as a request
+    longer than the model's context is refused."""
+    if rules.cache_tokens is None:
+        return
+    cut = rules.prefill_buckets[-1] if rules.prefill_buckets else None
+    for r in workload.requests:
+        prompt = min(r.prompt, cut) if cut is not None else r.prompt
+        if prompt + r.output > rules.cache_tokens:
+            raise InputError(workload.source, f"request {r.id}",
+                             f"prompt {prompt}{' (cut from ' + str(r.prompt) + ')' if prompt != r.prompt else ''} "
+                             f"+ output {r.output} tokens exceed the {rules.cache_tokens:,}-token cache of a batch "
+                             f"slot of runtime profile {rules.name!r}")
 
 
 def _check_pages(workload: Workload, budget: KVBudget, page_tokens: int, name: str, role: str) -> None:

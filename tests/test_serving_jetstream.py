@@ -153,3 +153,16 @@ def test_the_jetstream_row_the_bare_model_missed_most_is_within_20_percent():
     (check,) = run_checks(ids={"P72"})
     assert check.runtime == "jetstream-pytorch" and not check.calibrates
     assert abs(check.error) <= 0.20, check
+
+
+def test_a_request_longer_than_a_slots_cache_is_refused():
+    """A slot holds ``cache_tokens`` positions: a request whose prompt (cut to the largest prefill
+    bucket, as the server cuts it) and output need more cannot be served by that server, so it is
+    an input error naming the request, as a request longer than the model's context is, not a run
+    whose decode steps attend over fewer positions than the sequence has."""
+    with pytest.raises(InputError) as e:
+        simulate(at_zero((100, 5), (1000, 1500)), Recorder(JET), budget(), max_batch=4)
+    assert e.value.field == "request 1" and "2,048" in e.value.reason and "jetstream-pytorch" in e.value.reason
+    # a longer prompt is cut to 1,024 tokens before its prefill: 1,024 + 1,000 fits the cache
+    simulate(at_zero((1500, 1000)), Recorder(JET), budget(), max_batch=4)
+    simulate(at_zero((1000, 1500)), Recorder(BARE), budget(), max_batch=4)  # no slot cache: served

@@ -455,11 +455,11 @@ Where they miss, and the mechanism missing:
   its decode step is one fixed shape, all batch slots over the whole 2,048-token cache, so at the
   ShareGPT mean context (~330 tokens) it reads ~6× the KV the bare step reads (Llama-2-7B bf16,
   batch 96: a 25.9 ms step against 8.0 ms), and its prefills run one prompt at a time, padded.
-  With those shapes (`jetstream-pytorch`, nothing fitted) the rows come to −14 % to +20 %; the
+  With those shapes (`jetstream-pytorch`, nothing fitted) the rows come to −13 % to +20 %; the
   whole-cache attention alone gives −8 % to +43 %, the fixed-shape batch then 3–21 points, the
   one-prompt padded prefills the last few (alone, without the other two, they leave the rows at
   +52 % to +178 %). Left:
-  the bf16 rows are short (P70 −8 %, P72 −14 %, P74 −12 %) and the int8 rows fast (P71 +14 %, P73
+  the bf16 rows are short (P70 −8 %, P72 −13 %, P74 −12 %) and the int8 rows fast (P71 +14 %, P73
   +20 %, P75 +5 %): at batch 96, P72 to P73, the measured int8/bf16 speed-up is 1.31×, the
   simulated 1.81×. In jetstream-pytorch's code int8 is weight-only (`WeightOnlyInt8Linear`: bf16
   activations times int8 weights, the matmul at the bf16 rate, where the simulator's int8 runs

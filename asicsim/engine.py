@@ -10,7 +10,8 @@ things: a dependency not issued yet (it sleeps until it is), and a server to res
 the clock to the task's ready time first, so reservations happen in time order). Between those it
 runs ahead of the simulation clock, issuing tasks whose times follow from what is already known:
 the same schedule as stepping one task at a time, in far fewer events. The events wait in a heap
-ordered as SimPy orders its own (time, then priority, then the order they were scheduled in); the
+ordered as SimPy orders its own (time, then priority, then the order they were scheduled in), and
+processes woken at the current time in a FIFO after the heap's events due then; the
 engine ran on SimPy until its Event objects and callbacks became most of its time, and gives the
 same traces bit for bit (the golden digests in tests/test_fast_forward.py). The engine knows
 blocks, servers and tasks, nothing about models.

@@ -235,11 +235,9 @@ def simulate(program: Program) -> Trace:
             got = next(proc)
         except StopIteration:
             continue
-        if got.__class__ is float:
-            if now + got == now:  # a sleep too short to move the clock: due now, after the others
-                current.append(proc)
-            else:
-                heappush(queue, (now + got, 1, next(seq), proc))
+        if got.__class__ is float:  # a sleep until a later time: a process sleeps only to a ready time
+            # after now, and now + (ready - now) > now in floating point, so it never lands on now
+            heappush(queue, (now + got, 1, next(seq), proc))
         else:
             if awaited[got]:
                 waiters[got].append(proc)

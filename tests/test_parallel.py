@@ -163,6 +163,16 @@ def test_turning_off_the_chips_in_switch_reduction_drops_its_start_up():
     assert e.value.field == "network" and "in_switch_startup_ns" in e.value.reason
 
 
+def test_a_chip_changed_to_no_in_switch_reduction_drops_its_start_up_too():
+    """The same through ``with_``: the start-up goes with the reduction unless it is set too."""
+    from asicsim.api import chip
+
+    plain = chip("h100-sxm").with_(**{"network.in_switch_reduction": False})
+    assert plain.network.in_switch_startup_ns == 0 and not plain.network.in_switch_reduction
+    with pytest.raises(InputError, match="in_switch_startup_ns"):
+        chip("h100-sxm").with_(**{"network.in_switch_reduction": False, "network.in_switch_startup_ns": 5000})
+
+
 def test_a_link_with_no_bandwidth_is_refused():
     with pytest.raises(InputError) as e:
         build_system(SystemSpec(name="z", chip="h100-sxm", count=2, network={"bandwidth_gbps": 0}), "z.yaml")

@@ -78,6 +78,9 @@ class Spec(BaseModel):
                             raise InputError("with_", path, f"'{part}' is not set on this {type(self).__name__}")
                 else:
                     raise InputError("with_", path, f"no field '{part}' here{_nearest(node, part)}")
+        net = data.get("network")
+        if isinstance(net, dict) and not net.get("in_switch_reduction") and "network.in_switch_startup_ns" not in changes:
+            net.pop("in_switch_startup_ns", None)  # an in-switch start-up goes with its reduction (as in a system file)
         try:
             return type(self).model_validate(data)
         except ValidationError as e:

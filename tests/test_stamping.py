@@ -172,3 +172,39 @@ def test_a_chain_of_copies_is_the_same_tasks_as_copies_stamped_one_by_one():
     _same(chained, one_by_one)
     assert chained.n_tasks == 9 and list(chained.deps(5)) == [4]  # the second copy's first task reads the first's last
     assert chained.block[5:7].tolist() == [2, 3] and chained.srv_idx[2] == 3  # the middle copy moved
+
+
+def test_compile_pauses_the_garbage_collector_and_restores_it_as_found(monkeypatch):
+    """compile_plan pauses Python's cyclic collector while it runs and leaves it as it found it:
+    on when it was on (an error inside included), off when it was off."""
+    import gc
+
+    spec, wl = load_model("llama-3.1-8b"), Workload(prompt=8, generate=2)
+    plan = plan_run(spec, load_system("h100-sxm"), wl)
+    seen = []
+    get = compile_._StepGraphs.get
+
+    def watching(self, shape):
+        seen.append(gc.isenabled())
+        return get(self, shape)
+
+    monkeypatch.setattr(compile_._StepGraphs, "get", watching)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        compile_plan(plan, spec, wl)
+        assert gc.isenabled() and seen and not any(seen)
+        gc.disable()
+        compile_plan(plan, spec, wl)
+        assert not gc.isenabled()
+        gc.enable()
+
+        def failing(self, shape):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(compile_._StepGraphs, "get", failing)
+        with pytest.raises(RuntimeError):
+            compile_plan(plan, spec, wl)
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

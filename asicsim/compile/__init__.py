@@ -16,6 +16,7 @@ stage goes on once the slowest rank has its result.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import fields, replace
 from operator import attrgetter
 
@@ -465,7 +466,23 @@ def _join(per_rank: list[list[int]]) -> list[int]:
 
 def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int = PROBE) -> Program:
     """The Program that carries out ``plan``: every step, every op, every task (of the decode
-    steps :func:`simulated_steps` picks, ``head`` of them one after another from the first)."""
+    steps :func:`simulated_steps` picks, ``head`` of them one after another from the first).
+
+    Python's cyclic garbage collector is paused while it compiles (and restored as it was, error
+    or not): compiling allocates tens of thousands of objects that all live on (an ``OpRef`` per
+    op, the outputs of each layer), and each of them would count towards collections that walk
+    the whole heap and free nothing; what compiling throws away is freed by reference counting."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _compile_plan(plan, model, workload, head)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int) -> Program:
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics

@@ -383,6 +383,39 @@ class ProgramBuilder:
         self._base += len(span)
         return base
 
+    def replay_chain(self, span: Span, externals: np.ndarray, ops: list[OpRef],
+                     blocks: list[np.ndarray | None] | None = None,
+                     servers: list[np.ndarray | None] | None = None) -> int:
+        """Append ``len(externals)`` copies of ``span`` one after another, as one numpy block:
+        copy ``j``'s external dependencies are ``externals[j]`` (any task before it, a task of an
+        earlier copy included) and ``blocks[j]``/``servers[j]`` (lookup arrays, or None to keep
+        the span's ids) move it; ``ops`` are all the copies' ops, in order, ``len(span.ops)``
+        a copy. The same tasks, bit for bit, as ``replay_span`` once a copy; returns the id of
+        the first copy's first task (copy ``j`` starts ``j * len(span)`` after it)."""
+        self.flush()
+        copies, n, n_ops = len(externals), len(span), len(span.ops)
+        base, op_base = self.n_tasks, len(self.ops)
+        if len(ops) != copies * n_ops:
+            raise ValueError(f"{len(ops)} ops for {copies} copies of a span of {n_ops}")
+        self.ops.extend(ops)
+        cols = {name: np.tile(c, copies) for name, c in span.cols.items()}
+        cols["op"] += np.repeat(np.arange(copies, dtype=np.int64) * n_ops + op_base, n)
+        if blocks is not None:
+            cols["block"] = np.concatenate([span.cols["block"] if m is None else m[span.cols["block"]]
+                                            for m in blocks])
+        n_deps = len(span.deps)
+        deps = np.tile(span.deps, copies) + np.repeat(np.arange(copies, dtype=np.int64) * n + base, n_deps)
+        at, k = span.external
+        if len(at):
+            deps.reshape(copies, n_deps)[:, at] = np.asarray(externals, np.int64)[:, k]
+        srv = (np.tile(span.srv, copies) if servers is None else
+               np.concatenate([span.srv if m is None else m[span.srv] for m in servers]))
+        self._chunks.append((cols, np.tile(span.dep_count, copies), deps, np.tile(span.srv_count, copies), srv,
+                             np.tile(span.hold, copies)))
+        self._starts.append(base)
+        self._base += copies * n
+        return base
+
     def build(self, meta: dict | None = None) -> Program:
         self.flush()
         chunks = self._chunks

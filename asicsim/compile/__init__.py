@@ -16,6 +16,7 @@ stage goes on once the slowest rank has its result.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import fields, replace
 from operator import attrgetter
 
@@ -40,7 +41,7 @@ from asicsim.model.graph import build_graph, layer_layout, renamed_graph
 from asicsim.model.layers import ModelSpec
 from asicsim.model.moe import MoE
 from asicsim.model.ops import Op, OpKind, StepShape
-from asicsim.program import Level, Program, ProgramBuilder, StepRef, op_ref
+from asicsim.program import Level, OpRef, Program, ProgramBuilder, StepRef
 
 __all__ = ["Adapters", "Parallel", "Plan", "Program", "Workload", "check_run", "compile_ops", "compile_plan",
            "compile_run", "plan_run", "simulated_steps", "step_shapes"]
@@ -465,7 +466,23 @@ def _join(per_rank: list[list[int]]) -> list[int]:
 
 def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int = PROBE) -> Program:
     """The Program that carries out ``plan``: every step, every op, every task (of the decode
-    steps :func:`simulated_steps` picks, ``head`` of them one after another from the first)."""
+    steps :func:`simulated_steps` picks, ``head`` of them one after another from the first).
+
+    Python's cyclic garbage collector is paused while it compiles (and restored as it was, error
+    or not): compiling allocates tens of thousands of objects that all live on (an ``OpRef`` per
+    op, the outputs of each layer), and each of them would count towards collections that walk
+    the whole heap and free nothing; what compiling throws away is freed by reference counting."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _compile_plan(plan, model, workload, head)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int) -> Program:
     b = ProgramBuilder()
     e = _Emitter(plan, model, workload, b)
     chip, num = plan.chip, plan.numerics
@@ -520,11 +537,17 @@ def compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int = P
                     s = e.stage_of(layer)
                     if sig is not None and all(c == e.chip_of[s] for _, c, _ in outs[i - 1]):  # no hop in
                         rec = recs.get(sig)
-                        stamped = rec.stamp(b, e, layer, s, step, outs[i - 1]) if rec is not None else None
-                        if stamped is not None:
-                            outs += stamped
-                            i = end
-                            continue
+                        if rec is not None:
+                            run, ends = [(layer, s)], [end]  # this layer and the alike ones right after it
+                            while (nxt := layer_starts.get(ends[-1])) is not None and nxt[2] == sig:
+                                run.append((nxt[0], e.stage_of(nxt[0])))
+                                ends.append(nxt[1])
+                            stamped = rec.stamp(b, e, run, step, outs[i - 1])
+                            if stamped:
+                                for last_out in stamped:
+                                    outs += [None] * (rec.n_ops - 1) + [last_out]
+                                i = ends[len(stamped) - 1]
+                                continue
                         recs[sig], recording = _Layer(b, layer, s, sig, outs[i - 1]), (sig, i, end)  # record it
                 op = ops[i]
                 op_id = b.add_op(op.name, op.layer, op.kind.value, step)
@@ -733,30 +756,57 @@ class _Layer:
         except KeyError:
             return None
         self.n_ops = len(outs)
+        self.out_shape = tuple((len(ts), share) for ts, share in self.out)
         self.blocks = set(np.unique(span.cols["block"]).tolist())
         self.servers = set(np.unique(span.srv).tolist())
         return self
 
-    def stamp(self, b: ProgramBuilder, e: _Emitter, layer: int, stage: int, step: int,
-              inputs: list) -> list | None:
-        """Layer ``layer``'s tasks on ``stage`` after ``inputs``, stamped; its last op's outputs
-        (after None for each op before it), or None where this layer's blocks or servers cannot
-        be moved onto that stage."""
+    def stamp(self, b: ProgramBuilder, e: _Emitter, run: list[tuple[int, int]], step: int,
+              inputs: list) -> list[list]:
+        """Layers ``run`` (each ``(layer, stage)``, each the input of the next) after ``inputs``,
+        stamped from this one as one numpy block: each stamped layer's last op's outputs, for
+        as many layers from the first as can be stamped (none where the first cannot: its input
+        comes in other pieces, or its blocks or servers cannot be moved onto its stage). A layer
+        after a stamped one is stamped where its input (that layer's outputs) has this layer's
+        input's shape and is on its own stage's chip: as :meth:`stamp` one layer at a time would."""
         if _shape(inputs) != self.shape:  # its input comes in other pieces (a layer after a collective)
-            return None
-        if stage == self.stage:
-            maps = None, None
-        else:
-            maps = e.stage_maps(self.stage, stage)
-            if maps is None or not (self.blocks <= maps[2] and self.servers <= maps[3]):
-                return None
-        prefix = f"L{layer}."
-        ops = [op_ref(prefix + name, layer, kind, step) for name, kind in self.ops]
-        flat = _flat(inputs)
-        base = b.replay_span(self.span, flat, ops, maps[0], maps[1])
-        chip = e.chip_of[stage]
-        last = [(tuple(base + t if t >= 0 else flat[-1 - t] for t in ts), chip, share) for ts, share in self.out]
-        return [None] * (self.n_ops - 1) + [last]
+            return []
+        maps: list = []
+        for k, (_, stage) in enumerate(run):
+            if k and (self.out_shape != self.shape or e.chip_of[stage] != e.chip_of[run[k - 1][1]]):
+                break
+            if stage == self.stage:
+                maps.append(None)
+                continue
+            m = e.stage_maps(self.stage, stage)
+            if m is None or not (self.blocks <= m[2] and self.servers <= m[3]):
+                break
+            maps.append(m)
+        run = run[:len(maps)]
+        if not run:
+            return []
+        n, out = len(self.span), self.out
+        base = b.n_tasks
+        externals = [_flat(inputs)]
+        lasts = []
+        for k, (_, stage) in enumerate(run):  # each layer's outputs: the next one's input
+            flat, first = externals[-1], base + k * n
+            chip = e.chip_of[stage]
+            lasts.append([(tuple(first + t if t >= 0 else flat[-1 - t] for t in ts), chip, share)
+                          for ts, share in out])
+            externals.append(_flat(lasts[-1]))
+        new, set_, ref = object.__new__, object.__setattr__, OpRef
+        ops = []
+        for layer, _ in run:  # OpRefs made as op_ref does, without a call each
+            prefix = f"L{layer}."
+            for name, kind in self.ops:
+                o = new(ref)
+                set_(o, "__dict__", {"name": prefix + name, "layer": layer, "kind": kind, "step": step})
+                ops.append(o)
+        moved = any(m is not None for m in maps)
+        b.replay_chain(self.span, externals[:-1], ops, [None if m is None else m[0] for m in maps] if moved else None,
+                       [None if m is None else m[1] for m in maps] if moved else None)
+        return lasts
 
 
 def _stage_maps(b: ProgramBuilder, a: Stage, z: Stage) -> tuple | None:

@@ -215,8 +215,9 @@ class _Progress:
 
     Used as the ``progress(label)`` callback of a study, which calls it before each simulation:
     each call completes the previous one and names the next. A scenario of many short runs is
-    announced like one long run (compile.NOTE_S): once the first simulation has taken its time,
-    with what all of them should take; where the count is not known, once they have taken that long.
+    announced like one long run (compile.NOTE_S): once the first simulations have taken a fifth of
+    that (a sweep's first points may be refused in no time), with what all of them should take; where
+    the count is not known, once they have taken that long.
     """
 
     def __init__(self, total: int | None) -> None:
@@ -242,6 +243,8 @@ class _Progress:
         from asicsim.compile import NOTE_S
 
         if self.noted:
+            return
+        if took < NOTE_S / 5:  # too soon to tell: a sweep's first points may be refused at once
             return
         if self.total and self.total > self.done and took / self.done * self.total > NOTE_S:
             self.noted = True

@@ -434,3 +434,28 @@ def test_report_of_an_edited_results_json_is_a_page_or_one_clear_error(which, re
     (folder / "results.json").write_text("[1, 2]")
     result = CliRunner().invoke(main, ["report", str(folder)])
     assert result.exit_code == 2 and "JSON object" in result.output
+
+
+def test_a_long_scenario_is_not_estimated_from_points_refused_at_once(monkeypatch, capsys):
+    """A sweep's first points may be refused in no time: the estimate waits until the runs so far
+    have taken a fifth of the note threshold (it said 'the first took 0.0 s, so about 7 s in all'
+    of a sweep that took minutes)."""
+    import time
+
+    from asicsim import cli
+    from asicsim.compile import NOTE_S
+
+    now = [100.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])  # a clock the test moves (tqdm reads it too)
+    notes = []
+    monkeypatch.setattr(cli._OUT, "status", notes.append)
+    with cli._Progress(1000) as note:
+        note("refused-1")
+        now[0] = 100.006
+        note("refused-2")  # 0.006 s for one: 1000 would take 6 s, but it is too soon to tell
+        now[0] = 100.012
+        note("simulated")  # 0.012 s for two: still too soon
+        assert notes == []
+        now[0] = 100 + NOTE_S / 5 + 1
+        note("next")  # more than a fifth of NOTE_S for three: now estimated
+    assert len(notes) == 1 and "this scenario runs 1,000 simulations; the first 3 took" in notes[0], notes

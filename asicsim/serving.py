@@ -53,7 +53,7 @@ import heapq
 import io
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -616,6 +616,12 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
                          "request's whole KV, so nothing is ever preempted")
     host_link.check("--host-link")
     model = budget.model
+    rules = step_rules(costs)
+    if rules.shapes_steps:
+        _check_slot_cache(workload, rules)
+    if rules.prefill_buckets:  # the server cuts a longer prompt to its largest bucket: that is what it holds
+        cut = rules.prefill_buckets[-1]
+        workload = replace(workload, requests=tuple(replace(r, prompt=min(r.prompt, cut)) for r in workload.requests))
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
     biggest = max(budget.need(r) for r in workload.requests)
     fits = int(budget.capacity_bytes // biggest) if biggest > 0 else MAX_BATCH_CAP
@@ -626,7 +632,6 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     paged = kv_cache == "paged"
     if paged:
         _check_pages(workload, budget, page_tokens, str(costs.system.name), "")
-    rules = step_rules(costs)
     if rules.cache_tokens is not None and kv_cache == "reserved":  # a whole cache per slot
         fits = min(fits, int(budget.capacity_bytes // budget.holds(rules.cache_tokens)))
     if max_batch is None:
@@ -635,7 +640,6 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
         raise InputError("--max-batch", None, f"must be at least 1, got {max_batch}")
     if rules.shapes_steps:
         _check_step_rules(rules, costs, budget, scheduler, kv_cache, max_batch)
-        _check_slot_cache(workload, rules)
 
     reqs = workload.requests
     source = _Source(workload)

@@ -166,3 +166,13 @@ def test_a_request_longer_than_a_slots_cache_is_refused():
     # a longer prompt is cut to 1,024 tokens before its prefill: 1,024 + 1,000 fits the cache
     simulate(at_zero((1500, 1000)), Recorder(JET), budget(), max_batch=4)
     simulate(at_zero((1000, 1500)), Recorder(BARE), budget(), max_batch=4)  # no slot cache: served
+
+
+def test_a_prompt_cut_to_the_largest_bucket_holds_only_what_is_kept():
+    """The server keeps the last 1,024 tokens of a longer prompt: that is all its KV holds, so eight
+    requests of 3,000 + 1,000 tokens fit eight 2,048-token slots at once (holding their uncut
+    4,000 tokens, only four would), and each prefills 1,024 tokens."""
+    rec = Recorder(JET)
+    r = simulate(at_zero(*[(3000, 1000)] * 8), rec, budget(8.0))
+    assert max(slots for _, _, slots, _ in r.steps) == 8
+    assert {p for _, p in rec.prefills} == {1024.0}

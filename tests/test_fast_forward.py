@@ -56,6 +56,7 @@ def runs(draw):
                                generate=draw(st.integers(ALL_BELOW + 2, 90)))
 
 
+@pytest.mark.filterwarnings("ignore::asicsim.compile.LongRun")  # the exact runs compared may be long: expected
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_fast_forward_is_within_half_a_percent_of_exact(run):

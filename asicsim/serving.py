@@ -620,8 +620,8 @@ def simulate(workload: Workload, costs: StepCosts, budget: KVBudget, *, schedule
     if rules.shapes_steps:
         _check_slot_cache(workload, rules)
     if rules.prefill_buckets:  # the server cuts a longer prompt to its largest bucket: that is what it holds
-        cut = rules.prefill_buckets[-1]
-        workload = replace(workload, requests=tuple(replace(r, prompt=min(r.prompt, cut)) for r in workload.requests))
+        workload = replace(workload, requests=tuple(replace(r, prompt=rules.kept_prompt(r.prompt))
+                                                    for r in workload.requests))
     _check_requests(workload, model, slo_ttft_ms, slo_tpot_ms)
     biggest = max(budget.need(r) for r in workload.requests)
     fits = int(budget.capacity_bytes // biggest) if biggest > 0 else MAX_BATCH_CAP
@@ -934,9 +934,8 @@ def _check_slot_cache(workload: Workload, rules) -> None:
     longer than the model's context is refused."""
     if rules.cache_tokens is None:
         return
-    cut = rules.prefill_buckets[-1] if rules.prefill_buckets else None
     for r in workload.requests:
-        prompt = min(r.prompt, cut) if cut is not None else r.prompt
+        prompt = rules.kept_prompt(r.prompt)
         if prompt + r.output > rules.cache_tokens:
             raise InputError(workload.source, f"request {r.id}",
                              f"prompt {prompt}{' (cut from ' + str(r.prompt) + ')' if prompt != r.prompt else ''} "

@@ -13,6 +13,7 @@ from asicsim.cli import main
 from asicsim.errors import InputError
 from asicsim.serving import (KVLink, StepCosts, closed_loop, kv_budget, mean_in_system, poisson,
                              serve_disaggregated, simulate_disaggregated)
+from scenario_text import economics, run_json
 
 MODEL = "llama-3.1-8b"
 
@@ -113,27 +114,12 @@ requests: 12
 prompt: [64, 256]
 output: [8, 32]
 bucket: 512
-economics:
-  electricity_usd_per_kwh: 0.1
-  electricity_source: test
-  service_life_months: 48
-  service_life_source: test
-  utilisation: 0.5
-  utilisation_source: test
-  model_lifetime_months: 12
-  model_lifetime_source: test
-  chips:
-    h100-sxm: {chip_price_usd: 20000, source: test, power_w: 700, power_source: test}
-    taalas-hc1: {chip_price_usd: 10000, source: test, power_w: 200, power_source: test}
-"""
+""" + economics("h100-sxm: {chip_price_usd: 20000, source: test, power_w: 700, power_source: test}",
+                "taalas-hc1: {chip_price_usd: 10000, source: test, power_w: 200, power_source: test}")
 
 
 def test_a_serving_scenario_prices_tokens_at_the_slo(tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_text(SCENARIO)
-    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
+    doc = run_json(tmp_path, SCENARIO)
     costs = {c["system"]: c for c in doc["costs"]}
     pair_name = "h100-sxm prefill + taalas-hc1 decode"
     assert set(costs) == {"h100-sxm", "taalas-hc1", pair_name}

@@ -12,6 +12,7 @@ from asicsim.cli import main
 from asicsim.errors import InputError
 from asicsim.serving import (KVLink, Request, StepCosts, Workload, kv_budget, mean_in_system, poisson, serve,
                              simulate)
+from scenario_text import economics, run_json
 
 MODEL, SYSTEM = "llama-3.1-8b", "h100-sxm"
 
@@ -192,26 +193,11 @@ output: [8, 32]
 bucket: 512
 kv_cache: paged
 preemption: swap
-economics:
-  electricity_usd_per_kwh: 0.1
-  electricity_source: test
-  service_life_months: 48
-  service_life_source: test
-  utilisation: 0.5
-  utilisation_source: test
-  model_lifetime_months: 12
-  model_lifetime_source: test
-  chips:
-    h100-sxm: {chip_price_usd: 20000, source: test, power_w: 700, power_source: test}
-"""
+""" + economics("h100-sxm: {chip_price_usd: 20000, source: test, power_w: 700, power_source: test}")
 
 
 def test_a_serving_scenario_prices_every_replicas_chips(tmp_path):
-    path = tmp_path / "r.yaml"
-    path.write_text(REPLICA_SCENARIO)
-    result = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "o"), "--json"])
-    assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout)
+    doc = run_json(tmp_path, REPLICA_SCENARIO)
     costs = {c["system"]: c for c in doc["costs"]}
     three, tp2, pair = "h100-sxm x3 replicas", "two tp2", "h100-sxm tp2 prefill + h100-sxm decode x2 pairs"
     assert set(costs) == {"h100-sxm", three, tp2, pair}

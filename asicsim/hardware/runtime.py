@@ -62,14 +62,16 @@ class RuntimeSpec(Spec):
         return (self.prefill_one_at_a_time or bool(self.prefill_buckets) or self.decode_full_batch
                 or self.cache_tokens is not None)
 
+    def kept_prompt(self, tokens: int) -> int:
+        """How much of a ``tokens``-long prompt the server keeps: a prompt longer than the
+        largest prefill bucket is cut to it (JetStream keeps its last tokens); no buckets: all."""
+        return min(tokens, self.prefill_buckets[-1]) if self.prefill_buckets else tokens
+
     def padded_prompt(self, tokens: int) -> int:
-        """The length ``tokens`` prefills as: padded up to the next prefill bucket; a prompt
-        longer than the largest bucket is cut to it (JetStream keeps its last tokens); no
-        buckets: the prompt itself."""
-        for b in self.prefill_buckets:
-            if b >= tokens:
-                return b
-        return self.prefill_buckets[-1] if self.prefill_buckets else tokens
+        """The length ``tokens`` prefills as: what is kept of it, padded up to the next prefill
+        bucket; no buckets: the prompt itself."""
+        kept = self.kept_prompt(tokens)
+        return next((b for b in self.prefill_buckets if b >= kept), kept)
 
 
 BARE = RuntimeSpec(name="bare", description="hardware only: no serving-stack costs")

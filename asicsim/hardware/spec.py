@@ -78,9 +78,8 @@ class Spec(BaseModel):
                             raise InputError("with_", path, f"'{part}' is not set on this {type(self).__name__}")
                 else:
                     raise InputError("with_", path, f"no field '{part}' here{_nearest(node, part)}")
-        net = data.get("network")
-        if isinstance(net, dict) and not net.get("in_switch_reduction") and "network.in_switch_startup_ns" not in changes:
-            net.pop("in_switch_startup_ns", None)  # an in-switch start-up goes with its reduction (as in a system file)
+        if isinstance(data.get("network"), dict):  # changing a chip's network as a system file does
+            drop_inherited_startup(data["network"], given="network.in_switch_startup_ns" in changes)
         try:
             return type(self).model_validate(data)
         except ValidationError as e:
@@ -405,6 +404,14 @@ class EdgeSpec(Spec):
     b: str
     bandwidth_gbps: Positive | None = None
     latency_ns: Annotated[float, Field(ge=0)] | None = None
+
+
+def drop_inherited_startup(network: dict, given: bool) -> None:
+    """A chip's network changed (by a system file or ``with_``): an in-switch start-up it had goes
+    with its in-switch reduction when the change turns that off, unless the change ``given`` sets
+    the start-up too (then the contradiction is refused)."""
+    if not network.get("in_switch_reduction") and not given:
+        network.pop("in_switch_startup_ns", None)
 
 
 class NetworkSpec(Spec):

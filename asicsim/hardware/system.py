@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from asicsim.errors import InputError
 from asicsim.safeio import exists, is_file, load_yaml
-from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology
+from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology, drop_inherited_startup
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 MAX_CHIPS = 65_536          # the most chips a system may have (a pod of pods); more is refused
@@ -244,8 +244,7 @@ def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
     if "topology" in override and override["topology"] != base.get("topology"):
         base = {k: v for k, v in base.items() if k not in ("dims", "edges", "in_switch_reduction", "collective")}
     merged = {**base, **override}
-    if not merged.get("in_switch_reduction") and "in_switch_startup_ns" not in override:
-        merged.pop("in_switch_startup_ns", None)  # the chip's in-switch start-up goes with its reduction
+    drop_inherited_startup(merged, given="in_switch_startup_ns" in override)
     try:
         return NetworkSpec.model_validate(merged)
     except ValidationError as e:

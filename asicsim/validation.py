@@ -320,17 +320,18 @@ PAGE_NOTES = """
   memory straight into registers, with no asynchronous copy pipeline, so less of its memory
   latency is hidden than a copy's; that occupancy limit is not modelled, and nothing was fitted
   to these rows. int8 here runs on the tensor cores' int8 rate with no unpacking charged.
-- **Static-batch fp8 throughput on eight H100s** (P54–P56, +62 % to +84 %; a newer TensorRT-LLM
-  than the `trtllm-0.5` profile, so run `bare`). Written as latency = fixed + per-sequence ×
-  batch, the three rows give ~115 ms + 5.6 ms a sequence; the simulation gives ~83 ms + 2.7 ms.
-  The fixed part (eight decode steps at TP8: ~11 ms each simulated, ~14 ms implied) is 1.4× off;
-  the per-sequence part, which is the prefill of 128 tokens (18 TFLOP a sequence, with its
-  tensor-parallel all-reduces), is 2.1× off: 18 TFLOP in 5.6 ms is ~400 TFLOP/s per GPU, a fifth
-  of fp8 peak, where the simulated prefill (GEMMs, attention, all-reduces) averages ~830. The
-  page does not state the precision (fp8 is taken from the repository's config.json); at bf16 the
-  simulation is 19–26 % short instead. No public source found says what the prefill spends the
-  rest on (activation quantisation kernels, the context-phase attention, or a 16-bit run), so no
-  mechanism was added and nothing was fitted; the A100 fp16 row of the same page (P58) is +23 %.
+- **Azure's static-batch runs** (P54–P58, P113–P123; TensorRT-LLM's python benchmark, 128 in / 8
+  out, `bare`: a newer TensorRT-LLM than the `trtllm-0.5` profile). The repo's config asks for fp8,
+  but its single-GPU results on H100 and H200 run at 16-bit speed (P113 sets that: +6 % at 16 bits,
+  +86 % at fp8; P114–P116 then check within 5–8 %), so the H100/H200 rows are simulated at 16 bits
+  (at fp8, P54–P56 were +62 % to +84 %). What is left splits by chip and layout: on one H100 or H200
+  the simulation is 5–8 % fast; on eight (TP8, Llama-3-70B) 23–37 % fast; on A100 21–24 % fast with
+  one GPU and with eight alike. The A100's excess matches its prefill-heavy rows elsewhere (P20/P21
+  −14/−15 % in time, the large cuBLAS shapes +11–14 %): its 16-bit tensor rate is set from one short
+  GEMM (P1) and longer runs reach less of it. Hopper's extra TP8 loss sits in the prefill, whose
+  160 all-reduces of 32–128 MiB the in-switch model runs 19–24 % faster than NCCL's sweep on the
+  same H100 page (P15 +27 % at 16 MiB on H200): 6–15 ms of the 39–123 ms gap (P54–P56). The rest
+  is not explained by anything public, so nothing was fitted.
 - **A skinny fp16 GEMM on A100** (P112, 802816×192×768, +27 % before): with K = 768 each tile's K
   loop is short, and Ampere's kernels (one 128×256 tile per SM at a time, CUTLASS 2.x) store a
   tile's output after its K loop, not under the next one. The A100 kernel now pays those stores

@@ -29,7 +29,7 @@ def test_calibration_and_checking_rows_are_kept_apart(checks):
     roles = {r["id"]: r["role"] for r in measurements()}
     calibrating = {i for i, role in roles.items() if role.startswith("calibration")}
     assert calibrating == {"P13", "P16", "P107", "P1", "P2", "P3", "P4", "P9", "P87", "P89", "P10", "P11", "P12",
-                           "P19", "P37", "P38"}
+                           "P19", "P37", "P38", "P113"}
     assert all(role == "check" or role.startswith(("calibration: ", "pending: ")) for role in roles.values())
     # P38 (request-load, tests/test_serving_validation.py) is outside this fixture
     assert {c.id for c in checks.values() if c.calibrates} == calibrating - {"P38"}

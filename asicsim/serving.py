@@ -917,9 +917,10 @@ def _check_step_rules(rules, costs: StepCosts, budget: KVBudget, scheduler: str,
                              f"got {kv_cache!r}")
         slot = budget.holds(rules.cache_tokens)
         if slot > budget.capacity_bytes:
-            raise InputError(str(costs.system.name), None, f"one slot of runtime profile {rules.name}'s "
+            raise InputError(f"runtime profile {rules.name!r}", "cache_tokens", f"one batch slot's "
                              f"{rules.cache_tokens:,}-token cache ({slot / 1e9:.3f} GB) does not fit in the "
-                             f"{budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights")
+                             f"{budget.capacity_bytes / 1e9:.3f} GB of {budget.kv_in} left beside the weights on "
+                             f"{costs.system.name}; a system with more memory, or more chips, holds it")
         if max_batch * slot > budget.capacity_bytes:
             raise InputError("--max-batch", None, f"{max_batch} slots of runtime profile {rules.name}'s "
                              f"{rules.cache_tokens:,}-token cache need {max_batch * slot / 1e9:.3f} GB, more than "

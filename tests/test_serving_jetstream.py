@@ -120,8 +120,9 @@ def test_the_whole_cache_of_every_slot_must_fit_at_start():
     assert "--max-batch" in msg and "2,048-token cache" in msg and "at most 5 fit" in msg
     assert simulate(wl, Recorder(JET), budget(5.5)).metrics["max_batch"] == 5
     assert simulate(wl, Recorder(BARE), budget(5.5)).metrics["max_batch"] > 5
-    with pytest.raises(InputError, match="does not fit"):
+    with pytest.raises(InputError, match="does not fit") as e:
         simulate(wl, Recorder(JET), budget(0.5))
+    assert e.value.source == "runtime profile 'jetstream-pytorch'" and e.value.field == "cache_tokens"
 
 
 def test_a_step_shaping_profile_refuses_what_its_server_does_not_do():

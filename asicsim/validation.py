@@ -64,6 +64,11 @@ def measurements() -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def kv_dtype(row: dict) -> str | None:
+    """The row's KV-cache format (its ``kv_dtype`` column), or None for the dtype's default."""
+    return row.get("kv_dtype") or None
+
+
 def is_pending(row: dict) -> bool:
     return (row.get("role") or "").startswith("pending")
 
@@ -138,8 +143,8 @@ def _membw_prediction(row: dict) -> float:
 def _run_key(row: dict) -> tuple:
     """The run a row needs (a prefill-only row stops at the first token)."""
     generate = 1 if row["metric"] == "ttft_ms" else int(row["generate"])
-    return (row["model"], row["chip"], int(row["chips"] or 0), row["dtype"], int(row["batch"]), int(row["prompt"]),
-            generate, row.get("runtime") or "bare")
+    return (row["model"], row["chip"], int(row["chips"] or 0), row["dtype"], kv_dtype(row), int(row["batch"]),
+            int(row["prompt"]), generate, row.get("runtime") or "bare")
 
 
 def _model_prediction(row: dict, runs: dict) -> float:
@@ -147,8 +152,8 @@ def _model_prediction(row: dict, runs: dict) -> float:
     batch throughput is the batch's output tokens over the whole run, prefill included."""
     key = _run_key(row)
     if key not in runs:
-        model, chip, chips, dtype, batch, prompt, generate, runtime = key
-        runs[key] = predict(model, chip, chips=chips if chips > 1 else None, dtype=dtype, batch=batch,
+        model, chip, chips, dtype, kv, batch, prompt, generate, runtime = key
+        runs[key] = predict(model, chip, chips=chips if chips > 1 else None, dtype=dtype, kv_dtype=kv, batch=batch,
                             prompt=prompt, generate=generate, fast=True, runtime=runtime).metrics
     m = runs[key]
     if row["metric"] == "e2e_tokens_per_s":

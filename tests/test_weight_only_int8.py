@@ -183,3 +183,55 @@ def test_the_scenario_kv_dtype_reaches_the_run(tmp_path):
     wl = WorkloadSpec(dtype="w8a16", kv_dtype="int8").workload()
     assert wl.dtype is DType.W8A16 and wl.kv_format is DType.INT8
     assert WorkloadSpec(dtype="w8a16").workload().kv_format is DType.BF16
+
+
+def test_a_serving_scenario_takes_a_kv_dtype_and_refuses_a_weight_only_one(tmp_path):
+    """kind: serving passes kv_dtype to each group's KV budget (an int8 cache holds twice the
+    tokens of a bf16 one in the same bytes); a weight-only format there is one clear error."""
+    from asicsim import serving
+    from asicsim.scenario import load_scenario
+
+    base = "kind: serving\nname: s\nmodel: llama-2-7b\nsystems: [a100-sxm-80gb]\nrates: [1]\ndtype: w8a16\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(base + "kv_dtype: int8\n")
+    spec = load_scenario(path)
+    assert spec.kv_dtype is DType.INT8
+    _, budget = serving.group(load_model("llama-2-7b"), "a100-sxm-80gb", dtype=spec.dtype.value,
+                              kv_dtype=spec.kv_dtype.value)
+    assert budget.numerics.kv_bytes == 1.0
+    path.write_text(base + "kv_dtype: w8a16\n")
+    with pytest.raises(InputError) as e:
+        load_scenario(path)
+    assert "kv_dtype" in str(e.value) and "weight-only" in str(e.value) and "s.yaml" in str(e.value)
+
+
+def test_a_serving_scenarios_kv_dtype_halves_the_kv_it_holds(tmp_path):
+    """Run through `asicsim run`: the same load with kv_dtype int8 holds half the KV of the default
+    (bf16) cache. Goes red if the serving study drops kv_dtype."""
+    from scenario_text import run_json
+
+    base = ("kind: serving\nname: s\nmodel: llama-2-7b\nsystems: [a100-sxm-80gb]\nrates: [1]\nrequests: 2\n"
+            "prompt: 64\noutput: 4\ndtype: w8a16\n")
+    peak = {}
+    for kv in ("null", "int8"):
+        (tmp_path / kv).mkdir()
+        (row,) = [r for r in run_json(tmp_path / kv, base + f"kv_dtype: {kv}\n")["rows"] if r["fits"]]
+        peak[kv] = row["peak_kv_gb"]
+    assert peak["null"] > 0 and peak["int8"] == pytest.approx(peak["null"] / 2, rel=1e-9)
+
+
+def test_serve_and_predict_take_kv_dtype_on_the_command_line():
+    import json
+
+    def cli(*args):
+        r = CliRunner().invoke(main, list(args))
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)
+
+    serve = ["serve", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--concurrency", "1", "--requests", "2",
+             "--prompt", "64", "--generate", "4", "--dtype", "w8a16", "--json"]
+    default, int8 = cli(*serve)["peak_kv_gb"], cli(*serve, "--kv-dtype", "int8")["peak_kv_gb"]
+    assert default > 0 and int8 == pytest.approx(default / 2, rel=1e-9)
+    out = cli("predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--dtype", "w8a16", "--kv-dtype",
+              "fp8", "--generate", "2", "--json")
+    assert out["dtype"] == "w8a16" and out["kv_dtype"] == "fp8"

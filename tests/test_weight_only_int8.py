@@ -235,3 +235,12 @@ def test_serve_and_predict_take_kv_dtype_on_the_command_line():
     out = cli("predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--dtype", "w8a16", "--kv-dtype",
               "fp8", "--generate", "2", "--json")
     assert out["dtype"] == "w8a16" and out["kv_dtype"] == "fp8"
+
+
+def test_a_hardwired_chip_widens_nothing():
+    """A hardwired chip's weights sit in ROM beside the MACs in their fabricated format, so w8a16
+    there is the bf16 run (the HC1's arrays run every format at one rate): no lane work is charged
+    for weights that are never loaded. Goes red if the widening is charged on ROM weights."""
+    model, system = load_model("llama-3.1-8b"), load_system("taalas-hc1")
+    w8, bf16 = (run(model, system, Workload(1, 16, 3, dtype=d)).metrics for d in (DType.W8A16, DType.BF16))
+    assert w8.tpot_ms == bf16.tpot_ms and w8.ttft_ms == bf16.ttft_ms

@@ -88,7 +88,8 @@ class Result:
         simulated_decode = sum(st.phase == "decode" for st in self.program.steps)
         return {"model": self.model.name, "system": plan.system.name, "mapping": plan.mapping.value,
                 "batch": self.workload.batch, "prompt": self.workload.prompt, "generate": self.workload.generate,
-                "dtype": self.workload.dtype.value, "runtime": self.workload.runtime.name,
+                "dtype": self.workload.dtype.value, "kv_dtype": self.workload.kv_format.value,
+                "runtime": self.workload.runtime.name,
                 "tasks": self.program.n_tasks, "fast": self.workload.fast,
                 "decode_steps": int(self.program.meta.get("decode_steps", 0)) or simulated_decode,
                 "decode_steps_simulated": simulated_decode,
@@ -159,7 +160,8 @@ _system = system  # predict's own ``system`` argument shadows the function
 
 
 def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: int = 1, prompt: int = 512,
-            generate: int = 128, dtype: str | DType = DType.BF16, adapters: Adapters | None = None,
+            generate: int = 128, dtype: str | DType = DType.BF16, kv_dtype: str | DType | None = None,
+            adapters: Adapters | None = None,
             mapping: str | Mapping | None = None, chips: int | None = None, tp: int | None = None,
             pp: int | None = None, ep: int | None = None, dp: int | None = None,
             micro_batches: int | None = None, fast: bool = False, runtime: str | None = None) -> Result:
@@ -172,9 +174,12 @@ def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: i
     (default: tensor parallel over all). ``fast`` simulates the prefill and sampled decode steps
     and interpolates the rest (within 0.5 % of simulating every step; see ``compile.sampling``).
     ``runtime`` names the serving stack's profile (``bare``, the default, adds nothing; see
-    ``hardware.runtime``)."""
+    ``hardware.runtime``). ``kv_dtype`` keeps the KV cache in another format than ``dtype``'s
+    default (bf16, fp16, fp8 or int8; None: 8-bit for fp8/int8 runs, else 16-bit)."""
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
-                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype), adapters=adapters,
+                  dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype),
+                  kv_dtype=kv_dtype if kv_dtype is None or isinstance(kv_dtype, DType)
+                  else parse_dtype(kv_dtype, "--kv-dtype"), adapters=adapters,
                   mapping=Mapping(mapping) if mapping is not None else None, tp=tp, pp=pp, ep=ep, dp=dp,
                   micro_batches=micro_batches, fast=fast, runtime=load_runtime(runtime))
     wl.check("arguments")

@@ -15,7 +15,7 @@ from typing import Self
 
 import click
 
-from asicsim.dtypes import DType
+from asicsim.dtypes import KV_DTYPES, DType
 from asicsim.errors import InputError
 
 
@@ -408,6 +408,13 @@ def results(store: str, wheres: tuple[str, ...], csv_path: str | None, parquet_p
         _OUT.status(f"{len(frame):,} points; --csv, --parquet or --json export every column")
 
 
+_DTYPE_HELP = ("Number format of weights and compute: int8 is W8A8 (int8 activations, the arrays' int8 rate); w8a16 "
+               "is weight-only int8 (1-byte weights widened to bf16 on the vector lanes, products at the bf16 rate); "
+               "int4 is weight-only with group scales.")
+_KV_DTYPE_HELP = ("Number format of the KV cache (default: 8-bit for fp8 and int8, 16-bit otherwise, w8a16 and "
+                  "int4 included), e.g. --dtype w8a16 --kv-dtype int8 as jetstream-pytorch's int8.")
+
+
 def _split_options(command):
     """The chips and the split of one model over them, the same on predict and serve."""
     for option in reversed([
@@ -427,7 +434,8 @@ def _split_options(command):
 @click.option("--model", required=True, help="A shipped model name (models/NAME.json) or a config.json path.")
 @click.option("--system", required=True, help="A preset name or a chip/system YAML path.")
 @click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True,
-              help="Number format of weights and compute.")
+              help=_DTYPE_HELP)
+@click.option("--kv-dtype", type=click.Choice([d.value for d in KV_DTYPES]), default=None, help=_KV_DTYPE_HELP)
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--prompt", type=click.IntRange(min=1), default=512, show_default=True, help="Prompt tokens.")
 @click.option("--generate", type=click.IntRange(min=1), default=128, show_default=True, help="Tokens to generate.")
@@ -456,7 +464,7 @@ def _split_options(command):
               help="Steps the trace keeps: all, the prefill and the first N decode steps, or every K-th "
                    "decode step (default first:8: a few MB that opens quickly).")
 @_chatty
-def predict(model: str, system: str, dtype: str, batch: int, prompt: int, generate: int, mapping: str | None,
+def predict(model: str, system: str, dtype: str, kv_dtype: str | None, batch: int, prompt: int, generate: int, mapping: str | None,
             chips: int | None, tp: int | None, pp: int | None, ep: int | None, dp: int | None,
             micro_batches: int | None, fast: bool | None, runtime: str | None, lora: str | None, as_json: bool,
             trace_path: str | None, trace_steps: str | None) -> None:
@@ -471,7 +479,7 @@ def predict(model: str, system: str, dtype: str, batch: int, prompt: int, genera
     steps = _trace_steps(trace_path, trace_steps)
     adapters = parse_lora(lora) if lora is not None else None
     go = partial(run_predict, model, system, batch=batch, prompt=prompt, generate=generate, dtype=dtype,
-                 adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
+                 kv_dtype=kv_dtype, adapters=adapters, mapping=mapping, chips=chips, tp=tp, pp=pp, ep=ep, dp=dp,
                  micro_batches=micro_batches, runtime=runtime)
     with _Stage(f"simulating {model} on {system}"):
         try:
@@ -615,7 +623,9 @@ def _group_options(command):
                    "holds, at most 256).")
 @click.option("--bucket", type=int, default=256, show_default=True,
               help="Round contexts up to a multiple of this many tokens when costing a step (1: exact).")
-@click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True)
+@click.option("--dtype", type=click.Choice([d.value for d in DType]), default="bf16", show_default=True,
+              help=_DTYPE_HELP)
+@click.option("--kv-dtype", type=click.Choice([d.value for d in KV_DTYPES]), default=None, help=_KV_DTYPE_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the arrival and length draws.")
 @click.option("--slo-ttft-ms", type=float, default=2000.0, show_default=True, help="Goodput SLO on time to first token.")
 @click.option("--slo-tpot-ms", type=float, default=200.0, show_default=True, help="Goodput SLO on time per output token.")
@@ -631,7 +641,8 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
           decode_ep: int | None, rate: float | None, burstiness: float, concurrency: int | None, trace_file: str | None,
           requests: int, prompt: str, generate: str, lengths: str | None, scheduler: str, chunk: int, kv_cache: str,
           page_tokens: int, preemption: str, host_link_gbps: float, host_link_latency_us: float, replicas: int,
-          runtime: str | None, max_batch: int | None, bucket: int, dtype: str, seed: int, slo_ttft_ms: float,
+          runtime: str | None, max_batch: int | None, bucket: int, dtype: str, kv_dtype: str | None, seed: int,
+          slo_ttft_ms: float,
           slo_tpot_ms: float, as_json: bool, trace_out: str | None) -> None:
     """Serve a stream of requests: queueing, batching and the KV-cache limit over simulated time,
     each step a simulated run of the model (see docs/serving.md)."""
@@ -690,7 +701,7 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
         link = serving.KVLink(kv_link_gbps, kv_link_latency_us * 1e3)
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve_disaggregated(model, prefill_system, decode_system, wl, link=link,
-                                                 max_batch=max_batch, bucket=bucket, dtype=dtype,
+                                                 max_batch=max_batch, bucket=bucket, dtype=dtype, kv_dtype=kv_dtype,
                                                  slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms,
                                                  kv_cache=kv_cache, page_tokens=page_tokens,
                                                  prefill_layout=layouts["prefill"], decode_layout=layouts["decode"],
@@ -699,7 +710,7 @@ def serve(model: str, system: str | None, prefill_system: str | None, decode_sys
     else:
         with _Stage(f"serving {model} on {system}"):
             result = serving.serve(model, system, wl, scheduler=scheduler, max_batch=max_batch, bucket=bucket,
-                                   dtype=dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
+                                   dtype=dtype, kv_dtype=kv_dtype, slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chips=chips,
                                    tp=tp, pp=pp, ep=ep, chunk=chunk, kv_cache=kv_cache, page_tokens=page_tokens,
                                    replicas=replicas, preemption=preemption,
                                    host_link=serving.KVLink(host_link_gbps, host_link_latency_us * 1e3),

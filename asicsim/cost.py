@@ -83,7 +83,7 @@ def gemm_kernel(spec: MatmulSpec, m: int, k: int, n: int, groups: int, dtype: DT
     """
     kern = spec.kernel
     assert kern is not None
-    eff = kern.efficiency.get(dtype, spec.efficiency)
+    eff = kern.efficiency.get(dtype.compute, spec.efficiency)
     return _kernel(kern.cores, spec.units * spec.rows * spec.cols // kern.cores, spec.clock_ghz, kern.tiles,
                    kern.tile_k, kern.stream_k, kern.prologue_ns, kern.reduce_gbps, spec.m_quantum,
                    spec.rate(dtype), eff, m, k, n, groups, kern.epilogue_overlap)
@@ -145,7 +145,7 @@ def flash_attention(spec: MatmulSpec, m: int, d: int, keys: int, groups: int, dt
     combined by the same kernel (an assumption: no second launch)."""
     kern = spec.kernel
     assert kern is not None and kern.attention_tile is not None and kern.exp_per_cycle is not None
-    eff = kern.efficiency.get(dtype, spec.efficiency)
+    eff = kern.efficiency.get(dtype.compute, spec.efficiency)
     return _flash(kern.cores, spec.units * spec.rows * spec.cols // kern.cores, spec.clock_ghz, kern.attention_tile,
                   kern.exp_per_cycle, kern.softmax_overlap, kern.prologue_ns, kern.reduce_gbps, spec.m_quantum,
                   spec.rate(dtype), eff, m, d, keys, groups)
@@ -182,7 +182,9 @@ def gemm_benchmark_ns(spec: MatmulSpec, memory_gbps: float, m: int, k: int, n: i
     """One stand-alone GEMM as a microbenchmark times it, calls back to back: the kernel, or the
     memory traffic of its operands and 16-bit output if that takes longer (each moved once,
     ``memory_gbps`` the chip's achievable rate), plus the kernel's per-call ``launch_ns``."""
-    nbytes = (m * k + k * n) * dtype.bytes + m * n * out_bytes
+    act = 2.0 if dtype.weight_only else dtype.bytes  # weight-only formats keep 16-bit activations
+    nbytes = m * k * act + k * n * (weight_bytes_per_element(dtype) if dtype.weight_only else dtype.bytes) \
+        + m * n * out_bytes
     if spec.kernel is None:
         return max(matmul_ns(spec, m, k, n, 1, dtype), nbytes / memory_gbps)
     return max(gemm_kernel(spec, m, k, n, 1, dtype).ns, nbytes / memory_gbps) + spec.kernel.launch_ns
@@ -198,6 +200,13 @@ INT4_GROUP_BYTES = 4.0
 # 32-bit word of 8 weights, 4 lop3 (mask and magic-number OR, two weights each), 3 shifts, 4 packed
 # bf16 FMAs removing the magic bias and 4 packed FMAs applying scale and zero: 15 for 8 weights.
 INT4_DEQUANT_OPS = 15 / 8
+# Weight-only int8 (w8a16) as TensorRT-LLM's fpA_intB GEMM widens it to bf16 in its main loop
+# (docs/sources.md S21): per 32-bit word of 4 weights, 4 byte permutes into an fp32 with a magic
+# exponent, 4 fp32 subtractions removing the magic and the +128 bias, 2 byte permutes packing the
+# four bf16 halves, and 2 packed bf16 multiplies by the per-channel scale: 12 for 4 weights. bf16
+# has too few mantissa bits for fp16's two-instruction trick, hence more lane work than int4's.
+# The scale (one bf16 per output channel) is negligible storage and is not counted in the bytes.
+INT8_DEQUANT_OPS = 12 / 4
 
 
 def weight_bytes_per_element(dtype: DType) -> float:
@@ -207,13 +216,20 @@ def weight_bytes_per_element(dtype: DType) -> float:
 
 
 def dequant_ns(spec: MatmulSpec, vector: VectorSpec, weights: float, dtype: DType) -> float:
-    """Time the vector lanes take to unpack ``weights`` int4 weights into the 16-bit operands of
-    arrays that have no int4 rate of their own (weight-only int4, as on A100/H100), inside the
-    matmul's main loop. It runs beside the products (other pipes of the same cores), so a matmul
-    takes the longer of the two. Zero for any other dtype, or where the arrays run int4 natively."""
-    if dtype is not DType.INT4 or dtype in spec.dtype_rate or weights <= 0:
+    """Time the vector lanes take to widen ``weights`` narrow weights into the 16-bit operands of
+    the arrays, inside the matmul's main loop: weight-only int8 (w8a16) always (its products run
+    at the bf16 rate, whatever int8 rate the arrays have), int4 on arrays with no int4 rate of
+    their own (weight-only int4, as on A100/H100). It runs beside the products (other pipes of
+    the same cores), so a matmul takes the longer of the two. Zero for any other dtype."""
+    if weights <= 0:
         return 0.0
-    return weights * INT4_DEQUANT_OPS / vector.lanes / vector.clock_ghz
+    if dtype is DType.W8A16:
+        ops = INT8_DEQUANT_OPS
+    elif dtype is DType.INT4 and dtype not in spec.dtype_rate:
+        ops = INT4_DEQUANT_OPS
+    else:
+        return 0.0
+    return weights * ops / vector.lanes / vector.clock_ghz
 
 
 def mesh_ns(spec: MatmulSpec) -> float:

@@ -1,4 +1,10 @@
-"""Numeric formats: storage width and the compute class a matmul array runs them at."""
+"""Numeric formats: storage width and the compute class a matmul array runs them at.
+
+Most formats are both: int8 is W8A8 (int8 weights and activations, products at the array's int8
+rate). ``w8a16`` is weight-only int8: weights stored as int8 (1 byte) and widened to bf16 on the
+vector lanes inside the matmul, products at the bf16 rate (:attr:`DType.compute`). int4 is weight
+only too, but keeps its own class so that arrays with an int4 rate can use it.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ class DType(str, Enum):
     FP8 = "fp8"
     INT8 = "int8"
     INT4 = "int4"
+    W8A16 = "w8a16"
 
     @property
     def bits(self) -> int:
@@ -22,8 +29,37 @@ class DType(str, Enum):
     def bytes(self) -> float:
         return _BITS[self] / 8
 
+    @property
+    def compute(self) -> DType:
+        """The format the matmul arrays multiply in: bf16 for weight-only int8, else itself."""
+        return DType.BF16 if self is DType.W8A16 else self
 
-_BITS = {DType.BF16: 16, DType.FP16: 16, DType.FP8: 8, DType.INT8: 8, DType.INT4: 4}
+    @property
+    def weight_only(self) -> bool:
+        """Only the weights are stored narrow; activations stay 16-bit (int4, w8a16)."""
+        return self in (DType.INT4, DType.W8A16)
+
+
+_BITS = {DType.BF16: 16, DType.FP16: 16, DType.FP8: 8, DType.INT8: 8, DType.INT4: 4, DType.W8A16: 8}
+
+# Formats a KV cache may be kept in (weight-only formats describe weights, not cached activations;
+# an int4 cache's group scales are not modelled).
+KV_DTYPES = (DType.BF16, DType.FP16, DType.FP8, DType.INT8)
+
+
+def default_kv_dtype(dtype: DType) -> DType:
+    """The KV cache's format when none is asked for: the run's own for bf16, fp16, fp8 and int8
+    (W8A8), bf16 for the weight-only formats (int4, w8a16), whose activations stay bf16."""
+    return DType.BF16 if dtype.weight_only else dtype
+
+
+def kv_dtype_problem(kv: DType) -> str | None:
+    """Why ``kv`` cannot be a KV cache's format (None if it can)."""
+    if kv in KV_DTYPES:
+        return None
+    valid = ", ".join(d.value for d in KV_DTYPES)
+    return (f"{kv.value} is a weight-only format (the cache holds activations; an int4 cache's group scales "
+            f"are not modelled); a KV cache is one of {valid}")
 
 
 def parse_dtype(name: str, source: str = "--dtype", field: str | None = None) -> DType:

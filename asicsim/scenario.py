@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, field_validator
 from asicsim.api import Result, run
 from asicsim.compile import Workload
 from asicsim.compile.adapters import parse_lora
-from asicsim.dtypes import DType
+from asicsim.dtypes import DType, kv_dtype_problem
 from asicsim.errors import InputError, clip
 from asicsim.hardware import System, load_system
 from asicsim.hardware.spec import Mapping, Spec
@@ -36,7 +36,18 @@ class WorkloadSpec(Spec):
     batch: int = Field(1, ge=1, description="Sequences decoded together.")
     prompt: int = Field(512, ge=1, description="Prompt tokens per sequence (the prefill).")
     generate: int = Field(128, ge=1, description="Tokens generated per sequence; the first comes from the prefill.")
-    dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
+    dtype: DType = Field(DType.BF16, description="Number format of weights and compute: bf16, fp16, fp8, int8 "
+                                                 "(W8A8), int4 or w8a16 (weight-only int8, products at bf16).")
+    kv_dtype: DType | None = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
+                                                     "8-bit for fp8 and int8, else 16-bit).")
+
+    @field_validator("kv_dtype")
+    @classmethod
+    def _kv_format(cls, kv: DType | None) -> DType | None:
+        if kv is not None and (problem := kv_dtype_problem(kv)):
+            raise ValueError(problem)
+        return kv
+
     mapping: Mapping | None = Field(None, description="temporal or spatial, overriding each chip's own "
                                                       "(null: the chip's).")
     tp: int | None = Field(None, ge=1, description="Tensor-parallel ranks per layer on several temporal chips "

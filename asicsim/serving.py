@@ -215,10 +215,11 @@ class StepCosts:
     """Step durations from the real pipeline, memoised per (batch, context bucket)."""
 
     def __init__(self, model, system, *, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16",
-                 layout: dict | None = None, runtime=None):
+                 layout: dict | None = None, runtime=None, kv_dtype: str | None = None):
         if bucket < 1:
             raise InputError("--bucket", None, f"must be at least 1 token, got {bucket}")
         self.model, self.system, self.bucket, self.dtype = model, system, bucket, dtype
+        self.kv_dtype = kv_dtype  # the KV cache's format (None: the dtype's default)
         self.runtime = runtime  # the serving stack's profile (None: bare), passed to every predict run
         self.layout = dict(layout or {})  # tp/pp/ep of the replica's split (predict's keywords)
         self.cache: dict[tuple[int, int], tuple[float, float]] = {}
@@ -240,7 +241,7 @@ class StepCosts:
             for i, c in enumerate(tries):
                 try:
                     m = predict(self.model, self.system, batch=batch, prompt=c, generate=2, dtype=self.dtype,
-                                runtime=self.runtime, **self.layout).metrics
+                                kv_dtype=self.kv_dtype, runtime=self.runtime, **self.layout).metrics
                     break
                 except InputError:
                     if i == len(tries) - 1:
@@ -289,8 +290,9 @@ class GridCosts(StepCosts):
     output; 64, 256, 1,024 and 2,048 for variable lengths). ``corners`` counts the ``predict``
     runs made."""
 
-    def __init__(self, model, system, *, dtype: str = "bf16", layout: dict | None = None, runtime=None):
-        super().__init__(model, system, bucket=1, dtype=dtype, layout=layout, runtime=runtime)
+    def __init__(self, model, system, *, dtype: str = "bf16", layout: dict | None = None, runtime=None,
+                 kv_dtype: str | None = None):
+        super().__init__(model, system, bucket=1, dtype=dtype, layout=layout, runtime=runtime, kv_dtype=kv_dtype)
         self.batches: set[int] = {1}
         self.contexts: set[int] = set()
         self.points: dict[tuple[int, int], tuple[float, float] | None] = {}
@@ -431,14 +433,17 @@ class KVBudget:
         return self.model.kv_bytes(1, tokens, self.numerics) + self.model.state_bytes(1, self.numerics)
 
 
-def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None) -> KVBudget:
+def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None,
+              kv_dtype: str | None = None) -> KVBudget:
     """The KV cache capacity of one replica: the memory holding it less the weights there
-    (``layout``: the tp/pp/ep split, as :class:`StepCosts` takes it)."""
+    (``layout``: the tp/pp/ep split, as :class:`StepCosts` takes it; ``kv_dtype``: the cache's
+    format, None for the dtype's default)."""
     from asicsim.compile import Workload as StepWorkload, plan_run
     from asicsim.dtypes import parse_dtype
 
+    kv = parse_dtype(kv_dtype, "--kv-dtype") if kv_dtype is not None else None
     plan = plan_run(model, system, StepWorkload(batch=1, prompt=1, generate=1, dtype=parse_dtype(dtype),
-                                                **(layout or {})))
+                                                kv_dtype=kv, **(layout or {})))
     chip = plan.chip
     if plan.kv_in == "hbm":
         per_chip = chip.hbm.capacity_gb * 1e9 - plan.weight_bytes_per_chip
@@ -1352,14 +1357,15 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
           costs: StepCosts | None = None, chips: int | None = None, tp: int | None = None,
           pp: int | None = None, ep: int | None = None, chunk: int = DEFAULT_CHUNK, kv_cache: str = "reserved",
           page_tokens: int = DEFAULT_PAGE_TOKENS, replicas: int = 1, preemption: str = "recompute",
-          host_link: KVLink = KVLink(), runtime: str | None = None) -> ServeResult:
+          host_link: KVLink = KVLink(), runtime: str | None = None, kv_dtype: str | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` (a name, path or ModelSpec) on ``system``; pass ``costs``
     to share memoised step costs between runs of the same model, system, split and bucket.
     ``chips``, ``tp``, ``pp`` and ``ep`` choose one replica's chips and split as ``predict``'s
     do (``chips`` of the system's kind on its network; default tensor parallel over all);
     ``replicas`` copies of it serve the stream behind one dispatcher (see :func:`simulate`).
     ``runtime`` names the serving stack's profile (as ``predict``'s: per-request, per-step and
-    per-sequence costs; ``bare``, the default, adds nothing)."""
+    per-sequence costs; ``bare``, the default, adds nothing). ``kv_dtype`` keeps the KV cache in
+    another format than ``dtype``'s default (as ``predict``'s)."""
     from asicsim.model import ModelSpec, load_model
 
     if chips is not None and chips < 1:
@@ -1367,7 +1373,7 @@ def serve(model: str, system: str, workload: Workload, *, scheduler: str = "cont
     _check_replicas(replicas)
     spec = model if isinstance(model, ModelSpec) else load_model(model)
     costs, budget = group(spec, system, chips=chips, tp=tp, pp=pp, ep=ep, bucket=bucket, dtype=dtype, costs=costs,
-                          runtime=runtime)
+                          runtime=runtime, kv_dtype=kv_dtype)
     result = simulate(workload, costs, budget, scheduler=scheduler, max_batch=max_batch,
                       slo_ttft_ms=slo_ttft_ms, slo_tpot_ms=slo_tpot_ms, chunk=chunk, kv_cache=kv_cache,
                       page_tokens=page_tokens, replicas=replicas, preemption=preemption, host_link=host_link)
@@ -1386,7 +1392,7 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                         costs: tuple[StepCosts, StepCosts] | None = None, kv_cache: str = "reserved",
                         page_tokens: int = DEFAULT_PAGE_TOKENS, prefill_layout: dict | None = None,
                         decode_layout: dict | None = None, prefill_chunk: int | None = None,
-                        replicas: int = 1, runtime: str | None = None) -> ServeResult:
+                        replicas: int = 1, runtime: str | None = None, kv_dtype: str | None = None) -> ServeResult:
     """Serve ``workload`` of ``model`` with prefill on ``prefill_system`` and decode on
     ``decode_system``, the KV caches crossing ``link`` (see :func:`simulate_disaggregated`). Each
     system must run the model: a hardwired chip only the model it was built for.
@@ -1401,7 +1407,7 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
                                               (decode_system, decode_layout, "decode"))):
         try:
             groups.append(group(spec, name, bucket=bucket, dtype=dtype, costs=costs[i] if costs else None,
-                                flag=f"--{role}-", runtime=runtime, **(layout or {})))
+                                flag=f"--{role}-", runtime=runtime, kv_dtype=kv_dtype, **(layout or {})))
         except InputError as e:
             if e.source == "parallel layout" and e.field in ("tp", "pp", "ep"):  # a split this group's chips
                 raise InputError(f"--{role}-{e.field}", None, e.reason) from None  # cannot take: name its option
@@ -1421,7 +1427,7 @@ def serve_disaggregated(model: str, prefill_system: str, decode_system: str, wor
 
 def group(model, system, *, chips: int | None = None, tp: int | None = None, pp: int | None = None,
           ep: int | None = None, bucket: int = DEFAULT_BUCKET, dtype: str = "bf16", costs: StepCosts | None = None,
-          flag: str = "--", runtime: str | None = None) -> tuple[StepCosts, KVBudget]:
+          flag: str = "--", runtime: str | None = None, kv_dtype: str | None = None) -> tuple[StepCosts, KVBudget]:
     """One replica's step costs and KV budget: ``chips`` of ``system``'s kind (a name, path or
     System) split ``tp``/``pp``/``ep`` as ``predict`` splits them; ``flag`` prefixes the option
     names in errors (``--prefill-`` for a pair's prefill group); ``runtime`` the serving stack's
@@ -1436,8 +1442,9 @@ def group(model, system, *, chips: int | None = None, tp: int | None = None, pp:
     layout = {k: v for k, v in (("tp", tp), ("pp", pp), ("ep", ep)) if v is not None}
     if runtime is not None:
         load_runtime(runtime)  # an unknown profile is refused now, not at the first step's cost
-    costs = costs or StepCosts(model, sys_, bucket=bucket, dtype=dtype, layout=layout, runtime=runtime)
-    return costs, kv_budget(model, sys_, dtype, layout)
+    costs = costs or StepCosts(model, sys_, bucket=bucket, dtype=dtype, layout=layout, runtime=runtime,
+                               kv_dtype=kv_dtype)
+    return costs, kv_budget(model, sys_, dtype, layout, kv_dtype)
 
 
 def table(result: ServeResult, title: str) -> str:

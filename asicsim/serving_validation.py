@@ -167,13 +167,15 @@ class Runner:
         replica_chips = setup.tp * setup.pp
         layout = {"tp": setup.tp, "pp": setup.pp} if replica_chips > 1 else {}
         runtime = load_runtime(self.runtime if self.runtime is not None else row.get("runtime") or "bare")
-        key = (row["model"], row["chip"], replica_chips, setup.tp, setup.pp, row["dtype"], runtime)
+        kv = row.get("kv_dtype") or None  # the KV cache's format (None: the dtype's default)
+        key = (row["model"], row["chip"], replica_chips, setup.tp, setup.pp, row["dtype"], kv, runtime)
         if key not in self.grids:
             model = load_model(row["model"])
             system = load_system(row["chip"], replica_chips if replica_chips > 1 else None)
-            self.grids[key] = GridCosts(model, system, dtype=row["dtype"], layout=layout, runtime=runtime)
+            self.grids[key] = GridCosts(model, system, dtype=row["dtype"], layout=layout, runtime=runtime,
+                                        kv_dtype=kv)
         costs = self.grids[key]
-        b = kv_budget(costs.model, costs.system, row["dtype"], layout)
+        b = kv_budget(costs.model, costs.system, row["dtype"], layout, kv)
         budget = _MemoBudget(b.capacity_bytes, b.kv_in, b.model, b.numerics, b.split, b.chips)
         per_replica = math.ceil(setup.requests / setup.replicas)
         pairs_for = _lengths(setup, row)

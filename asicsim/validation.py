@@ -9,7 +9,8 @@ prediction that no parameter was fitted to, except rows whose role is ``pending:
 (a setup the simulator cannot express yet, or whose conditions are too unknown to simulate):
 those are listed with the reason and never simulated or counted. Presets otherwise take only
 datasheets and microbenchmarks (GEMM, copy bandwidth). An end-to-end row with no chip count
-(the source does not state it) runs on as many chips as the model needs.
+(the source does not state it) runs on as many chips as the model needs. The ``kv_dtype`` column,
+where set, keeps the KV cache in that format (``--kv-dtype``); empty means the dtype's default.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ class Check:
 def measurements() -> list[dict]:
     with MEASUREMENTS.open() as f:
         return list(csv.DictReader(f))
+
+
+def kv_dtype(row: dict) -> str | None:
+    """The row's KV-cache format (its ``kv_dtype`` column), or None for the dtype's default."""
+    return row.get("kv_dtype") or None
 
 
 def is_pending(row: dict) -> bool:
@@ -138,8 +144,8 @@ def _membw_prediction(row: dict) -> float:
 def _run_key(row: dict) -> tuple:
     """The run a row needs (a prefill-only row stops at the first token)."""
     generate = 1 if row["metric"] == "ttft_ms" else int(row["generate"])
-    return (row["model"], row["chip"], int(row["chips"] or 0), row["dtype"], int(row["batch"]), int(row["prompt"]),
-            generate, row.get("runtime") or "bare")
+    return (row["model"], row["chip"], int(row["chips"] or 0), row["dtype"], kv_dtype(row), int(row["batch"]),
+            int(row["prompt"]), generate, row.get("runtime") or "bare")
 
 
 def _model_prediction(row: dict, runs: dict) -> float:
@@ -147,8 +153,8 @@ def _model_prediction(row: dict, runs: dict) -> float:
     batch throughput is the batch's output tokens over the whole run, prefill included."""
     key = _run_key(row)
     if key not in runs:
-        model, chip, chips, dtype, batch, prompt, generate, runtime = key
-        runs[key] = predict(model, chip, chips=chips if chips > 1 else None, dtype=dtype, batch=batch,
+        model, chip, chips, dtype, kv, batch, prompt, generate, runtime = key
+        runs[key] = predict(model, chip, chips=chips if chips > 1 else None, dtype=dtype, kv_dtype=kv, batch=batch,
                             prompt=prompt, generate=generate, fast=True, runtime=runtime).metrics
     m = runs[key]
     if row["metric"] == "e2e_tokens_per_s":
@@ -291,7 +297,9 @@ throughput is the batch's output tokens over the whole run, prefill included. Re
 (trtllm-bench at maximum load, MLPerf Inference Llama-2-70B offline and server, JetStream) run
 through the serving model (`asicsim/serving_validation.py`; how, below the tables). Rows whose role
 is `pending: <reason>` are listed after the calibration rows, with the reason, and neither simulated
-nor counted. `--kind gemm` and `--chip h100-sxm` restrict the table; `--json` prints it for scripts.
+nor counted. A row's `dtype` is the format it runs in (`w8a16`: weight-only int8, as gpt-fast and
+jetstream-pytorch run int8) and its `kv_dtype` column, where set, the KV cache's (else the dtype's
+default). `--kind gemm` and `--chip h100-sxm` restrict the table; `--json` prints it for scripts.
 
 ```text
 """
@@ -311,7 +319,7 @@ def page(checks: list[Check], waiting: list[dict] | None = None) -> str:
 PAGE_NOTES = """
 ## What the model leaves out (where the large misses come from)
 
-- **Weight-only int8/int4 on one GPU** (P31 +19 %, P32 +37 %): int4 reads its group scales and
+- **Weight-only int8/int4 on one GPU** (P31 +14 %, P32 +37 %): int4 reads its group scales and
   zero points (0.625 bytes a weight at group 32, which took P32 from +71 %) and unpacks every
   weight on the vector lanes beside the products (15 lane instructions per 8 weights, read off
   PyTorch's tinygemm kernel), which on an A100 hides under the HBM stream (~13 ms against ~27 ms a
@@ -319,7 +327,11 @@ PAGE_NOTES = """
   by int8, against the 1.61 TB/s copy rate each prediction streams at. tinygemm loads weights from
   memory straight into registers, with no asynchronous copy pipeline, so less of its memory
   latency is hidden than a copy's; that occupancy limit is not modelled, and nothing was fitted
-  to these rows. int8 here runs on the tensor cores' int8 rate with no unpacking charged.
+  to these rows. gpt-fast's int8 is weight-only (`WeightOnlyInt8Linear`), so P29 and P31 run as
+  `w8a16`: 1-byte weights widened to bf16 on the lanes (12 instructions per 4 weights, read off
+  TensorRT-LLM's converter, docs/sources.md S21) beside products at the bf16 rate, a bf16 KV
+  cache. Run as W8A8 int8 (the tensor cores' int8 rate, nothing widened) they were P29 −2 %,
+  P31 +19 %; at the bf16 rate with no widening charged, −3 % and +17 %.
 - **Azure's static-batch runs** (P54–P58, P113–P123; TensorRT-LLM's python benchmark, 128 in / 8
   out, `bare`: a newer TensorRT-LLM than the `trtllm-0.5` profile). The repo's config asks for fp8,
   but its single-GPU results on H100 and H200 run at 16-bit speed (P113 sets that: +6 % at 16 bits,
@@ -459,14 +471,18 @@ Where they miss, and the mechanism missing:
   With those shapes (`jetstream-pytorch`, nothing fitted) the rows come to −13 % to +20 %; the
   whole-cache attention alone gives −8 % to +43 %, the fixed-shape batch then 3–21 points, the
   one-prompt padded prefills the last few (alone, without the other two, they leave the rows at
-  +52 % to +178 %). Left:
-  the bf16 rows are short (P70 −8 %, P72 −13 %, P74 −12 %) and the int8 rows fast (P71 +14 %, P73
-  +20 %, P75 +5 %): at batch 96, P72 to P73, the measured int8/bf16 speed-up is 1.31×, the
-  simulated 1.81×. In jetstream-pytorch's code int8 is weight-only (`WeightOnlyInt8Linear`: bf16
-  activations times int8 weights, the matmul at the bf16 rate, where the simulator's int8 runs
-  the MXU at its int8 rate) and the int8 KV cache is multiplied by bf16 queries and per-position
-  scales; whether XLA folds those conversions into the operand reads or writes a bf16 copy is not
-  in the source, so neither is modelled. The split is by dtype, not by date: the two dates ran
+  +52 % to +178 %). In jetstream-pytorch's code int8 is weight-only (`WeightOnlyInt8Linear`:
+  bf16 activations times int8 weights) with an int8 KV cache, so P71, P73 and P75 run as
+  `--dtype w8a16 --kv-dtype int8` (the row's `kv_dtype` column): the MXU at its bf16 rate, the
+  weights widened on the vector unit at the count read off TensorRT-LLM's GPU converter (S21; the
+  TPU's own instruction count is not published, an assumption), the cache at 1 byte. Run as W8A8
+  int8 they were +14 %, +20 %, +5 %; as w8a16 they are −5 %, +4 %, −9 % (at the bf16 rate with no
+  widening charged −4.5 %, +6 %, −7 %; with a bf16 cache P71 and P73 come to −28 % and −32 %, and
+  P75's 96 slots of 2,048 tokens of Llama-2-13B no longer fit beside the weights). At batch 96,
+  P72 to P73, the measured int8/bf16 speed-up is 1.31×, the simulated now 1.57× (1.81× as W8A8).
+  Left: the bf16 rows are short (P70 −8 %, P72 −13 %, P74 −12 %); the int8 cache's per-position
+  scales and its widening to meet bf16 queries are not charged (whether XLA folds those
+  conversions into the operand reads or writes a bf16 copy is not in the source). The split is by dtype, not by date: the two dates ran
   the same server mechanisms (J1–J4); what changed between them is the benchmark client (J5:
   the March rows asked every request for 1,024 tokens, ending at the model's end-of-sequence
   token; the April rows for the ShareGPT completion's length), and neither published its output

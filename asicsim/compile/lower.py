@@ -148,7 +148,8 @@ class Lowerer:
 
     def _matmul(self, op: Op, op_id: int, st: Stage, deps: list[int]) -> int:
         spec, ws = st.matmul_spec, st.weights
-        weights = op.weight_bytes / cost.weight_bytes_per_element(self.dtype)
+        # weights hardwired in ROM sit beside the MACs in their fabricated format: nothing to widen
+        weights = 0.0 if ws.read is Level.ROM_READ else op.weight_bytes / cost.weight_bytes_per_element(self.dtype)
         kernel_ns = max(cost.matmul_ns(spec, op.m, op.k, op.n, op.groups, self.dtype),
                         cost.dequant_ns(spec, st.vector_spec, weights, self.dtype))
         if not ws.streamed:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from asicsim.compile.adapters import Adapters, adapter_bytes
 from asicsim.compile.plan import Parallel, check_fits_split
 from asicsim.program import Level
-from asicsim.dtypes import DType
+from asicsim.dtypes import DType, default_kv_dtype, kv_dtype_problem
 from asicsim.errors import InputError
 from asicsim.hardware.runtime import BARE, RuntimeSpec
 from asicsim.hardware.spec import ChipSpec, Mapping, MatmulSpec, SRAMSpec
@@ -39,6 +39,7 @@ class Workload:
     prompt: int = 512
     generate: int = 128
     dtype: DType = DType.BF16
+    kv_dtype: DType | None = None  # the KV cache's format; None: dtypes.default_kv_dtype(dtype)
     adapters: Adapters | None = None
     mapping: Mapping | None = None  # None: the chip's own
     tp: int | None = None
@@ -65,6 +66,8 @@ class Workload:
             field = "prompt" if self.prompt > self.generate else "generate"
             raise InputError(source, field, f"prompt + generate is {self.prompt + self.generate:,} tokens; at most "
                              f"{MAX_TOKENS:,} (far beyond any model's context) are simulated")
+        if self.kv_dtype is not None and (problem := kv_dtype_problem(self.kv_dtype)):
+            raise InputError(source, "kv_dtype", problem)
         if self.adapters is not None:
             self.adapters.check(f"{source}.adapters")
         if self.tokens_per_step < 1:
@@ -72,6 +75,11 @@ class Workload:
         if self.tokens_per_step > 1 and self.fast:
             raise InputError(source, "fast", "fast-forward samples one-token decode steps; a verifier run "
                              f"({self.tokens_per_step} tokens per step) needs exact mode")
+
+    @property
+    def kv_format(self) -> DType:
+        """The KV cache's format: the one asked for, else the dtype's default."""
+        return self.kv_dtype if self.kv_dtype is not None else default_kv_dtype(self.dtype)
 
     @property
     def max_context(self) -> int:
@@ -83,14 +91,14 @@ def numerics_for(workload: Workload, chip: ChipSpec) -> Numerics:
 
     Weights take the requested dtype, except on a hardwired chip, whose weights are fixed at its
     fabricated quantisation; int4 weights carry their group's scale and zero point
-    (``cost.weight_bytes_per_element``). The KV cache is kept at 8 bits for 8-bit runs and bf16 otherwise.
+    (``cost.weight_bytes_per_element``). The KV cache takes ``workload.kv_dtype`` if given, else
+    8 bits for the 8-bit W8A8/fp8 runs and 16 otherwise (weight-only int8 and int4 included).
     """
     from asicsim.cost import weight_bytes_per_element
 
     rom = chip.rom
     weight = rom.weight_bits / 8 if rom else weight_bytes_per_element(workload.dtype)
-    kv = 1.0 if workload.dtype in (DType.FP8, DType.INT8) else 2.0
-    return Numerics(weight_bytes=weight, kv_bytes=kv, act_bytes=2.0)
+    return Numerics(weight_bytes=weight, kv_bytes=workload.kv_format.bytes, act_bytes=2.0)
 
 
 def _gb(x: float) -> str:

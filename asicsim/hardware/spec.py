@@ -154,7 +154,16 @@ class GemmKernelSpec(Spec):
     def _has_tiles(self):
         if not self.tiles:
             raise ValueError("kernel.tiles needs at least one [tile_m, tile_n]")
+        _no_weight_only_keys(self.efficiency, "kernel.efficiency")
         return self
+
+
+def _no_weight_only_keys(formats, field: str) -> None:
+    """A chip's per-format table describes what its arrays multiply in; weight-only int8 (w8a16)
+    multiplies in bf16, so it takes bf16's entry and cannot have its own."""
+    if DType.W8A16 in formats:
+        raise ValueError(f"{field} lists w8a16, a weight-only format whose products run at bf16: "
+                         "give the bf16 entry instead")
 
 
 class MatmulSpec(Spec):
@@ -205,10 +214,12 @@ class MatmulSpec(Spec):
         if self.kernel is not None and self.kernel.cores > macs:
             raise ValueError(f"kernel.cores is {self.kernel.cores:,} but the block has {macs:,} MACs "
                              f"(units x rows x cols): each core of the kernel model needs at least one")
+        _no_weight_only_keys(self.dtype_rate, "dtype_rate")
+        _no_weight_only_keys((self.fallback_dtype,), "fallback_dtype")
         return self
 
     def peak_flops(self, dtype: DType) -> float:
-        """Dense peak, FLOP/s (a MAC is two FLOPs)."""
+        """Dense peak, FLOP/s (a MAC is two FLOPs), in the format the products run in."""
         return 2 * self.units * self.rows * self.cols * self.clock_ghz * 1e9 * self.rate(dtype)
 
     @property
@@ -216,7 +227,9 @@ class MatmulSpec(Spec):
         return self.rows + self.cols - 2 if self.fill_cycles is None else self.fill_cycles
 
     def rate(self, dtype: DType) -> float:
-        return self.dtype_rate.get(dtype, self.dtype_rate.get(self.fallback_dtype, 1.0))
+        """MACs per cycle relative to the base, for the format the products run in
+        (``dtype.compute``: bf16 for weight-only int8)."""
+        return self.dtype_rate.get(dtype.compute, self.dtype_rate.get(self.fallback_dtype, 1.0))
 
 
 class VectorSpec(Spec):
@@ -335,8 +348,14 @@ class EnergySpec(Spec):
     static_w: Annotated[float, Field(ge=0)]
     source: str = ""
 
+    @model_validator(mode="after")
+    def _no_weight_only(self):
+        _no_weight_only_keys(self.pj_per_mac, "pj_per_mac")
+        return self
+
     def mac_pj(self, dtype: DType) -> float:
-        return self.pj_per_mac.get(dtype, max(self.pj_per_mac.values()))
+        """Energy of one MAC in the format the products run in (bf16 for weight-only int8)."""
+        return self.pj_per_mac.get(dtype.compute, max(self.pj_per_mac.values()))
 
 
 class DieSpec(Spec):

@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import Discriminator, Field, Tag, field_validator
 
 from asicsim import serving
-from asicsim.dtypes import DType
+from asicsim.dtypes import DType, kv_dtype_problem
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
@@ -140,7 +140,18 @@ class ServingSpec(Spec):
     lengths: Literal["openorca", "sharegpt", "fixed-128-128", "fixed-1000-1000", "fixed-2048-2048"] | None = Field(
         None, description="Draw prompt and output lengths from a public benchmark's statistics instead "
                           "(serve --lengths; docs/serving.md).")
-    dtype: DType = Field(DType.BF16, description="Number format of weights, KV cache and compute.")
+    dtype: DType = Field(DType.BF16, description="Number format of weights and compute (w8a16: weight-only int8), "
+                                                 "as serve --dtype.")
+    kv_dtype: DType | None = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
+                                                     "8-bit for fp8 and int8, else 16-bit), as serve --kv-dtype.")
+
+    @field_validator("kv_dtype")
+    @classmethod
+    def _kv_format(cls, kv: DType | None) -> DType | None:
+        if kv is not None and (problem := kv_dtype_problem(kv)):
+            raise ValueError(problem)
+        return kv
+
     scheduler: Literal["static", "continuous", "chunked"] = Field(
         "continuous", description="For single systems; a pair decodes continuously and prefills in batches "
                                   "(static, continuous) or in chunks of `chunk` tokens (chunked).")
@@ -205,6 +216,7 @@ def run_serving(spec: ServingSpec, path: Path, progress) -> StudyOutput:
                 system = resolve_system(path, g.system, fld if plain else f"{fld}.system")
                 try:
                     costs, budget = serving.group(model, system, bucket=spec.bucket, dtype=spec.dtype.value,
+                                                  kv_dtype=spec.kv_dtype.value if spec.kv_dtype else None,
                                                   costs=_grid(spec, model, system, g, pairs), **g.layout())
                 except InputError as e:
                     if e.source.startswith("--") or e.source == "parallel layout":  # an impossible split
@@ -259,7 +271,8 @@ def _grid(spec: ServingSpec, model, system, g: GroupSpec, pairs) -> serving.Step
     from asicsim.api import system as load_system
 
     layout = {k: v for k, v in g.layout().items() if k != "chips"}
-    grid = serving.GridCosts(model, load_system(system, g.chips), dtype=spec.dtype.value, layout=layout)
+    grid = serving.GridCosts(model, load_system(system, g.chips), dtype=spec.dtype.value, layout=layout,
+                             kv_dtype=spec.kv_dtype.value if spec.kv_dtype else None)
     grid.batches.add(spec.max_batch or serving.MAX_BATCH_CAP)
     if pairs is not None:
         longest = max(p + o for p, o in pairs)

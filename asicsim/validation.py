@@ -332,6 +332,18 @@ PAGE_NOTES = """
   TensorRT-LLM's converter, docs/sources.md S21) beside products at the bf16 rate, a bf16 KV
   cache. Run as W8A8 int8 (the tensor cores' int8 rate, nothing widened) they were P29 −2 %,
   P31 +19 %; at the bf16 rate with no widening charged, −3 % and +17 %.
+- **What `lmdeploy-0.1`'s per-request cost stands for** (P141, P142, P145: +90, +60, +33 %). The
+  profile's 12.4 ms a request is set from the 128-token first-token latency (P19). The same page's
+  1-token prompts start in 11, 18 and 31 ms (7B, 13B, 70B on four GPUs): 2.4, 1.5 and 2.2 ms more
+  than the bare simulation of a 1-token prefill. So the stack's own cost per request is ~2 ms; the
+  rest of the 12.4 ms is the 128-token prefill running ~2× slower than the simulated one (bare
+  9.6 / 19.6 / 38.9 ms against ~20 / ~38 / ~72 ms measured less that ~2 ms), and at 2,048 tokens
+  ~1.2× (P20, P144, P146: −13 to −15 % with the profile). A 128-token prefill multiplies M = 128
+  activations into each weight matrix; the simulated kernels there are memory-bound (the weights at
+  the copy rate, the products hidden under them), and both stacks run about half that fast
+  (TensorRT-LLM's P37: 16 ms against 9.6 bare). Why is not in any public row (no M = 128 GEMM on
+  an A100 in the table), so nothing was added; the profile keeps its calibration from P19, the
+  prompt length its checks run at, and these rows show where that is wrong.
 - **Azure's static-batch runs** (P54–P58, P113–P123; TensorRT-LLM's python benchmark, 128 in / 8
   out, `bare`: a newer TensorRT-LLM than the `trtllm-0.5` profile). The repo's config asks for fp8,
   but its single-GPU results on H100 and H200 run at 16-bit speed (P113 sets that: +6 % at 16 bits,

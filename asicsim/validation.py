@@ -98,7 +98,8 @@ def _network_prediction(row: dict) -> float:
             return 2 * size / _both_ways_ns(system, size)
         return size / collective_ns(system, "send", size, ranks=[0, 1])
     n, size = len(system.chips), _size_bytes(metric)
-    algorithm = "ring" if "in-switch reduction disabled" in row["conditions"] else None
+    algorithm = ("ring" if "in-switch reduction disabled" in row["conditions"]
+                 else "in_switch" if "NCCL_ALGO=NVLS" in row["conditions"] else None)  # as the benchmark ran
     t = collective_ns(system, "all_reduce", size, algorithm=algorithm)
     return size / t * 2 * (n - 1) / n  # nccl-tests' bus bandwidth
 
@@ -353,9 +354,10 @@ PAGE_NOTES = """
   the simulation is 5–8 % fast; on eight (TP8, Llama-3-70B) 23–37 % fast; on A100 21–24 % fast with
   one GPU and with eight alike. The A100's excess matches its prefill-heavy rows elsewhere (P20/P21
   −14/−15 % in time, the large cuBLAS shapes +11–14 %): its 16-bit tensor rate is set from one short
-  GEMM (P1) and longer runs reach less of it. Hopper's extra TP8 loss sits in the prefill, whose
-  160 all-reduces of 32–128 MiB the in-switch model runs 19–24 % faster than NCCL's sweep on the
-  same H100 page (P15 +27 % at 16 MiB on H200): 6–15 ms of the 39–123 ms gap (P54–P56). The rest
+  GEMM (P1) and longer runs reach less of it. Part of Hopper's extra TP8 loss sat in the prefill's
+  160 all-reduces of 32–128 MiB, which the in-switch model ran 19–24 % faster than NCCL's sweep on
+  the same H100 page; with NVLS as NCCL runs it (next note) those are within 4–6 % of that sweep,
+  and P54–P56 and P117–P119 moved 3–4 points (P54 +23 to +20 %, P119 +31 to +27 %). The rest
   is not explained by anything public, so nothing was fitted.
 - **A skinny fp16 GEMM on A100** (P112, 802816×192×768, +27 % before): with K = 768 each tile's K
   loop is short, and Ampere's kernels (one 128×256 tile per SM at a time, CUTLASS 2.x) store a
@@ -363,27 +365,41 @@ PAGE_NOTES = """
   (`kernel.epilogue_overlap: false`, at the copy rate) and its in-loop efficiency was re-derived
   from P1 with them (0.897 to 0.928): P112 +7 %, the other A100 shapes moved 1–3 points (P6 −11 %,
   P108 −12 %, P109 +14 %); the Hopper presets keep overlapped stores (warp-specialised kernels).
-- **A mid-size all-reduce** (P15, 16 MiB, +27 %; +38 % before the in-switch start-up). The sweep
-  it comes from (docs/sources.md C1) says NCCL runs Ring with the LL protocol up to 1 MiB and NVLS
-  (in-switch) with Simple from 2 MiB. NCCL's own tuning model (C2, NVIDIA/nccl v2.27.7
-  src/graph/tuning.cc) starts NVLS 10 µs slower than Ring/LL at 8 GPUs (25 µs flat against 6.6 +
-  14 × 0.6); the NVSwitch presets pay that as `in_switch_startup_ns` and `auto` weighs it, so an
-  H200 box goes through the switch from ~8 MiB (NCCL: 2 MiB) and round the chips below. With it,
-  two-shot now pays its start-up once (it was charged at both halves), and the shared start-up was
-  re-derived from P16 under the two-shot that auto now runs at 1 MiB: 40.8 to 39.2 µs. That
-  uncovered that the A100 rows with tensor-parallel prefills had been paying the start-up twice on
-  every all-reduce from 64–256 KiB up (two-shot): P24 −21 % to −31 %, P25 +15 % to +34 %, P58
-  +15 % to +23 %, P27 +11 % to −4 %, P29/P30 a point or two closer; what those rows miss is
-  elsewhere (P24 below).
-  What is still missing at 16 MiB is the rate, not a start-up: per extra byte the sweep runs at
-  ~170 GB/s of algorithm bandwidth from 2 to 8 MiB, ~213 GB/s from 8 to 32 MiB and ~270 GB/s from
-  64 MiB up, bands that match NCCL's NVLS chunk sizes (C3: 16, 32, then 64/128 KiB per channel step,
-  16 channels × 8 heads a loop), as a fixed cost per step would; NCCL publishes no per-step cost
-  for NVLS (its model charges one flat 25 µs), and setting one from this sweep would fit P15's
-  neighbours, so it is not modelled. The large-message rate is also high: the in-switch pipeline
-  here moves 1.25 × the bytes at the link's copy rate (531 GB/s bus bandwidth at 8 GiB against
-  P99/P100's 479–480), where NVLS reaches ~274 GB/s of algorithm bandwidth, 72 % of the 380 GB/s
-  point-to-point copy (P13).
+- **The in-switch all-reduce (NVLS)**, read from NCCL's source (docs/sources.md C3–C5). Each GPU
+  owns 1/n of every step's chunks: the switch reads that chunk from all n GPUs and returns the sum
+  to its owner (`multimem.ld_reduce`), which writes it back through the switch to all n
+  (`multimem.st`); the copies into and out of the staging buffers stay on the GPU. So each GPU's
+  port carries (1 + 1/n) × the message each way, both ways at once, which NCCL's graph search
+  charges too; the model had moved the whole message up, then down, in four pipelined chunks
+  (1.25 × the message at the copy rate: 531 GB/s bus bandwidth at 8 GiB against P99/P100's
+  479–480). The rate is 5/6 of that traffic bound at the copy rate (NCCL's tuning model's ratio
+  for NVLS; its source gives no mechanism for it). And every step of the pipeline (each of the 16
+  channels' loops over one chunk per GPU, the chunk 16, 32, 64 or 128 KiB by message size) ends
+  with a handshake across the GPUs (a system-scope fence and a min-reduction of every GPU's step
+  counter through the switch): `in_switch_step_ns`, 2.27 µs, set from one row of the torch sweep
+  (P124, 256 MiB), which then checks nothing. Checked on the Azure nccl-tests sweeps with NVLS
+  forced (P125–P140, 8 MiB to 1 GiB, H100 and H200): −5 % to +6 % (before: +4 % to +24 %);
+  P99/P100 at 8 GiB −1 % (before +11 %). `auto` weighs the same closed form, so an 8-GPU Hopper
+  box now goes through the switch from ~19 MiB (it was ~8 MiB; NCCL: 2 MiB) and runs two-shot
+  below, where the two-shot model is a little faster than NVLS measured; at 4 GPUs the two tie
+  on bandwidth (1.25 × 6/5 against 2 × 3/4 of the message at the copy rate, as in NCCL's own
+  model), so TP4 stays two-shot at every size.
+  The start-up is as before: NCCL's tuning model (C2) starts NVLS 10 µs slower than Ring/LL at
+  8 GPUs (25 µs flat against 6.6 + 14 × 0.6), paid as `in_switch_startup_ns` on top of the shared
+  39.2 µs set from P16 under the two-shot `auto` runs at 1 MiB (unchanged here: 1 MiB still goes
+  two-shot); two-shot pays its start-up once, which had taken the A100 tensor-parallel rows from
+  paying it twice (P24, P25, P27, P58; what those miss is elsewhere, P24 below).
+  What is left: P15 (16 MiB, the torch sweep, two-shot under `auto`) +13 % (+27 % before, +38 %
+  before the start-up); the torch harness is slower than nccl-tests at every size under 64 MiB
+  (16 MiB: 134 µs against 122–125 µs; 1 KiB in nccl-tests with NVLS forced takes 26 µs, while the
+  shared start-up, set from this harness at 1 MiB, is 39.2 + 10 µs), so its mid sizes stay fast by
+  10–18 % and the nccl-tests sweeps' 1–4 MiB points (not rows) would be 18–38 % slow. The measured
+  cost per step is not constant: fitted alone, the Azure sweeps give ~5 µs a step at 8–32 MiB
+  (2–8 steps) and ~2 µs at 2–8 GiB (128–512 steps), as a pipeline fill or start-up that grows with
+  the chunk would; nothing public describes that, so one constant is kept. NCCL 2.18.5 (P99,
+  P125–P132) and 2.20.5 (P100, P133–P140) use the same channels and chunk sizes as 2.27.7 (read in
+  their source). B200 takes the Hopper step cost (assumed) and NCCL's 24 channels for one
+  Blackwell node.
 - **Runtime profiles** add a per-request cost set on one GPU; a tensor-parallel run's extra host
   work per rank is not modelled (P24).
 

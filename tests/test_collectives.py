@@ -59,14 +59,56 @@ def test_recursive_halving_doubling_matches_its_closed_form(n):
     assert t == pytest.approx(2 * (n - 1) / n * size / B + 2 * math.log2(n) * ALPHA, rel=0.03)
 
 
+@pytest.mark.parametrize("n", [4, 8])
 @pytest.mark.parametrize("size", [0.5e6, 64e6])
-def test_in_switch_reduction_pipelines_its_chunks(size):
-    chunks = max(1, min(4, math.ceil(size / 1e6)))
-    t = collective_ns(system("switch", 8, in_switch_reduction=True), "all_reduce", size)
-    assert t == pytest.approx((1 + 1 / chunks) * size / B + 2 * ALPHA, rel=0.03)
+def test_in_switch_reduction_moves_one_and_an_nth_of_the_message_at_nvls_rate(n, size):
+    """NVLS (docs/sources.md C4): each chip's port carries (1 + 1/n) x the message each way, both
+    ways at once, at 5/6 of the link rate (NCCL's model), plus the route's latency once."""
+    t = collective_ns(system("switch", n, in_switch_reduction=True), "all_reduce", size)
+    assert t == pytest.approx((1 + 1 / n) * size / (B * 5 / 6) + 2 * ALPHA, rel=1e-9)
     # and it beats a ring through the same switch once the message is large
     if size > 1e6:
-        assert t < collective_ns(system("switch", 8), "all_reduce", size)
+        assert t < collective_ns(system("switch", n), "all_reduce", size)
+
+
+# NCCL's NVLS steps per channel at 8 GPUs and 16 channels (docs/sources.md C3): 16 KiB chunks
+# below 8 MiB (2 MiB a step over all channels), 32 KiB below 64 MiB, 64 KiB below 1 GiB, then 128 KiB
+NVLS_STEPS_8 = {2**20: 1, 4 * 2**20: 2, 8 * 2**20: 2, 16 * 2**20: 4, 64 * 2**20: 8, 256 * 2**20: 32,
+                2**30: 64, 4 * 2**30: 256}
+
+
+@pytest.mark.parametrize("size", sorted(NVLS_STEPS_8))
+def test_every_nvls_step_pays_the_step_cost(size):
+    step = 2000.0
+    nvls = dict(collective="in_switch", in_switch_reduction=True)
+    free = collective_ns(system("switch", 8, **nvls), "all_reduce", size)
+    paid = collective_ns(system("switch", 8, in_switch_step_ns=step, **nvls), "all_reduce", size)
+    assert paid - free == pytest.approx(NVLS_STEPS_8[size] * step, rel=1e-9)
+    # more channels, fewer steps (Blackwell runs 24): at 4 GiB 128 KiB chunks, 24 x 8 a step
+    if size == 4 * 2**30:
+        wide = collective_ns(system("switch", 8, in_switch_step_ns=step, in_switch_channels=24, **nvls),
+                             "all_reduce", size)
+        assert wide - free == pytest.approx(math.ceil(size / (24 * 8 * 2**17)) * step, rel=1e-9)
+
+
+def test_an_in_switch_reduction_holds_each_port_both_ways():
+    """The switch's multicast into a chip shares that chip's down-link with other traffic: a large
+    send from chip 5, outside the all-reduce of chips 0-3, to chip 0 (so only chip 0's down-link
+    is shared) delays the all-reduce."""
+    size = 64e6
+    net = system("switch", 8, collective="in_switch", in_switch_reduction=True)
+
+    def run(with_send: bool) -> float:
+        b = ProgramBuilder()
+        fabric = Fabric(b, net, Collective.IN_SWITCH)
+        op = b.add_op("x", -1, "collective", b.add_step(StepRef("prefill", 1, 1, 0)))
+        if with_send:
+            fabric.send(5, 0, size, op, [])
+        fabric.all_reduce(list(range(4)), size, op, [[] for _ in range(4)])
+        return simulate(b.build()).makespan_ns
+
+    alone, shared = run(False), run(True)
+    assert shared > alone + 0.5 * size / B
 
 
 def test_one_shot_all_reduce_sends_the_whole_buffer_to_every_peer():

@@ -157,18 +157,25 @@ def test_turning_off_the_chips_in_switch_reduction_drops_its_start_up():
     turns the reduction off gets a plain switch, not an error about a start-up it did not set."""
     plain = build_system(SystemSpec(name="p", chip="h100-sxm", count=4, network={"in_switch_reduction": False}))
     assert plain.network.in_switch_startup_ns == 0 and not plain.network.in_switch_reduction
+    assert plain.network.in_switch_step_ns == 0 and plain.network.in_switch_channels is None  # likewise
     with pytest.raises(InputError) as e:
         build_system(SystemSpec(name="q", chip="h100-sxm", count=4,
                                 network={"in_switch_reduction": False, "in_switch_startup_ns": 5000}), "q.yaml")
     assert e.value.field == "network" and "in_switch_startup_ns" in e.value.reason
+    for field, value in (("in_switch_step_ns", 2000), ("in_switch_channels", 24)):
+        with pytest.raises(InputError) as e:
+            build_system(SystemSpec(name="q", chip="b200", count=4,
+                                    network={"in_switch_reduction": False, field: value}), "q.yaml")
+        assert e.value.field == "network" and field in e.value.reason
 
 
 def test_a_chip_changed_to_no_in_switch_reduction_drops_its_start_up_too():
     """The same through ``with_``: the start-up goes with the reduction unless it is set too."""
     from asicsim.api import chip
 
-    plain = chip("h100-sxm").with_(**{"network.in_switch_reduction": False})
+    plain = chip("b200").with_(**{"network.in_switch_reduction": False})
     assert plain.network.in_switch_startup_ns == 0 and not plain.network.in_switch_reduction
+    assert plain.network.in_switch_step_ns == 0 and plain.network.in_switch_channels is None
     with pytest.raises(InputError, match="in_switch_startup_ns"):
         chip("h100-sxm").with_(**{"network.in_switch_reduction": False, "network.in_switch_startup_ns": 5000})
 

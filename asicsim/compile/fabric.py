@@ -13,8 +13,15 @@ pipelining rather than a formula:
   the data goes each way round; on a 2D torus or mesh the ring follows a Hamiltonian cycle;
 - tree (recursive halving then doubling, ``n`` a power of two): ``2 log2 n`` exchanges with
   partners at halving distances, ``S/2, S/4 ...`` then back;
-- in-switch reduction (NVLink SHARP): each chip sends its data to the switch, which reduces it
-  and multicasts the sum back; cut into up to four chunks so the two halves overlap;
+- in-switch reduction (NVLink SHARP) as NCCL's NVLS all-reduce runs it: every chip owns ``1/n``
+  of the message; for each of its chunks the switch reads that chunk from every chip, reduces it,
+  returns the sum to its owner (``multimem.ld_reduce``), and the owner writes it back through
+  the switch, which multicasts it to every chip (``multimem.st``). So each chip's port carries
+  ``(1 + 1/n)`` times the message each way, both ways at once, at NCCL's rate for NVLS (5/6 of
+  that traffic bound: :data:`NVLS_RATE`), and every step of the pipeline (each channel's loop
+  over one chunk per chip) pays the network's ``in_switch_step_ns`` (the step's handshake across
+  the chips: a system-wide fence and a poll of every chip's step counter through the switch);
+  the number of steps follows NCCL's chunk sizes (:func:`in_switch_steps`);
 - one-shot: every chip sends its whole buffer to every other and sums what arrives (the
   fewest steps: what inference libraries use for the small all-reduces of decode);
 - two-shot: a direct reduce-scatter (each chip sends every other chip the shard it sums) then a
@@ -38,12 +45,37 @@ from __future__ import annotations
 import math
 
 from asicsim import cost
-from asicsim.hardware.spec import Collective, Topology
+from asicsim.hardware.spec import IN_SWITCH_DEFAULT_CHANNELS, Collective, Topology
 from asicsim.hardware.system import Edge, System
 from asicsim.program import Category, Level, Program, ProgramBuilder, StepRef
 
-IN_SWITCH_CHUNK_BYTES = 1e6
-IN_SWITCH_MAX_CHUNKS = 4
+# NCCL's NVLS all-reduce on one node (NVIDIA/nccl v2.27.7-1, docs/sources.md C3/C4): its largest
+# chunk (NCCL_NVLS_CHUNKSIZE's default, src/transport/nvls.cc), cut to 64, 32 and 16 KiB as the
+# message shrinks (src/enqueue.cc calcCollChunking); and the rate NCCL's tuning model gives NVLS:
+# its per-link traffic bound times 5/6 (src/graph/tuning.cc, the bus-to-algorithm bandwidth ratio).
+NVLS_MAX_CHUNK_BYTES = 128 * 1024
+NVLS_RATE = 5 / 6
+IN_SWITCH_MAX_PIECES = 4  # emitted pieces (for contention); the time does not depend on it
+
+
+def in_switch_steps(nbytes: float, n: int, channels: int) -> int:
+    """Steps each channel of an NVLS all-reduce takes over ``nbytes`` on ``n`` chips: a step moves
+    one chunk per chip on each of ``channels`` channels, the chunk cut by message size as NCCL's
+    calcCollChunking cuts it (docs/sources.md C3)."""
+    concurrent = channels * n
+    chunk = NVLS_MAX_CHUNK_BYTES
+    for factor, smaller in ((64, 64 * 1024), (8, 32 * 1024), (2, 16 * 1024)):
+        if nbytes < factor * concurrent * chunk and chunk > smaller:
+            chunk = smaller
+    return max(1, math.ceil(nbytes / (concurrent * chunk)))
+
+
+def in_switch_traffic(n: int) -> float:
+    """Bytes each chip's port carries each way, per byte of the message, in an in-switch
+    all-reduce on ``n`` chips: every chip's whole buffer is read by the switch (reductions of all
+    ``n`` owners' chunks), plus the ``1/n`` it owns written back; and the other way its owned sum,
+    plus the whole result multicast to it."""
+    return 1 + 1 / n
 
 
 class Fabric:
@@ -54,6 +86,9 @@ class Fabric:
         self.algorithm = algorithm
         self.overhead_ns = system.network.collective_overhead_ns if system.network else 0.0
         self.in_switch_startup_ns = system.network.in_switch_startup_ns if system.network else 0.0
+        self.in_switch_step_ns = system.network.in_switch_step_ns if system.network else 0.0
+        self.in_switch_channels = (system.network.in_switch_channels if system.network else None) \
+            or IN_SWITCH_DEFAULT_CHANNELS
         self._paths: dict[tuple, tuple] = {}
         self.lane = "p2p"
         self._memo: dict[tuple, tuple] = {}
@@ -77,8 +112,9 @@ class Fabric:
         if n & (n - 1) == 0:
             times[Collective.TREE] = 2 * (n - 1) / n * nbytes / bw + 2 * math.log2(n) * lat
         if net is not None and net.in_switch_reduction:
-            chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
-            times[Collective.IN_SWITCH] = (1 + 1 / chunks) * nbytes / bw + lat + self.in_switch_startup_ns
+            steps = in_switch_steps(nbytes, n, self.in_switch_channels)
+            times[Collective.IN_SWITCH] = (in_switch_traffic(n) * nbytes / (bw * NVLS_RATE) + lat
+                                           + self.in_switch_startup_ns + steps * self.in_switch_step_ns)
         return min(times, key=lambda k: (times[k], k.value))
 
     def _both_ways(self, n: int) -> bool:
@@ -240,17 +276,30 @@ class Fabric:
 
     def _in_switch(self, ranks: list[int], nbytes: float, op_id: int,
                    deps: list[list[int]]) -> list[list[int]]:
-        """Chips send to the switch, which reduces and multicasts each chunk back once all have
-        sent it; chunks pipeline, so up-links and down-links work at once. The first chunk pays
-        the in-switch start-up on top of the collective's."""
-        chunks = max(1, min(IN_SWITCH_MAX_CHUNKS, math.ceil(nbytes / IN_SWITCH_CHUNK_BYTES)))
-        piece = nbytes / chunks
-        out: list[list[int]] = [list(d) for d in deps]
-        for c in range(chunks):
-            up = [self._over(((f"chip{r}", "switch"),), piece, op_id, deps[i], start=c == 0,
-                             extra_start_ns=self.in_switch_startup_ns) for i, r in enumerate(ranks)]
-            out = [[self._over((("switch", f"chip{r}"),), piece, op_id, up)] for r in ranks]
-        return out
+        """NVLS: each chip's port carries ``in_switch_traffic(n)`` times the message each way, both
+        ways at once (one task holds the chip's up- and down-link), at ``NVLS_RATE`` of the link
+        rate, and each pipeline step pays ``in_switch_step_ns``. Emitted in up to four pieces of
+        whole steps, each waiting for every chip's piece before (the steps' handshake); the
+        first pays the collective's start-ups, the last the route's latency. A rank has its
+        result when every chip's last piece has landed (the sums come from every owner)."""
+        n = len(ranks)
+        steps = in_switch_steps(nbytes, n, self.in_switch_channels)
+        pieces = min(steps, IN_SWITCH_MAX_PIECES)
+        wire = in_switch_traffic(n) * nbytes / pieces
+        before: list[int] = []
+        for c in range(pieces):
+            done = []
+            for i, r in enumerate(ranks):
+                sender, links, latency = self._path(((f"chip{r}", "switch"), ("switch", f"chip{r}")))
+                holds = tuple((server, cost.transfer_ns(wire, gbps * NVLS_RATE)) for server, gbps in links)
+                fixed_ns = self.in_switch_step_ns * steps / pieces
+                if c == 0:
+                    fixed_ns += self.overhead_ns + self.in_switch_startup_ns
+                done.append(self.b.task(sender, op_id, max(h for _, h in holds), deps[i] if c == 0 else before,
+                                        fixed_ns=fixed_ns, latency_ns=latency if c == pieces - 1 else 0.0,
+                                        nbytes=2 * wire, level=Level.LINK, category=Category.LINK, servers=holds))
+            before = done
+        return [list(before) for _ in ranks]
 
 
 def ring_order(system: System, ranks: list[int]) -> list[int]:

@@ -79,7 +79,7 @@ class Spec(BaseModel):
                 else:
                     raise InputError("with_", path, f"no field '{part}' here{_nearest(node, part)}")
         if isinstance(data.get("network"), dict):  # changing a chip's network as a system file does
-            drop_inherited_startup(data["network"], given="network.in_switch_startup_ns" in changes)
+            drop_inherited_startup(data["network"], given={f for f in IN_SWITCH_FIELDS if f"network.{f}" in changes})
         try:
             return type(self).model_validate(data)
         except ValidationError as e:
@@ -425,12 +425,19 @@ class EdgeSpec(Spec):
     latency_ns: Annotated[float, Field(ge=0)] | None = None
 
 
-def drop_inherited_startup(network: dict, given: bool) -> None:
-    """A chip's network changed (by a system file or ``with_``): an in-switch start-up it had goes
-    with its in-switch reduction when the change turns that off, unless the change ``given`` sets
-    the start-up too (then the contradiction is refused)."""
-    if not network.get("in_switch_reduction") and not given:
-        network.pop("in_switch_startup_ns", None)
+IN_SWITCH_FIELDS = ("in_switch_startup_ns", "in_switch_step_ns", "in_switch_channels")
+IN_SWITCH_DEFAULT_CHANNELS = 16  # NCCL's NVLS channels on Hopper (docs/sources.md C3)
+
+
+def drop_inherited_startup(network: dict, given) -> None:
+    """A chip's network changed (by a system file or ``with_``): the in-switch fields it had
+    (:data:`IN_SWITCH_FIELDS`: start-up, step cost, channels) go with its in-switch reduction when
+    the change turns that off, except those the change gives itself (``given``, a collection of
+    field names: then the contradiction is refused)."""
+    if not network.get("in_switch_reduction"):
+        for field in IN_SWITCH_FIELDS:
+            if field not in given:
+                network.pop(field, None)
 
 
 class NetworkSpec(Spec):
@@ -446,7 +453,10 @@ class NetworkSpec(Spec):
     communication kernel's launch and the handshake before data moves); ``in_switch_startup_ns``
     what an in-switch collective pays on top of it (setting up the switch's reduction and
     multicast: NCCL's NVLS algorithm starts slower than its ring), which is why small messages
-    go round the chips instead.
+    go round the chips instead. ``in_switch_step_ns`` is what each step of an in-switch
+    all-reduce's pipeline costs beyond its bytes (the step's handshake across the chips), and
+    ``in_switch_channels`` how many channels run that pipeline side by side (unset: 16, NCCL's NVLS
+    on Hopper); the steps follow NCCL's chunk sizes (asicsim/compile/fabric.py).
     """
 
     topology: Topology = Topology.FULLY_CONNECTED
@@ -456,6 +466,8 @@ class NetworkSpec(Spec):
     switch_latency_ns: Annotated[float, Field(ge=0)] = 0.0
     collective_overhead_ns: Annotated[float, Field(ge=0)] = 0.0
     in_switch_startup_ns: Annotated[float, Field(ge=0)] = 0.0
+    in_switch_step_ns: Annotated[float, Field(ge=0)] = 0.0
+    in_switch_channels: Count | None = None
     dims: tuple[Count, ...] | None = None
     wraparound: bool = True
     in_switch_reduction: bool = False
@@ -479,6 +491,12 @@ class NetworkSpec(Spec):
             raise ValueError("the in_switch collective needs in_switch_reduction: true")
         if self.in_switch_startup_ns and not self.in_switch_reduction:
             raise ValueError("in_switch_startup_ns is the start-up of an in-switch reduction; "
+                             "this network has in_switch_reduction: false")
+        if self.in_switch_step_ns and not self.in_switch_reduction:
+            raise ValueError("in_switch_step_ns is the step cost of an in-switch reduction; "
+                             "this network has in_switch_reduction: false")
+        if self.in_switch_channels is not None and not self.in_switch_reduction:
+            raise ValueError("in_switch_channels are the channels of an in-switch reduction; "
                              "this network has in_switch_reduction: false")
         return self
 

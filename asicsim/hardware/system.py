@@ -244,7 +244,7 @@ def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
     if "topology" in override and override["topology"] != base.get("topology"):
         base = {k: v for k, v in base.items() if k not in ("dims", "edges", "in_switch_reduction", "collective")}
     merged = {**base, **override}
-    drop_inherited_startup(merged, given="in_switch_startup_ns" in override)
+    drop_inherited_startup(merged, given=set(override))
     try:
         return NetworkSpec.model_validate(merged)
     except ValidationError as e:

@@ -244,3 +244,32 @@ def test_a_hardwired_chip_widens_nothing():
     model, system = load_model("llama-3.1-8b"), load_system("taalas-hc1")
     w8, bf16 = (run(model, system, Workload(1, 16, 3, dtype=d)).metrics for d in (DType.W8A16, DType.BF16))
     assert w8.tpot_ms == bf16.tpot_ms and w8.ttft_ms == bf16.ttft_ms
+
+
+def test_the_printed_title_names_a_kv_format_of_its_own():
+    """The table's title names the number format; a KV cache kept in another format than the
+    dtype's default is named there too (else `--dtype w8a16 --kv-dtype int8` prints as plain
+    w8a16). The default prints as before. Goes red if the title drops kv_dtype."""
+    from asicsim.report_text import comparison_grid
+
+    args = ["predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--dtype", "w8a16", "--prompt", "8",
+            "--generate", "2"]
+    own = CliRunner().invoke(main, ["-q", *args, "--kv-dtype", "int8"])
+    plain = CliRunner().invoke(main, ["-q", *args])
+    assert own.exit_code == 0 and plain.exit_code == 0, own.output + plain.output
+    assert own.stdout.splitlines()[0].endswith("w8a16, KV int8")
+    assert plain.stdout.splitlines()[0].endswith("generate 2, w8a16")
+    # the same KV format as the dtype's default says nothing more; a summary from before kv_dtype reads
+    summary = _run("a100-sxm-80gb", DType.INT8).summary()
+    assert summary["kv_dtype"] == "int8" and comparison_grid([summary])[0].endswith("generate 3, int8")
+    summary.pop("kv_dtype")
+    assert comparison_grid([summary])[0].endswith("generate 3, int8")
+    assert comparison_grid([summary | {"kv_dtype": "bf16"}])[0].endswith("int8, KV bf16")
+
+
+def test_the_figure_titles_name_a_kv_format_of_its_own():
+    pytest.importorskip("matplotlib")
+    from asicsim.plots import _title
+
+    assert _title(_run("a100-sxm-80gb", DType.W8A16, DType.INT8), "roofline").endswith("w8a16, KV int8)")
+    assert _title(_run("a100-sxm-80gb", DType.W8A16), "roofline").endswith("generate 3, w8a16)")

@@ -273,3 +273,16 @@ def test_the_figure_titles_name_a_kv_format_of_its_own():
 
     assert _title(_run("a100-sxm-80gb", DType.W8A16, DType.INT8), "roofline").endswith("w8a16, KV int8)")
     assert _title(_run("a100-sxm-80gb", DType.W8A16), "roofline").endswith("generate 3, w8a16)")
+
+
+def test_a_sweeps_weight_only_kv_point_is_refused_with_its_reason(tmp_path):
+    """A sweep over dtype x kv_dtype with a weight-only KV format is refused before anything runs,
+    in one paragraph naming the swept field and why (it printed only pydantic's header line,
+    '1 validation error for WorkloadSpec', with neither)."""
+    path = tmp_path / "sw.yaml"
+    path.write_text("kind: sweep\nname: sw\nmodel: llama-2-7b\nsystem: a100-sxm-80gb\n"
+                    "workload: {prompt: 8, generate: 2}\n"
+                    "grid: {workload.dtype: [w8a16], workload.kv_dtype: [int8, int4]}\n")
+    r = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "workload.kv_dtype" in r.output and "weight-only" in r.output and "sw.yaml" in r.output

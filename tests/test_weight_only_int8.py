@@ -286,3 +286,16 @@ def test_a_sweeps_weight_only_kv_point_is_refused_with_its_reason(tmp_path):
     r = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out")])
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     assert "workload.kv_dtype" in r.output and "weight-only" in r.output and "sw.yaml" in r.output
+
+
+def test_the_scale_out_table_names_the_workloads_kv_format():
+    """scale-out takes workload.kv_dtype; its table's dtype column names it where it is not the
+    row dtype's default (each setup may override the dtype). Goes red if the column drops it."""
+    from asicsim.studies.scale_out import tables
+
+    row = {"setup": "a", "chips": 1, "dtype": "w8a16", "fits": False, "reason": "r"}
+    doc = {"model": "m", "rows": [row, row | {"dtype": "int8"}], "link_sweep": []}
+    (table,) = tables(doc, {"workload": {"kv_dtype": "int8"}})
+    assert [r[2] for r in table.rows] == ["w8a16, KV int8", "int8"]
+    (table,) = tables(doc, {"workload": {"kv_dtype": None}})
+    assert [r[2] for r in table.rows] == ["w8a16", "int8"]

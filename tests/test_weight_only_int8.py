@@ -299,3 +299,18 @@ def test_the_scale_out_table_names_the_workloads_kv_format():
     assert [r[2] for r in table.rows] == ["w8a16, KV int8", "int8"]
     (table,) = tables(doc, {"workload": {"kv_dtype": None}})
     assert [r[2] for r in table.rows] == ["w8a16", "int8"]
+
+
+def test_the_programs_meta_and_its_trace_name_the_kv_format(tmp_path):
+    """The Program's meta (what a Perfetto trace's otherData and a saved program carry) names the
+    KV cache's format beside the dtype; it named only the dtype, so a trace of --kv-dtype int8
+    read as a bf16 cache. Goes red if the meta drops it."""
+    import json
+
+    from asicsim.perfetto import write_chrome_trace
+
+    own, default = _run("a100-sxm-80gb", DType.W8A16, DType.INT8), _run("a100-sxm-80gb", DType.W8A16)
+    assert own.program.meta["dtype"] == "w8a16" and own.program.meta["kv_dtype"] == "int8"
+    assert default.program.meta["kv_dtype"] == "bf16"
+    write_chrome_trace(own.trace, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text())["otherData"]["kv_dtype"] == "int8"

@@ -53,6 +53,15 @@ def default_kv_dtype(dtype: DType) -> DType:
     return DType.BF16 if dtype.weight_only else dtype
 
 
+def formats_text(dtype: DType | str, kv: DType | str | None = None) -> str:
+    """The run's number format as titles print it: the dtype, and the KV cache's format too
+    where it is not the dtype's default (``w8a16, KV int8``). ``kv`` None: the default."""
+    dtype = DType(dtype)
+    if kv is None or DType(kv) is default_kv_dtype(dtype):
+        return dtype.value
+    return f"{dtype.value}, KV {DType(kv).value}"
+
+
 def kv_dtype_problem(kv: DType) -> str | None:
     """Why ``kv`` cannot be a KV cache's format (None if it can)."""
     if kv in KV_DTYPES:

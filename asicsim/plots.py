@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 import numpy as np
 
 from asicsim.api import Result
+from asicsim.dtypes import formats_text
 from asicsim.metrics import Bound
 from asicsim.plotdata import OpGroup, busy_over_time, op_groups, roofs, step_edges
 from asicsim.scenario import StudyOutput
@@ -118,7 +119,7 @@ def _short(v: float) -> str:
 def _title(r: Result, what: str) -> str:
     w = r.workload
     return (f"{what}: {r.model.name} on {r.system.name} (batch {w.batch}, prompt {w.prompt}, "
-            f"generate {w.generate}, {w.dtype.value})")
+            f"generate {w.generate}, {formats_text(w.dtype, w.kv_format)})")
 
 
 def roofline_figure(r: Result, groups: list[OpGroup] | None = None) -> Figure:
@@ -354,6 +355,6 @@ def comparison_figure(results: list[Result]) -> Figure:
         ax.set_title(f"{name}\nlog scale, bars from {floor:g}" if log else name, fontsize=9)
     w = results[0].workload
     fig.suptitle(f"{results[0].model.name}: batch {w.batch}, prompt {w.prompt}, generate {w.generate}, "
-                 f"{w.dtype.value}", fontsize=10)
+                 f"{formats_text(w.dtype, w.kv_format)}", fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.2, top=0.82, wspace=0.35)
     return fig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asicsim.api import Result
+from asicsim.dtypes import formats_text
 from asicsim.headlines import pipeline_fill
 from asicsim.tables import Table, render_text
 
@@ -76,7 +77,8 @@ def comparison_grid(summaries: list[dict]) -> tuple[str, list[str], list[list[st
     header = [""] + [s["system"] for s in summaries]
     body = [[label] + [c.get(label, "-") for c in columns] for label in labels]
     s = summaries[0]
-    title = f"{s['model']}: batch {s['batch']}, prompt {s['prompt']}, generate {s['generate']}, {s['dtype']}"
+    title = (f"{s['model']}: batch {s['batch']}, prompt {s['prompt']}, generate {s['generate']}, "
+             f"{formats_text(s['dtype'], s.get('kv_dtype'))}")
     return title, header, body
 
 

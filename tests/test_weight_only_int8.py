@@ -244,3 +244,84 @@ def test_a_hardwired_chip_widens_nothing():
     model, system = load_model("llama-3.1-8b"), load_system("taalas-hc1")
     w8, bf16 = (run(model, system, Workload(1, 16, 3, dtype=d)).metrics for d in (DType.W8A16, DType.BF16))
     assert w8.tpot_ms == bf16.tpot_ms and w8.ttft_ms == bf16.ttft_ms
+
+
+def test_the_printed_title_names_a_kv_format_of_its_own():
+    """The table's title names the number format; a KV cache kept in another format than the
+    dtype's default is named there too (else `--dtype w8a16 --kv-dtype int8` prints as plain
+    w8a16). The default prints as before. Goes red if the title drops kv_dtype."""
+    from asicsim.report_text import comparison_grid
+
+    args = ["predict", "--model", "llama-2-7b", "--system", "a100-sxm-80gb", "--dtype", "w8a16", "--prompt", "8",
+            "--generate", "2"]
+    own = CliRunner().invoke(main, ["-q", *args, "--kv-dtype", "int8"])
+    plain = CliRunner().invoke(main, ["-q", *args])
+    assert own.exit_code == 0 and plain.exit_code == 0, own.output + plain.output
+    assert own.stdout.splitlines()[0].endswith("w8a16, KV int8")
+    assert plain.stdout.splitlines()[0].endswith("generate 2, w8a16")
+    # the same KV format as the dtype's default says nothing more; a summary from before kv_dtype reads
+    summary = _run("a100-sxm-80gb", DType.INT8).summary()
+    assert summary["kv_dtype"] == "int8" and comparison_grid([summary])[0].endswith("generate 3, int8")
+    summary.pop("kv_dtype")
+    assert comparison_grid([summary])[0].endswith("generate 3, int8")
+    assert comparison_grid([summary | {"kv_dtype": "bf16"}])[0].endswith("int8, KV bf16")
+
+
+def test_the_figure_titles_name_a_kv_format_of_its_own():
+    pytest.importorskip("matplotlib")
+    from asicsim.plots import _title
+
+    assert _title(_run("a100-sxm-80gb", DType.W8A16, DType.INT8), "roofline").endswith("w8a16, KV int8)")
+    assert _title(_run("a100-sxm-80gb", DType.W8A16), "roofline").endswith("generate 3, w8a16)")
+
+
+def test_a_sweeps_weight_only_kv_point_is_refused_with_its_reason(tmp_path):
+    """A sweep over dtype x kv_dtype with a weight-only KV format is refused before anything runs,
+    in one paragraph naming the swept field and why (it printed only pydantic's header line,
+    '1 validation error for WorkloadSpec', with neither)."""
+    path = tmp_path / "sw.yaml"
+    path.write_text("kind: sweep\nname: sw\nmodel: llama-2-7b\nsystem: a100-sxm-80gb\n"
+                    "workload: {prompt: 8, generate: 2}\n"
+                    "grid: {workload.dtype: [w8a16], workload.kv_dtype: [int8, int4]}\n")
+    r = CliRunner().invoke(main, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "workload.kv_dtype" in r.output and "weight-only" in r.output and "sw.yaml" in r.output
+
+
+def test_the_scale_out_table_names_the_workloads_kv_format():
+    """scale-out takes workload.kv_dtype; its table's dtype column names it where it is not the
+    row dtype's default (each setup may override the dtype). Goes red if the column drops it."""
+    from asicsim.studies.scale_out import tables
+
+    row = {"setup": "a", "chips": 1, "dtype": "w8a16", "fits": False, "reason": "r"}
+    doc = {"model": "m", "rows": [row, row | {"dtype": "int8"}], "link_sweep": []}
+    (table,) = tables(doc, {"workload": {"kv_dtype": "int8"}})
+    assert [r[2] for r in table.rows] == ["w8a16, KV int8", "int8"]
+    (table,) = tables(doc, {"workload": {"kv_dtype": None}})
+    assert [r[2] for r in table.rows] == ["w8a16", "int8"]
+
+
+def test_the_programs_meta_and_its_trace_name_the_kv_format(tmp_path):
+    """The Program's meta (what a Perfetto trace's otherData and a saved program carry) names the
+    KV cache's format beside the dtype; it named only the dtype, so a trace of --kv-dtype int8
+    read as a bf16 cache. Goes red if the meta drops it."""
+    import json
+
+    from asicsim.perfetto import write_chrome_trace
+
+    own, default = _run("a100-sxm-80gb", DType.W8A16, DType.INT8), _run("a100-sxm-80gb", DType.W8A16)
+    assert own.program.meta["dtype"] == "w8a16" and own.program.meta["kv_dtype"] == "int8"
+    assert default.program.meta["kv_dtype"] == "bf16"
+    write_chrome_trace(own.trace, tmp_path / "t.json")
+    assert json.loads((tmp_path / "t.json").read_text())["otherData"]["kv_dtype"] == "int8"
+
+
+def test_a_positional_workload_keeps_its_meaning_with_the_kv_format_last():
+    """kv_dtype came after the other fields, so Workload(batch, prompt, generate, dtype, adapters)
+    still reads its fifth argument as the adapters (an inserted field broke open_closed)."""
+    from dataclasses import fields
+
+    from asicsim.compile.placement import Workload
+
+    names = [f.name for f in fields(Workload)]
+    assert names[:5] == ["batch", "prompt", "generate", "dtype", "adapters"] and names[-1] == "kv_dtype"

@@ -575,7 +575,7 @@ def _compile_plan(plan: Plan, model: ModelSpec, workload: Workload, head: int) -
         _note_long(b.n_tasks, len(indices) + 1, len(b.blocks) + len(b.servers), workload)
     return b.build(plan.to_dict() | {"model": model.name, "batch": workload.batch, "prompt": workload.prompt,
                                      "generate": workload.generate, "dtype": workload.dtype.value,
-                                     "decode_steps": workload.generate - 1, "fast": workload.fast})
+                                     "kv_dtype": workload.kv_format.value, "decode_steps": workload.generate - 1, "fast": workload.fast})
 
 
 CACHE_GRAPHS = True  # False lowers every layer of every step's graph (the same Program, slower)

@@ -39,7 +39,6 @@ class Workload:
     prompt: int = 512
     generate: int = 128
     dtype: DType = DType.BF16
-    kv_dtype: DType | None = None  # the KV cache's format; None: dtypes.default_kv_dtype(dtype)
     adapters: Adapters | None = None
     mapping: Mapping | None = None  # None: the chip's own
     tp: int | None = None
@@ -50,6 +49,8 @@ class Workload:
     fast: bool = False  # fast-forward decode: simulate sampled steps, interpolate the rest
     tokens_per_step: int = 1  # tokens each decode step adds per sequence (k + 1 for a speculative verifier)
     runtime: RuntimeSpec = BARE  # the serving stack's per-request and per-step costs (hardware.runtime)
+    # the KV cache's format (None: dtypes.default_kv_dtype(dtype)); last, so positional calls keep their meaning
+    kv_dtype: DType | None = None
 
     def check(self, source: str = "workload") -> None:
         for name in ("batch", "prompt", "generate"):

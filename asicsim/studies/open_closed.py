@@ -134,7 +134,7 @@ class OpenClosedSpec(Spec):
     def workload(self) -> Workload:
         """Batch 1 of the scenario's prompt, generate, dtype and adapters."""
         lora = Adapters(self.adapters.rank, self.adapters.targets) if self.adapters else None
-        return Workload(1, self.prompt, self.generate, self.dtype, lora)
+        return Workload(1, self.prompt, self.generate, self.dtype, adapters=lora)
 
 
 def largest_batch(model: ModelSpec, system: System, workload: Workload, max_batch: int) -> int:

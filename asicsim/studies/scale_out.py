@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from asicsim.api import run
-from asicsim.dtypes import DType
+from asicsim.dtypes import DType, formats_text
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
 from asicsim.hardware.system import System, SystemSpec, build_system, merged_network
@@ -128,11 +128,12 @@ def tables(doc: dict, scenario: dict) -> list[Table]:
               "busiest link, prefill"]
     body, notes = [], []
     for r in doc["rows"]:
+        formats = formats_text(r["dtype"], w.get("kv_dtype"))  # the KV format too, where not the default
         if not r["fits"]:
-            body.append([r["setup"], f"{r['chips']}", r["dtype"], "refused"] + ["-"] * 5)
+            body.append([r["setup"], f"{r['chips']}", formats, "refused"] + ["-"] * 5)
             notes.append(f"{r['setup']} refused: {r['reason']}")
             continue
-        body.append([r["setup"], f"{r['chips']}", r["dtype"], _layout(r), f"{r['ttft_ms']:.2f}",
+        body.append([r["setup"], f"{r['chips']}", formats, _layout(r), f"{r['ttft_ms']:.2f}",
                      f"{r['tpot_ms']:.3f}", f"{r['tokens_per_s_per_user']:,.1f}",
                      f"{r['tokens_per_s_per_chip']:,.1f}", _busy(r)])
     title = (f"{doc['model']}: batch {w.get('batch', 1)}, prompt {w.get('prompt', 512)}, "

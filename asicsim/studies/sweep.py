@@ -26,13 +26,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from asicsim import __version__
 from asicsim.api import run
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
-from asicsim.hardware.system import SystemSpec, build_system, merged_network, with_chips
+from asicsim.hardware.system import SystemSpec, build_system, merged_network, validation_error, with_chips
 from asicsim.scenario import StudyOutput, WorkloadSpec, resolve_model, resolve_system, study
 from asicsim.tables import Table, render_text
 
@@ -138,8 +138,9 @@ def _configure(spec: SweepSpec, path: Path, point: dict[str, Any]):
         system = with_chips(system, spec.chips)
     try:
         workload = WorkloadSpec.model_validate(spec.workload.model_dump() | work_changes).workload()
-    except Exception as e:  # a pydantic ValidationError: name the point's field
-        raise InputError(str(path), "workload", str(e).splitlines()[0]) from None
+    except ValidationError as e:  # name the point's field and say why
+        err = validation_error("workload", e)
+        raise InputError(str(path), f"workload.{err.field}" if err.field else "workload", err.reason) from None
     return system, workload
 
 

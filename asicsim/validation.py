@@ -324,15 +324,31 @@ PAGE_NOTES = """
   zero points (0.625 bytes a weight at group 32, which took P32 from +71 %) and unpacks every
   weight on the vector lanes beside the products (15 lane instructions per 8 weights, read off
   PyTorch's tinygemm kernel), which on an A100 hides under the HBM stream (~13 ms against ~27 ms a
-  token for 70B). What is left: gpt-fast reports 1.10 TB/s reached by the int4 kernel and 1.32 TB/s
-  by int8, against the 1.61 TB/s copy rate each prediction streams at. tinygemm loads weights from
-  memory straight into registers, with no asynchronous copy pipeline, so less of its memory
-  latency is hidden than a copy's; that occupancy limit is not modelled, and nothing was fitted
-  to these rows. gpt-fast's int8 is weight-only (`WeightOnlyInt8Linear`), so P29 and P31 run as
+  token for 70B). gpt-fast's int8 is weight-only (`WeightOnlyInt8Linear`), so P29 and P31 run as
   `w8a16`: 1-byte weights widened to bf16 on the lanes (12 instructions per 4 weights, read off
   TensorRT-LLM's converter, docs/sources.md S21) beside products at the bf16 rate, a bf16 KV
   cache. Run as W8A8 int8 (the tensor cores' int8 rate, nothing widened) they were P29 −2 %,
-  P31 +19 %; at the bf16 rate with no widening charged, −3 % and +17 %.
+  P31 +19 %; at the bf16 rate with no widening charged, −3 % and +17 %. What is left, and what it
+  is not. gpt-fast's "bandwidth achieved" (1.32 and 1.10 TB/s) is the model's bytes times tokens
+  per second over the whole token, not a kernel's own rate (docs/sources.md W6). Taking the
+  simulated rest of a token (its time less the weight stream: 0.4, 3.3 and 2.3 ms) out of the
+  measured token, the weight stream would have to run at 1.45 TB/s for bf16 7B (P17), 1.40 for
+  int8 70B (P31) and 1.15 for int4 70B (P32), against the 1.61 TB/s copy rate every prediction
+  streams at. bf16 and int8 run the same kind of kernel: gpt-fast turns on Inductor's
+  `coordinate_descent_tuning`, under which a matmul with one row becomes a multiply and a sum
+  (`torch/_inductor/decomposition.py`, `mm`), a Triton reduction whose block sizes are picked by
+  timing at compile time, so its bytes in flight are in no source (W5); P17's +11 % and P31's
+  +14 % read as one shortfall of that kernel (~88–90 % of the copy rate), not a weight-only effect.
+  int4 runs tinygemm (`_weight_int4pack_mm`, W1–W3), which loads weights into registers with no
+  asynchronous copy and no prefetch of the next K step. A Little's-law limit was checked and does
+  not bind: each of a block's 8 warps has 640 bytes from DRAM outstanding per 128-K step (512 of
+  packed weights, 128 of scales and zeros); 64 registers a thread (compiled for sm_80) allow 4
+  blocks, 32 warps, an SM, so 108 SMs hold 2.2 MB in flight; over A100's published DRAM latency
+  (466 cycles, 330 ns, W4) that sustains ~6.7 TB/s, and it would take 1.4 µs of latency to cap the
+  stream at the copy rate (1.9 µs for the 1.15 TB/s implied). That much is queueing under load,
+  which a copy at 1.61 TB/s also meets, and no public latency-under-load curve tells the two
+  apart. Nothing in the kernels' code gives a limit below the copy rate, so none is modelled and
+  nothing was fitted to these rows.
 - **What `lmdeploy-0.1`'s per-request cost stands for** (P141, P142, P145: +90, +60, +33 %). The
   profile's 12.4 ms a request is set from the 128-token first-token latency (P19). The same page's
   1-token prompts start in 11, 18 and 31 ms (7B, 13B, 70B on four GPUs): 2.4, 1.5 and 2.2 ms more

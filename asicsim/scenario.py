@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from asicsim.api import Result, run
 from asicsim.compile import Workload
@@ -30,6 +30,15 @@ from asicsim.model import ModelSpec, load_model
 from asicsim.safeio import exists, is_file
 
 
+def _kv_format(kv: DType | None) -> DType | None:
+    """A KV cache is held in a format of its own, never a weight-only one."""
+    if kv is not None and (problem := kv_dtype_problem(kv)):
+        raise ValueError(problem)
+    return kv
+
+
+KVFormat = Annotated[DType | None, AfterValidator(_kv_format)]  # a workload's kv_dtype field, checked
+
 class WorkloadSpec(Spec):
     """Batch size, prompt and generated tokens per sequence, and the number format."""
 
@@ -38,15 +47,8 @@ class WorkloadSpec(Spec):
     generate: int = Field(128, ge=1, description="Tokens generated per sequence; the first comes from the prefill.")
     dtype: DType = Field(DType.BF16, description="Number format of weights and compute: bf16, fp16, fp8, int8 "
                                                  "(W8A8), int4 or w8a16 (weight-only int8, products at bf16).")
-    kv_dtype: DType | None = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
-                                                     "8-bit for fp8 and int8, else 16-bit).")
-
-    @field_validator("kv_dtype")
-    @classmethod
-    def _kv_format(cls, kv: DType | None) -> DType | None:
-        if kv is not None and (problem := kv_dtype_problem(kv)):
-            raise ValueError(problem)
-        return kv
+    kv_dtype: KVFormat = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
+                                                 "8-bit for fp8 and int8, else 16-bit).")
 
     mapping: Mapping | None = Field(None, description="temporal or spatial, overriding each chip's own "
                                                       "(null: the chip's).")

@@ -16,13 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, field_validator
+from pydantic import Discriminator, Field, Tag
 
 from asicsim import serving
-from asicsim.dtypes import DType, kv_dtype_problem
+from asicsim.dtypes import DType
 from asicsim.errors import InputError
 from asicsim.hardware.spec import Spec
-from asicsim.scenario import StudyOutput, resolve_model, resolve_system, study
+from asicsim.scenario import KVFormat, StudyOutput, resolve_model, resolve_system, study
 from asicsim.studies.economics import amortisation_months, cost_per_mtok
 from asicsim.studies.open_closed import EconomicsSpec
 from asicsim.tables import Table, render_text
@@ -142,15 +142,8 @@ class ServingSpec(Spec):
                           "(serve --lengths; docs/serving.md).")
     dtype: DType = Field(DType.BF16, description="Number format of weights and compute (w8a16: weight-only int8), "
                                                  "as serve --dtype.")
-    kv_dtype: DType | None = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
+    kv_dtype: KVFormat = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
                                                      "8-bit for fp8 and int8, else 16-bit), as serve --kv-dtype.")
-
-    @field_validator("kv_dtype")
-    @classmethod
-    def _kv_format(cls, kv: DType | None) -> DType | None:
-        if kv is not None and (problem := kv_dtype_problem(kv)):
-            raise ValueError(problem)
-        return kv
 
     scheduler: Literal["static", "continuous", "chunked"] = Field(
         "continuous", description="For single systems; a pair decodes continuously and prefills in batches "

@@ -164,6 +164,25 @@ def test_wafers_give_each_layer_its_own_patch():
     assert mm.units == preset.units * preset.count // mm.count
 
 
+
+def test_a_wafer_cut_to_one_stage_packs_ops_over_as_many_wafers_as_they_need():
+    """Wafers with so little SRAM that each holds less than a layer are cut to one stage apiece,
+    and a one-stage chip packs the model op by op, splitting ops over wafers: that can take more
+    wafers than the bytes alone asked for, and the system grows to them (it indexed past its last
+    wafer: the slow fuzz tier found it). check_run counts the same wafers as the run."""
+    from asicsim.compile import check_run, plan_run
+    from asicsim.compile.packing import pack
+    from asicsim.compile.placement import packs_by_op
+
+    model = load_model("llama-2-7b")
+    system = _spatial("cerebras-wse3", **{"sram.capacity_mb_per_bank": 1e-4})
+    wl = Workload(1, 16, 2)
+    plan = plan_run(model, system, wl)
+    assert packs_by_op(plan.chip)
+    packed = pack(model, wl, plan.numerics, plan.chip.sram_for("weights").capacity_bytes).chips
+    assert len(plan.system.chips) == packed == check_run(model, system, wl)
+    assert run(model, system, Workload(1, 16, 2, fast=True)).metrics.tpot_ms > 0
+
 def test_groq_token_pays_a_link_latency_at_every_chip_boundary():
     """On Groq a token crosses every chip the model is packed over, one after another: the decode
     step grows by at least the link latency for each boundary (more where an op split over chips

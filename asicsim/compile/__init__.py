@@ -139,16 +139,33 @@ def _stages(chip: ChipSpec, blocks: _Blocks, n_stages: int) -> list[Stage]:
 
 def _chip_count(model: ModelSpec, system: System, workload: Workload) -> int:
     """How many chips the run takes: the system's, or more where an SRAM-only spatial chip must grow."""
-    chip = system.chip
+    return _grown(model, system.chip, len(system.chips), system, workload)
+
+
+def _grown(model: ModelSpec, chip: ChipSpec, have: int, system: System, workload: Workload) -> int:
+    """``have`` chips of ``chip``, or as many more as the model needs (refused past MAX_CHIPS, or
+    where the system has no network to join them)."""
     need = chips_needed(model, chip, workload, numerics_for(workload, chip))
-    if need > len(system.chips) and system.network is None:
+    if need > have and system.network is None:
         raise InputError(system.source, "network", f"{model.name} needs {need} chips of {chip.name} "
                          "but the chip describes no network to join them")
     if need > MAX_CHIPS:
         many = f"{need:,}" if need > MAX_CHIPS + 1 else f"over {MAX_CHIPS:,}"  # MAX_CHIPS + 1: counting stopped
         raise InputError(system.source, "blocks", f"{model.name} needs {many} chips of {chip.name}, more than "
                          f"the {MAX_CHIPS:,} a system may have")
-    return max(need, len(system.chips))
+    return max(need, have)
+
+
+def _cut_wafers(model: ModelSpec, system: System, workload: Workload, n_chips: int) -> tuple[ChipSpec, int]:
+    """The chip re-cut into a patch per layer it holds, and the chips the run then takes. A wafer
+    left with one stage packs the model op by op like any one-stage chip, which may split ops
+    over more wafers than the bytes alone asked for: then the system grows to that."""
+    chip = system.chip
+    per_wafer = stages_per_chip(model, chip, n_chips)
+    if per_wafer is None or per_wafer == weight_matmul(chip).count:
+        return chip, n_chips
+    chip = with_stages(chip, per_wafer)
+    return chip, _grown(model, chip, n_chips, system, workload) if packs_by_op(chip) else n_chips
 
 
 def remap(system: System, workload: Workload) -> System:
@@ -168,7 +185,7 @@ def check_run(model: ModelSpec, system: System, workload: Workload) -> int:
     thousands of chips."""
     workload.check()
     system = remap(system, workload)
-    n_chips = _chip_count(model, system, workload)
+    n_chips = _cut_wafers(model, system, workload, _chip_count(model, system, workload))[1]
     par = _parallel(model, system, workload) if n_chips == len(system.chips) else Parallel()
     check_fits(model, system, workload, numerics_for(workload, system.chip), n_chips, par)
     return n_chips
@@ -204,10 +221,10 @@ def plan_run(model: ModelSpec, system: System, workload: Workload) -> Plan:
     num = numerics_for(workload, chip)
     par = _parallel(model, system, workload)
     held = check_fits(model, system, workload, num, par=par)
-    per_wafer = stages_per_chip(model, chip, len(system.chips))
-    if per_wafer is not None and per_wafer != weight_matmul(chip).count:  # each layer its own patch
-        chip = with_stages(chip, per_wafer)
-        system = build_system(SystemSpec(name=system.name, chip=chip, count=len(system.chips),
+    cut, n_chips = _cut_wafers(model, system, workload, len(system.chips))
+    if cut is not chip:  # each layer its own patch
+        chip = cut
+        system = build_system(SystemSpec(name=system.name, chip=chip, count=n_chips,
                                          network=system.network), system.source)
     spatial = chip.mapping is Mapping.SPATIAL
     weights_in = "rom" if chip.rom else "sram" if chip.sram_for("weights") else "hbm"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 
 from asicsim.api import Result, run
 from asicsim.compile import Workload
@@ -30,14 +30,19 @@ from asicsim.model import ModelSpec, load_model
 from asicsim.safeio import exists, is_file
 
 
-def _kv_format(kv: DType | None) -> DType | None:
-    """A KV cache is held in a format of its own, never a weight-only one."""
-    if kv is not None and (problem := kv_dtype_problem(kv)):
-        raise ValueError(problem)
+def _kv_format(kv: object) -> object:
+    """A KV cache is held in a format of its own: a weight-only one is refused saying so (other
+    values meet the field's list of KV formats)."""
+    if isinstance(kv, str) and kv.lower() in {d.value for d in DType}:
+        if problem := kv_dtype_problem(DType(kv.lower())):
+            raise ValueError(problem)
     return kv
 
 
-KVFormat = Annotated[DType | None, AfterValidator(_kv_format)]  # a workload's kv_dtype field, checked
+# a workload's kv_dtype field: one of the KV formats (dtypes.KV_DTYPES), read as a DType
+KVFormat = Annotated[Literal["bf16", "fp16", "fp8", "int8"] | None, BeforeValidator(_kv_format),
+                     AfterValidator(lambda kv: None if kv is None else DType(kv))]
+
 
 class WorkloadSpec(Spec):
     """Batch size, prompt and generated tokens per sequence, and the number format."""

@@ -366,9 +366,9 @@ PAGE_NOTES = """
   but its single-GPU results on H100 and H200 run at 16-bit speed (P113 sets that: +6 % at 16 bits,
   +86 % at fp8, +18 % as 8-bit weights under 16-bit matmuls, `w8a16` with an fp8 cache; P114–P116
   then check within 5–8 %), so the H100/H200 rows are simulated at 16 bits (at fp8, P54–P56 were
-  +62 % to +84 %). What is left splits by chip and layout: on one H100 or H200
-  the simulation is 5–8 % fast; on eight (TP8, Llama-3-70B) 23–37 % fast; on A100 21–24 % fast with
-  one GPU and with eight alike. The A100's excess matches its prefill-heavy rows elsewhere (P20/P21
+  +62 % to +84 %). What is left splits by chip and layout: on one H100 or H200 the simulation is
+  5–8 % fast; on eight (TP8, Llama-3-70B) 20–34 % fast; on A100 21–24 % fast with one GPU and
+  with eight alike. The A100's excess matches its prefill-heavy rows elsewhere (P20/P21
   −14/−15 % in time, the large cuBLAS shapes +11–14 %): its 16-bit tensor rate is set from one short
   GEMM (P1) and longer runs reach less of it. Part of Hopper's extra TP8 loss sat in the prefill's
   160 all-reduces of 32–128 MiB, which the in-switch model ran 19–24 % faster than NCCL's sweep on

@@ -179,7 +179,7 @@ def predict(model: str | ModelSpec, system: str | ChipSpec | System, *, batch: i
     wl = Workload(batch=batch, prompt=prompt, generate=generate,
                   dtype=dtype if isinstance(dtype, DType) else parse_dtype(dtype),
                   kv_dtype=kv_dtype if kv_dtype is None or isinstance(kv_dtype, DType)
-                  else parse_dtype(kv_dtype, "--kv-dtype"), adapters=adapters,
+                  else parse_dtype(kv_dtype, "--kv-dtype", kv=True), adapters=adapters,
                   mapping=Mapping(mapping) if mapping is not None else None, tp=tp, pp=pp, ep=ep, dp=dp,
                   micro_batches=micro_batches, fast=fast, runtime=load_runtime(runtime))
     wl.check("arguments")

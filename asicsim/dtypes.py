@@ -71,12 +71,15 @@ def kv_dtype_problem(kv: DType) -> str | None:
             f"are not modelled); a KV cache is one of {valid}")
 
 
-def parse_dtype(name: str, source: str = "--dtype", field: str | None = None) -> DType:
-    """Return the DType called ``name`` or raise an InputError listing the valid names."""
+def parse_dtype(name: str, source: str = "--dtype", field: str | None = None, kv: bool = False) -> DType:
+    """Return the DType called ``name`` or raise an InputError listing the valid names (only the
+    KV formats where ``kv``; a weight-only name is left to the workload's check, which says why)."""
     from asicsim.errors import InputError
 
     try:
-        return DType(str(name).lower())
+        dtype = DType(str(name).lower())
     except ValueError:
-        valid = ", ".join(d.value for d in DType)
-        raise InputError(source, field, f"unknown dtype '{name}'; expected one of {valid}") from None
+        valid = ", ".join(d.value for d in (KV_DTYPES if kv else DType))
+        raise InputError(source, field, f"unknown {'KV format' if kv else 'dtype'} '{name}'; expected one of "
+                                        f"{valid}") from None
+    return dtype

@@ -441,7 +441,7 @@ def kv_budget(model, system, dtype: str = "bf16", layout: dict | None = None,
     from asicsim.compile import Workload as StepWorkload, plan_run
     from asicsim.dtypes import parse_dtype
 
-    kv = parse_dtype(kv_dtype, "--kv-dtype") if kv_dtype is not None else None
+    kv = parse_dtype(kv_dtype, "--kv-dtype", kv=True) if kv_dtype is not None else None
     plan = plan_run(model, system, StepWorkload(batch=1, prompt=1, generate=1, dtype=parse_dtype(dtype),
                                                 kv_dtype=kv, **(layout or {})))
     chip = plan.chip

@@ -325,3 +325,16 @@ def test_a_positional_workload_keeps_its_meaning_with_the_kv_format_last():
 
     names = [f.name for f in fields(Workload)]
     assert names[:5] == ["batch", "prompt", "generate", "dtype", "adapters"] and names[-1] == "kv_dtype"
+
+
+def test_the_api_names_only_kv_formats_for_a_bad_kv_dtype():
+    """predict(kv_dtype=...) lists the KV formats (not int4/w8a16) for an unknown name and says why
+    a weight-only one cannot hold a cache."""
+    from asicsim.api import predict
+    from asicsim.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        predict("llama-3.1-8b", "h100-sxm", prompt=8, generate=2, kv_dtype=8)
+    assert "bf16, fp16, fp8, int8" in str(e.value) and "w8a16" not in str(e.value)
+    with pytest.raises(InputError, match="weight-only"):
+        predict("llama-3.1-8b", "h100-sxm", prompt=8, generate=2, kv_dtype="w8a16")

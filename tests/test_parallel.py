@@ -195,6 +195,20 @@ def test_a_whole_network_given_to_with_keeps_the_in_switch_fields_it_sets():
     assert not plain.network.in_switch_reduction and plain.network.in_switch_step_ns == 0
 
 
+def test_a_system_files_bad_network_field_is_refused_at_its_line(tmp_path):
+    """A network field of a system file is validated over the chip's network, but the error
+    points at the field's own line in the file (it said line 1, the file's first)."""
+    from asicsim.hardware import load_system
+
+    path = tmp_path / "s.yaml"
+    for body, field, line in (("  latency_ns: 5\n  in_switch_channels: 0\n", "network.in_switch_channels", 6),
+                              ("  in_switch_reduction: false\n  in_switch_step_ns: 9\n", "network", 4)):
+        path.write_text(f"name: s\nchip: h100-sxm\ncount: 8\nnetwork:\n{body}")
+        with pytest.raises(InputError) as e:
+            load_system(str(path))
+        assert e.value.field == field and e.value.reason.startswith(f"line {line}:"), e.value
+
+
 def test_a_link_with_no_bandwidth_is_refused():
     with pytest.raises(InputError) as e:
         build_system(SystemSpec(name="z", chip="h100-sxm", count=2, network={"bandwidth_gbps": 0}), "z.yaml")

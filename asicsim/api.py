@@ -8,6 +8,8 @@ True
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -201,11 +203,27 @@ def collective_ns(system: System | str, kind: str, nbytes: float, ranks: list[in
                   algorithm: str | None = None) -> float:
     """Simulated time of one collective (``all_reduce``, ``all_gather``, ``reduce_scatter``,
     ``all_to_all`` or a point-to-point ``send``) of ``nbytes`` per rank on ``system``, ns."""
-    from asicsim.compile.fabric import collective_program
+    from asicsim.compile.fabric import COLLECTIVES, collective_program
     from asicsim.hardware import Collective
 
     sys_ = load_system(system) if isinstance(system, str) else system
     if len(sys_.chips) < 2:
         raise InputError(sys_.source, "count", "a collective needs a system of at least two chips")
-    program = collective_program(sys_, kind, nbytes, ranks, Collective(algorithm) if algorithm else None)
+    if kind not in COLLECTIVES:
+        raise InputError("collective_ns", "kind", f"unknown collective '{kind}'; one of {', '.join(COLLECTIVES)}")
+    names = [c.value for c in Collective]
+    if algorithm is not None and str(algorithm) not in names:
+        raise InputError("collective_ns", "algorithm", f"unknown algorithm '{algorithm}'; one of {', '.join(names)}")
+    alg = Collective(algorithm) if algorithm else None
+    if alg is Collective.IN_SWITCH and not (sys_.network and sys_.network.in_switch_reduction):
+        raise InputError(sys_.source, "network.in_switch_reduction", f"the in_switch algorithm needs a switch "
+                         f"that reduces; {sys_.name}'s network has in_switch_reduction: false")
+    n = len(sys_.chips)
+    if ranks is not None and (len(ranks) < 2 or len(set(ranks)) != len(ranks)
+                              or any(not isinstance(r, numbers.Integral) or not 0 <= r < n for r in ranks)):
+        raise InputError("collective_ns", "ranks", f"{ranks} are not two or more distinct chips of "
+                         f"{sys_.name} (indices 0 to {n - 1})")
+    if not (isinstance(nbytes, numbers.Real) and math.isfinite(nbytes) and nbytes >= 0):
+        raise InputError("collective_ns", "nbytes", f"{nbytes!r} is not a size in bytes (a finite number, 0 or more)")
+    program = collective_program(sys_, kind, nbytes, ranks, alg)
     return simulate(program).makespan_ns

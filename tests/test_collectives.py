@@ -91,6 +91,49 @@ def test_every_nvls_step_pays_the_step_cost(size):
         assert wide - free == pytest.approx(math.ceil(size / (24 * 8 * 2**17)) * step, rel=1e-9)
 
 
+@pytest.mark.parametrize("n", [2, 3, 8])
+def test_in_switch_link_bytes_count_each_port_once_as_a_send_does(n):
+    """Link bytes (what link energy is charged on) count a byte once per chip-to-chip trip, as a
+    send through the switch counts its two hops once. Each chip's port carries (1 + 1/n) x the
+    message each way, so an in-switch all-reduce moves (n + 1) x the message in all: less than
+    the ring's 2 (n - 1) x through the same switch from n = 4 on, never twice that."""
+    from asicsim.compile.fabric import collective_program
+    from asicsim.program import Level
+
+    size = 3e6 + 7
+    nvls = collective_program(system("switch", n, collective="in_switch", in_switch_reduction=True),
+                              "all_reduce", size, None, None)
+    moved = float(nvls.nbytes[nvls.level == Level.LINK].sum())
+    assert moved == pytest.approx((n + 1) * size, rel=1e-12)
+    ring = collective_program(system("switch", n, collective="ring"), "all_reduce", size, None, None)
+    assert float(ring.nbytes[ring.level == Level.LINK].sum()) == pytest.approx(2 * (n - 1) * size, rel=1e-12)
+
+
+def test_collective_ns_refuses_what_the_fabric_cannot_run():
+    """asicsim.collective_ns's bad arguments are InputErrors naming the argument: an in-switch
+    all-reduce on a network whose switch does not reduce (it raised KeyError on a torus and timed
+    one in silence on dgx-a100's NVSwitch, which has no SHARP), an unknown algorithm or kind
+    (ValueError), ranks that are not distinct chips of the system (NodeNotFound, ValueError), and
+    a negative size (timed)."""
+    from asicsim.errors import InputError
+
+    cases = (("tpu-v5e-8", dict(algorithm="in_switch"), "in_switch_reduction"),
+             ("dgx-a100", dict(algorithm="in_switch"), "in_switch_reduction"),
+             (system("switch", 4), dict(algorithm="nvls"), "algorithm"),
+             (system("switch", 4), dict(kind="allreduce"), "kind"),
+             (system("switch", 4), dict(ranks=[0, 9]), "ranks"),
+             (system("switch", 4), dict(ranks=[1, 1]), "ranks"),
+             (system("switch", 4), dict(nbytes=-5.0), "nbytes"))
+    for sys_, change, field in cases:
+        args = dict(kind="all_reduce", nbytes=1e6) | change
+        with pytest.raises(InputError) as e:
+            collective_ns(sys_, **args)
+        assert field in (e.value.field or ""), (change, e.value)
+    # what it may run, it still does
+    assert collective_ns("dgx-h100", "all_reduce", 64e6, algorithm="in_switch") > 0
+    assert collective_ns(system("switch", 4), "all_reduce", 1e6, ranks=[2, 0]) > 0
+
+
 def test_an_in_switch_reduction_holds_each_port_both_ways():
     """The switch's multicast into a chip shares that chip's down-link with other traffic: a large
     send from chip 5, outside the all-reduce of chips 0-3, to chip 0 (so only chip 0's down-link

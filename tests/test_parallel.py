@@ -180,6 +180,35 @@ def test_a_chip_changed_to_no_in_switch_reduction_drops_its_start_up_too():
         chip("h100-sxm").with_(**{"network.in_switch_reduction": False, "network.in_switch_startup_ns": 5000})
 
 
+def test_a_whole_network_given_to_with_keeps_the_in_switch_fields_it_sets():
+    """A whole ``network`` handed to ``with_`` inherits nothing: an in-switch field it sets beside
+    in_switch_reduction: false is the contradiction a system file gets refused for, not dropped
+    in silence, and the caller's dict is left as it was."""
+    from asicsim.api import chip
+
+    for field, value in (("in_switch_step_ns", 2000), ("in_switch_channels", 24), ("in_switch_startup_ns", 5000)):
+        net = {"topology": "switch", "bandwidth_gbps": 450, "in_switch_reduction": False, field: value}
+        with pytest.raises(InputError, match=field):
+            chip("h100-sxm").with_(network=net)
+        assert net[field] == value
+    plain = chip("h100-sxm").with_(network={"topology": "switch", "bandwidth_gbps": 450})
+    assert not plain.network.in_switch_reduction and plain.network.in_switch_step_ns == 0
+
+
+def test_a_system_files_bad_network_field_is_refused_at_its_line(tmp_path):
+    """A network field of a system file is validated over the chip's network, but the error
+    points at the field's own line in the file (it said line 1, the file's first)."""
+    from asicsim.hardware import load_system
+
+    path = tmp_path / "s.yaml"
+    for body, field, line in (("  latency_ns: 5\n  in_switch_channels: 0\n", "network.in_switch_channels", 6),
+                              ("  in_switch_reduction: false\n  in_switch_step_ns: 9\n", "network", 4)):
+        path.write_text(f"name: s\nchip: h100-sxm\ncount: 8\nnetwork:\n{body}")
+        with pytest.raises(InputError) as e:
+            load_system(str(path))
+        assert e.value.field == field and e.value.reason.startswith(f"line {line}:"), e.value
+
+
 def test_a_link_with_no_bandwidth_is_refused():
     with pytest.raises(InputError) as e:
         build_system(SystemSpec(name="z", chip="h100-sxm", count=2, network={"bandwidth_gbps": 0}), "z.yaml")

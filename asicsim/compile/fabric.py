@@ -281,7 +281,9 @@ class Fabric:
         rate, and each pipeline step pays ``in_switch_step_ns``. Emitted in up to four pieces of
         whole steps, each waiting for every chip's piece before (the steps' handshake); the
         first pays the collective's start-ups, the last the route's latency. A rank has its
-        result when every chip's last piece has landed (the sums come from every owner)."""
+        result when every chip's last piece has landed (the sums come from every owner). Its
+        bytes count once, ``wire``, though up- and down-link each carry them: a send through the
+        switch counts its two hops once too (link bytes are what link energy is charged on)."""
         n = len(ranks)
         steps = in_switch_steps(nbytes, n, self.in_switch_channels)
         pieces = min(steps, IN_SWITCH_MAX_PIECES)
@@ -297,7 +299,7 @@ class Fabric:
                     fixed_ns += self.overhead_ns + self.in_switch_startup_ns
                 done.append(self.b.task(sender, op_id, max(h for _, h in holds), deps[i] if c == 0 else before,
                                         fixed_ns=fixed_ns, latency_ns=latency if c == pieces - 1 else 0.0,
-                                        nbytes=2 * wire, level=Level.LINK, category=Category.LINK, servers=holds))
+                                        nbytes=wire, level=Level.LINK, category=Category.LINK, servers=holds))
             before = done
         return [list(before) for _ in ranks]
 

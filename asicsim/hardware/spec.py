@@ -79,7 +79,10 @@ class Spec(BaseModel):
                 else:
                     raise InputError("with_", path, f"no field '{part}' here{_nearest(node, part)}")
         if isinstance(data.get("network"), dict):  # changing a chip's network as a system file does
-            drop_inherited_startup(data["network"], given={f for f in IN_SWITCH_FIELDS if f"network.{f}" in changes})
+            whole = changes.get("network") if isinstance(changes.get("network"), dict) else {}
+            data["network"] = dict(data["network"])  # a whole network given is the caller's dict: not edited
+            drop_inherited_startup(data["network"], given={f for f in IN_SWITCH_FIELDS
+                                                           if f"network.{f}" in changes or f in whole})
         try:
             return type(self).model_validate(data)
         except ValidationError as e:

@@ -128,10 +128,10 @@ SHOWN_ERRORS = 6    # problems a file's error lists before counting the rest ...
 ERROR_CHARS = 500   # ... or once it is this long
 
 
-def validation_error(source: str, err: ValidationError) -> InputError:
+def validation_error(source: str, err: ValidationError, within: tuple = ()) -> InputError:
     """Turn pydantic's report into our one-paragraph error: every problem (up to a few) with its
     field and, in a YAML file, its line — an unknown field beside a missing one, so a misspelt
-    name shows both."""
+    name shows both. ``within``: where in the file the validated part sits (e.g. ``("network",)``)."""
     from asicsim.safeio import yaml_line
 
     errors = err.errors()
@@ -140,7 +140,7 @@ def validation_error(source: str, err: ValidationError) -> InputError:
     for e in errors[:SHOWN_ERRORS]:
         if sum(len(p) + 2 for p in parts) > ERROR_CHARS:  # keep the paragraph readable
             break
-        loc = tuple(x for x in e["loc"] if not str(x).startswith("function-after"))
+        loc = within + tuple(x for x in e["loc"] if not str(x).startswith("function-after"))
         name = ".".join(str(x) for x in loc)
         first_loc = first_loc if first_loc is not None else name
         reason = e["msg"].removeprefix("Value error, ")
@@ -248,8 +248,8 @@ def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
     try:
         return NetworkSpec.model_validate(merged)
     except ValidationError as e:
-        err = validation_error(source, e)
-        raise InputError(source, f"network.{err.field}" if err.field else "network", err.reason) from None
+        err = validation_error(source, e, ("network",))  # the line of the field under the file's network
+        raise InputError(source, err.field or "network", err.reason) from None
 
 
 def _single() -> nx.Graph:

@@ -183,8 +183,7 @@ def gemm_benchmark_ns(spec: MatmulSpec, memory_gbps: float, m: int, k: int, n: i
     memory traffic of its operands and 16-bit output if that takes longer (each moved once,
     ``memory_gbps`` the chip's achievable rate), plus the kernel's per-call ``launch_ns``."""
     act = 2.0 if dtype.weight_only else dtype.bytes  # weight-only formats keep 16-bit activations
-    nbytes = m * k * act + k * n * (weight_bytes_per_element(dtype) if dtype.weight_only else dtype.bytes) \
-        + m * n * out_bytes
+    nbytes = m * k * act + k * n * weight_bytes_per_element(dtype) + m * n * out_bytes
     if spec.kernel is None:
         return max(matmul_ns(spec, m, k, n, 1, dtype), nbytes / memory_gbps)
     return max(gemm_kernel(spec, m, k, n, 1, dtype).ns, nbytes / memory_gbps) + spec.kernel.launch_ns

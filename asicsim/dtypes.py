@@ -77,9 +77,8 @@ def parse_dtype(name: str, source: str = "--dtype", field: str | None = None, kv
     from asicsim.errors import InputError
 
     try:
-        dtype = DType(str(name).lower())
+        return DType(str(name).lower())
     except ValueError:
         valid = ", ".join(d.value for d in (KV_DTYPES if kv else DType))
         raise InputError(source, field, f"unknown {'KV format' if kv else 'dtype'} '{name}'; expected one of "
                                         f"{valid}") from None
-    return dtype

@@ -288,19 +288,19 @@ class Fabric:
         steps = in_switch_steps(nbytes, n, self.in_switch_channels)
         pieces = min(steps, IN_SWITCH_MAX_PIECES)
         wire = in_switch_traffic(n) * nbytes / pieces
+        step_ns = self.in_switch_step_ns * steps / pieces
+        ports = []  # each chip's sender, its up- and down-link held for one piece, and the route's latency
+        for r in ranks:
+            sender, links, latency = self._path(((f"chip{r}", "switch"), ("switch", f"chip{r}")))
+            ports.append((sender, tuple((server, cost.transfer_ns(wire, gbps * NVLS_RATE)) for server, gbps in links),
+                          latency))
         before: list[int] = []
         for c in range(pieces):
-            done = []
-            for i, r in enumerate(ranks):
-                sender, links, latency = self._path(((f"chip{r}", "switch"), ("switch", f"chip{r}")))
-                holds = tuple((server, cost.transfer_ns(wire, gbps * NVLS_RATE)) for server, gbps in links)
-                fixed_ns = self.in_switch_step_ns * steps / pieces
-                if c == 0:
-                    fixed_ns += self.overhead_ns + self.in_switch_startup_ns
-                done.append(self.b.task(sender, op_id, max(h for _, h in holds), deps[i] if c == 0 else before,
-                                        fixed_ns=fixed_ns, latency_ns=latency if c == pieces - 1 else 0.0,
-                                        nbytes=wire, level=Level.LINK, category=Category.LINK, servers=holds))
-            before = done
+            fixed_ns = step_ns + (self.overhead_ns + self.in_switch_startup_ns if c == 0 else 0.0)
+            before = [self.b.task(sender, op_id, max(h for _, h in holds), deps[i] if c == 0 else before,
+                                  fixed_ns=fixed_ns, latency_ns=latency if c == pieces - 1 else 0.0,
+                                  nbytes=wire, level=Level.LINK, category=Category.LINK, servers=holds)
+                      for i, (sender, holds, latency) in enumerate(ports)]
         return [list(before) for _ in ranks]
 
 

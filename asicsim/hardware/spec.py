@@ -81,7 +81,7 @@ class Spec(BaseModel):
         if isinstance(data.get("network"), dict):  # changing a chip's network as a system file does
             whole = changes.get("network") if isinstance(changes.get("network"), dict) else {}
             data["network"] = dict(data["network"])  # a whole network given is the caller's dict: not edited
-            drop_inherited_startup(data["network"], given={f for f in IN_SWITCH_FIELDS
+            drop_inherited_in_switch(data["network"], given={f for f in IN_SWITCH_FIELDS
                                                            if f"network.{f}" in changes or f in whole})
         try:
             return type(self).model_validate(data)
@@ -428,11 +428,13 @@ class EdgeSpec(Spec):
     latency_ns: Annotated[float, Field(ge=0)] | None = None
 
 
-IN_SWITCH_FIELDS = ("in_switch_startup_ns", "in_switch_step_ns", "in_switch_channels")
+# the network fields that only an in-switch reduction has, and what each is
+IN_SWITCH_FIELDS = {"in_switch_startup_ns": "is the start-up", "in_switch_step_ns": "is the step cost",
+                    "in_switch_channels": "are the channels"}
 IN_SWITCH_DEFAULT_CHANNELS = 16  # NCCL's NVLS channels on Hopper (docs/sources.md C3)
 
 
-def drop_inherited_startup(network: dict, given) -> None:
+def drop_inherited_in_switch(network: dict, given) -> None:
     """A chip's network changed (by a system file or ``with_``): the in-switch fields it had
     (:data:`IN_SWITCH_FIELDS`: start-up, step cost, channels) go with its in-switch reduction when
     the change turns that off, except those the change gives itself (``given``, a collection of
@@ -492,15 +494,11 @@ class NetworkSpec(Spec):
             raise ValueError("in_switch_reduction needs a switch network")
         if self.collective is Collective.IN_SWITCH and not self.in_switch_reduction:
             raise ValueError("the in_switch collective needs in_switch_reduction: true")
-        if self.in_switch_startup_ns and not self.in_switch_reduction:
-            raise ValueError("in_switch_startup_ns is the start-up of an in-switch reduction; "
-                             "this network has in_switch_reduction: false")
-        if self.in_switch_step_ns and not self.in_switch_reduction:
-            raise ValueError("in_switch_step_ns is the step cost of an in-switch reduction; "
-                             "this network has in_switch_reduction: false")
-        if self.in_switch_channels is not None and not self.in_switch_reduction:
-            raise ValueError("in_switch_channels are the channels of an in-switch reduction; "
-                             "this network has in_switch_reduction: false")
+        if not self.in_switch_reduction:
+            for field, what in IN_SWITCH_FIELDS.items():
+                if getattr(self, field):
+                    raise ValueError(f"{field} {what} of an in-switch reduction; "
+                                     "this network has in_switch_reduction: false")
         return self
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from asicsim.errors import InputError
 from asicsim.safeio import exists, is_file, load_yaml
-from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology, drop_inherited_startup
+from asicsim.hardware.spec import ChipSpec, NetworkSpec, Spec, Topology, drop_inherited_in_switch
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 MAX_CHIPS = 65_536          # the most chips a system may have (a pod of pods); more is refused
@@ -244,7 +244,7 @@ def merged_network(chip: ChipSpec, override, source: str) -> NetworkSpec | None:
     if "topology" in override and override["topology"] != base.get("topology"):
         base = {k: v for k, v in base.items() if k not in ("dims", "edges", "in_switch_reduction", "collective")}
     merged = {**base, **override}
-    drop_inherited_startup(merged, given=set(override))
+    drop_inherited_in_switch(merged, given=set(override))
     try:
         return NetworkSpec.model_validate(merged)
     except ValidationError as e:

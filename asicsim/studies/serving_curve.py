@@ -143,8 +143,7 @@ class ServingSpec(Spec):
     dtype: DType = Field(DType.BF16, description="Number format of weights and compute (w8a16: weight-only int8), "
                                                  "as serve --dtype.")
     kv_dtype: KVFormat = Field(None, description="Number format of the KV cache: bf16, fp16, fp8 or int8 (null: "
-                                                     "8-bit for fp8 and int8, else 16-bit), as serve --kv-dtype.")
-
+                                                 "8-bit for fp8 and int8, else 16-bit), as serve --kv-dtype.")
     scheduler: Literal["static", "continuous", "chunked"] = Field(
         "continuous", description="For single systems; a pair decodes continuously and prefills in batches "
                                   "(static, continuous) or in chunks of `chunk` tokens (chunked).")
